@@ -1,0 +1,1 @@
+"""review-sentiment library: ingestion, labels, model and scoring. Never imports Prefect."""

@@ -1,0 +1,1 @@
+"""Raw review dumps -> canonical Parquet: source specs, streaming readers, normalization, dedup."""

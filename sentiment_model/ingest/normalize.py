@@ -1,0 +1,169 @@
+"""Raw string columns -> canonical rows, vectorized with pyarrow compute.
+
+Each rule that can reject a record yields a reason per row (null when the row passes);
+the first reason wins, so a quarantine row always says the first thing that was wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sentiment_model.ingest.readers import RECORD_NUMBER, Rejected
+from sentiment_model.ingest.sources import SourceSpec
+from sentiment_model.schema import CANONICAL_SCHEMA
+
+_RATING_PATTERN = r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?:\s*(?:/|out of)\s*5(?:\.0)?(?:\s+stars?)?)?$"
+_MISSING_TOKENS = ["", "na", "n/a", "nan", "null", "none"]
+#: Longer texts are cut: one runaway record must not blow up a batch (1 MB of text is ~200K tokens).
+MAX_TEXT_CHARS = 20_000
+KEY_SEPARATOR = "\x1f"
+
+
+def _null_strings(n: int) -> pa.Array:
+    return pa.nulls(n, type=pa.string())
+
+
+def _column(raw: pa.Table, name: str | None) -> pa.Array:
+    if name is None:
+        return _null_strings(raw.num_rows)
+    return raw.column(name).combine_chunks()
+
+
+def _reason_where(mask: pa.Array, reason: str | pa.Array) -> pa.Array:
+    """``reason`` where ``mask`` is true, else null."""
+    mask = pc.fill_null(mask, False)
+    return pc.if_else(mask, reason, pa.scalar(None, pa.string()))
+
+
+def parse_rating(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Parse star ratings such as "5", "4.0", 3.0, "3.0 out of 5 stars" into int8 1..5.
+
+    Returns ``(rating, reason)``; reason is null where the rating is valid.
+    """
+    text = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    lowered = pc.utf8_lower(text)
+    missing = pc.or_(pc.is_null(text), pc.is_in(lowered, value_set=pa.array(_MISSING_TOKENS)))
+    number = pc.struct_field(pc.extract_regex(lowered, _RATING_PATTERN), "value")
+    unparsed = pc.and_(pc.invert(missing), pc.is_null(number))
+    value = pc.cast(number, pa.float64())
+    whole = pc.equal(pc.floor(value), value)
+    in_range = pc.and_(pc.greater_equal(value, 1.0), pc.less_equal(value, 5.0))
+    quoted = pc.binary_join_element_wise("'", pc.utf8_slice_codeunits(text, 0, 40), "'", "")
+    reason = pc.coalesce(
+        _reason_where(missing, "rating missing"),
+        _reason_where(unparsed, pc.binary_join_element_wise("rating is not a number: ", quoted, "")),
+        _reason_where(pc.invert(in_range), pc.binary_join_element_wise("rating outside 1-5: ", quoted, "")),
+        _reason_where(pc.invert(whole), pc.binary_join_element_wise("rating is not a whole star: ", quoted, "")),
+    )
+    ok = pc.is_null(reason)
+    rating = pc.if_else(ok, pc.cast(pc.if_else(ok, value, 0.0), pa.int8()), pa.scalar(None, pa.int8()))
+    return rating, reason
+
+
+def parse_review_time(values: pa.Array, time_format: str | None) -> tuple[pa.Array, pa.Array]:
+    """Parse review times to UTC seconds. Empty values give a null time (not a rejection);
+    a value that is present but unparseable gives a reason."""
+    target = pa.timestamp("s", tz="UTC")
+    n = len(values)
+    if time_format is None:
+        return pa.nulls(n, type=target), _null_strings(n)
+    text = pc.utf8_trim_whitespace(values.cast(pa.string()))
+    present = pc.and_(pc.is_valid(text), pc.not_equal(text, ""))
+    if time_format in ("unix_s", "unix_ms"):
+        digits = pc.match_substring_regex(text, r"^-?[0-9]{1,16}$")
+        usable = pc.and_(present, digits)
+        seconds = pc.cast(pc.if_else(usable, text, "0"), pa.int64())
+        if time_format == "unix_ms":
+            seconds = pc.divide(seconds, 1000)
+        parsed = pc.if_else(usable, pc.cast(seconds, target), pa.scalar(None, target))
+    elif time_format == "iso8601":
+        head = pc.utf8_slice_codeunits(text, 0, 19)
+        parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+        parsed = pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
+    else:
+        parsed = pc.strptime(text, format=time_format, unit="s", error_is_null=True)
+        parsed = pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
+    parsed = parsed.cast(target)
+    bad = pc.and_(present, pc.is_null(parsed))
+    quoted = pc.binary_join_element_wise("'", pc.utf8_slice_codeunits(text, 0, 40), "'", "")
+    reason = _reason_where(bad, pc.binary_join_element_wise(f"review_time does not match {time_format}: ", quoted, ""))
+    return parsed, reason
+
+
+def clean_text(values: pa.Array) -> pa.Array:
+    """Trim, map null to empty, and cap runaway lengths."""
+    text = pc.fill_null(pc.utf8_trim_whitespace(values.cast(pa.string())), "")
+    return pc.utf8_slice_codeunits(text, 0, MAX_TEXT_CHARS)
+
+
+def dedup_keys(raw: pa.Table, spec: SourceSpec) -> pa.Array:
+    """The string each record's identity is hashed from: namespace + dedup fields."""
+    names = spec.dedup_fields if spec.dedup_fields != "*" else [
+        n for n in raw.column_names if n != RECORD_NUMBER and n not in spec.dedup_exclude
+    ]
+    parts = []
+    for name in names:
+        column = pc.fill_null(_column(raw, name).cast(pa.string()), "")
+        if spec.dedup_normalize == "lower_alnum":
+            column = pc.utf8_lower(column)
+            column = pc.replace_substring_regex(column, r"[^\p{L}\p{N}\s]+", "")
+            column = pc.utf8_trim_whitespace(pc.replace_substring_regex(column, r"\s+", " "))
+        parts.append(column)
+    namespace = pa.array([spec.dedup_namespace] * raw.num_rows, type=pa.string())
+    return pc.binary_join_element_wise(namespace, *parts, KEY_SEPARATOR)
+
+
+def review_ids(keys: pa.Array) -> pa.Array:
+    """md5 hex of each dedup key: a stable 128-bit review_id, vectorized in DuckDB."""
+    if len(keys) == 0:
+        return pa.array([], type=pa.string())
+    with duckdb.connect() as con:
+        con.register("review_keys", pa.table({"k": keys}))
+        result = con.sql("SELECT md5(k) AS review_id FROM review_keys").to_arrow_table()
+    return result.column("review_id").combine_chunks().cast(pa.string())
+
+
+def normalize_chunk(
+    raw: pa.Table, spec: SourceSpec, source: str, ingested_at: dt.datetime
+) -> tuple[pa.Table, list[Rejected]]:
+    """Map a raw chunk to canonical rows; return ``(canonical, rejected)``."""
+    n = raw.num_rows
+    if n == 0:
+        return CANONICAL_SCHEMA.empty_table(), []
+    rating, rating_reason = parse_rating(_column(raw, spec.columns.rating))
+    review_time, time_reason = parse_review_time(_column(raw, spec.columns.review_time), spec.time_format)
+    title = clean_text(_column(raw, spec.columns.title))
+    text = clean_text(_column(raw, spec.columns.text))
+    no_text = pc.and_(pc.equal(title, ""), pc.equal(text, ""))
+    reason = pc.coalesce(rating_reason, _reason_where(no_text, "missing text: title and body are empty"), time_reason)
+    ok = pc.is_null(reason)
+    ids = review_ids(dedup_keys(raw, spec))
+    table = pa.table(
+        {
+            "review_id": ids,
+            "product_id": pc.utf8_trim_whitespace(_column(raw, spec.columns.product_id).cast(pa.string())),
+            "reviewer_id": pc.utf8_trim_whitespace(_column(raw, spec.columns.reviewer_id).cast(pa.string())),
+            "rating": rating,
+            "title": title,
+            "text": text,
+            "review_time": review_time,
+            "source": pa.array([source] * n, type=pa.string()),
+            "ingested_at": pa.array([ingested_at] * n, type=pa.timestamp("s", tz="UTC")),
+        },
+        schema=CANONICAL_SCHEMA,
+    )
+    rejected: list[Rejected] = []
+    if not pc.all(ok).as_py():
+        bad = pc.indices_nonzero(pc.invert(ok))
+        bad_raw = raw.take(bad).to_pylist()
+        reasons = reason.take(bad).to_pylist()
+        for row, why in zip(bad_raw, reasons, strict=True):
+            number = row.pop(RECORD_NUMBER, None)
+            rejected.append(Rejected(number, orjson.dumps(row).decode(), why))
+        table = table.filter(ok)
+    return table, rejected

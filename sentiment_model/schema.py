@@ -1,0 +1,42 @@
+"""The one place that defines every table schema the pipeline writes.
+
+Each stage validates what it reads against these schemas, so a change here is a
+change of the on-disk contract: update docs/architecture.md with it.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Class names in label-id order. Stars 1-2 -> negative, 3 -> neutral, 4-5 -> positive.
+LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+
+#: Canonical review, written by ingest under ``<root>/canonical/`` and staged as
+#: nightly batches under ``<root>/incoming/``.
+CANONICAL_SCHEMA = pa.schema(
+    [
+        pa.field("review_id", pa.string(), nullable=False),  # 32 hex chars: md5 of source family + dedup key
+        pa.field("product_id", pa.string()),
+        pa.field("reviewer_id", pa.string()),
+        pa.field("rating", pa.int8()),  # 1..5 in canonical; may be null in a nightly batch
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("review_time", pa.timestamp("s", tz="UTC")),
+        pa.field("source", pa.string(), nullable=False),  # the source file's URI
+        pa.field("ingested_at", pa.timestamp("s", tz="UTC"), nullable=False),
+    ]
+)
+
+#: One rejected raw record, under ``<root>/quarantine/``.
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("record_number", pa.int64()),  # 1-based record index in the file (null if unknown)
+        pa.field("raw", pa.string()),  # raw line/block, or the parsed fields as JSON
+        pa.field("quarantine_reason", pa.string(), nullable=False),
+        pa.field("ingested_at", pa.timestamp("s", tz="UTC"), nullable=False),
+    ]
+)
+
+#: Columns a nightly batch must carry (rating may be null there: not every feed has stars).
+BATCH_REQUIRED_COLUMNS: tuple[str, ...] = ("review_id", "product_id", "title", "text")

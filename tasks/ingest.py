@@ -1,0 +1,116 @@
+"""Prefect tasks for ingestion: thin wrappers that add retries, logging and artifacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from sentiment_model.ingest.pipeline import (
+    FileResult,
+    SourceFileError,
+    ingest_file,
+    prune_snapshots,
+    publish_snapshot,
+    reconciliation,
+    write_canonical_snapshot,
+)
+from sentiment_model.ingest.sources import SourceSpec, load_manifest, resolve_files
+from sentiment_model.layout import DataRoot
+
+
+def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry storage hiccups; a truncated or malformed file fails the same way every time."""
+    try:
+        state.result()
+    except SourceFileError as exc:
+        return exc.transient
+    except Exception:  # noqa: BLE001 - anything else is unexpected: give it the retries
+        return True
+    return False
+
+
+@task(name="resolve-source-files", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
+def resolve_source_files(
+    manifest_path: str, base_uri: str | None, storage_options: dict[str, Any]
+) -> list[tuple[SourceSpec, str]]:
+    """Expand the manifest's URIs and globs to (spec, file) pairs, in manifest order."""
+    logger = get_run_logger()
+    manifest = load_manifest(manifest_path, base_uri)
+    pairs: list[tuple[SourceSpec, str]] = []
+    for spec in manifest.sources:
+        files = resolve_files(spec, manifest.base_uri, storage_options)
+        if not files:
+            raise FileNotFoundError(f"source {spec.name!r}: no file matches {spec.uri!r} under {manifest.base_uri}")
+        pairs.extend((spec, f) for f in files)
+    logger.info("%d source files from %d manifest entries under %s", len(pairs), len(manifest.sources), manifest.base_uri)
+    return pairs
+
+
+@task(
+    name="ingest-source-file",
+    task_run_name="ingest {source}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=_retry_if_transient,
+    cache_policy=NONE,
+)
+def ingest_source_file(
+    root: DataRoot,
+    run_id: str,
+    spec: SourceSpec,
+    source: str,
+    file_index: int,
+    ingested_at: dt.datetime,
+    chunk_rows: int,
+    source_storage_options: dict[str, Any],
+) -> FileResult:
+    """Read, normalize and stage one file; quarantine what cannot be used."""
+    result = ingest_file(
+        root, run_id, spec, source, file_index,
+        ingested_at=ingested_at, chunk_rows=chunk_rows, source_storage_options=source_storage_options,
+    )
+    get_run_logger().info("%s: %d read, %d valid, %d quarantined", source, result.records_read, result.valid, result.quarantined)
+    return result
+
+
+@task(name="publish-canonical-snapshot", retries=1, retry_delay_seconds=10, cache_policy=NONE)
+def publish_canonical_snapshot(
+    root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int
+) -> dict[str, Any]:
+    """Deduplicate, write the snapshot, reconcile, then swap the CURRENT pointer."""
+    logger = get_run_logger()
+    snapshot = write_canonical_snapshot(root, run_id, results)
+    report = reconciliation(results)
+    pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
+    root.remove_tree(root.staging_dir(run_id))
+    pruned = prune_snapshots(root, keep_snapshots, run_id)
+    logger.info("canonical snapshot %s is live: %s (pruned %d old)", run_id, report["totals"], len(pruned))
+    return {**report, "pointer": pointer}
+
+
+@task(name="publish-ingest-artifacts", cache_policy=NONE)
+def publish_ingest_artifacts(report: dict[str, Any]) -> None:
+    """The reconciliation as a table artifact and a markdown summary in the Prefect UI."""
+    rows = [
+        {k: row[k] for k in ("source_name", "source", "status", "records_read", "canonical", "duplicates", "quarantined", "error")}
+        for row in report["files"]
+    ]
+    create_table_artifact(key="ingest-reconciliation", table=rows, description="Records per source file: read = canonical + duplicates + quarantined")
+    totals = report["totals"]
+    failed = [row for row in report["files"] if row["status"] == "failed"]
+    lines = [
+        f"# Ingest {report['pointer']['run_id']}",
+        "",
+        f"- files: {totals['files']} ({totals['failed_files']} failed)",
+        f"- records read: {totals['records_read']:,}",
+        f"- canonical (distinct): {totals['canonical']:,}",
+        f"- duplicates removed: {totals['duplicates']:,}",
+        f"- quarantined: {totals['quarantined']:,}",
+    ]
+    if failed:
+        lines += ["", "## Failed files", *[f"- `{row['source']}`: {row['error']}" for row in failed]]
+    create_markdown_artifact(key="ingest-summary", markdown="\n".join(lines))

@@ -1,0 +1,171 @@
+"""Each reader on small hand-written fixtures, broken records included."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from sentiment_model.ingest.pipeline import FileResult, SourceFileError, ingest_file
+from sentiment_model.ingest.sources import build_spec
+from sentiment_model.layout import DataRoot
+
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+def run_file(root: DataRoot, spec_entry: dict, path: Path, index: int = 0) -> tuple[FileResult, list[dict], list[dict]]:
+    spec = build_spec({"name": "fixture", "uri": str(path), **spec_entry})
+    result = ingest_file(root, "run1", spec, str(path), index, ingested_at=NOW, chunk_rows=3)
+    rows = pq.read_table(result.staged_file).to_pylist()
+    quarantine = pq.read_table(result.quarantine_file).to_pylist() if result.quarantine_file else []
+    assert result.records_read == result.valid + result.quarantined
+    return result, rows, quarantine
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> DataRoot:
+    return DataRoot(str(tmp_path / "root"))
+
+
+def reasons(quarantine: list[dict]) -> dict[int, str]:
+    return {q["record_number"]: q["quarantine_reason"] for q in quarantine}
+
+
+def test_mcauley_json_lines_quarantines_each_broken_line(root, fixture_copy):
+    result, rows, quarantine = run_file(root, {"preset": "mcauley_json"}, fixture_copy("mcauley_2014.jsonl"))
+    assert result.records_read == 8  # the blank line is not a record
+    why = reasons(quarantine)
+    assert why[3].startswith("malformed JSON")
+    assert why[4] == "missing text: title and body are empty"
+    assert why[5] == "rating outside 1-5: '6'"
+    assert why[6] == "malformed JSON: line is not an object"
+    assert len(rows) == 4
+    by_reviewer = {r["reviewer_id"]: r for r in rows}
+    assert by_reviewer["AUSER0001"]["rating"] == 2
+    assert by_reviewer["AUSER0001"]["review_time"] == dt.datetime(2014, 2, 28, tzinfo=dt.timezone.utc)
+    assert by_reviewer["AUSER0006"]["rating"] == 1  # rating given as the string "1.0"
+    assert by_reviewer["AUSER0002"]["title"] == "Works great"
+    # The exact repeat gets the same review_id (dedup happens at merge time).
+    ids = [r["review_id"] for r in rows if r["reviewer_id"] == "AUSER0002"]
+    assert len(ids) == 2 and ids[0] == ids[1] and len(ids[0]) == 32
+
+
+def test_invalid_utf8_line_is_quarantined_not_fatal(root, tmp_path):
+    path = tmp_path / "bad_bytes.jsonl"
+    good = b'{"reviewerID": "A1", "asin": "B1", "reviewText": "fine", "overall": 4.0, "unixReviewTime": 1}\n'
+    path.write_bytes(good + b'{"reviewerID": "A2", "asin": "B1", "reviewText": "caf\xe9", "overall": 4.0, "unixReviewTime": 2}\n')
+    result, rows, quarantine = run_file(root, {"preset": "mcauley_json"}, path)
+    assert len(rows) == 1
+    assert quarantine[0]["quarantine_reason"].startswith("undecodable bytes")
+    assert quarantine[0]["record_number"] == 2
+
+
+def test_reviews23_jsonl_uses_millisecond_timestamps_and_parent_asin(root, fixture_copy):
+    result, rows, quarantine = run_file(root, {"preset": "reviews23_jsonl"}, fixture_copy("reviews23.jsonl"))
+    assert [r["product_id"] for r in rows] == ["B0KETTLE00", "B0KETTLE00"]
+    assert rows[0]["review_time"] == dt.datetime(2020, 5, 4, 18, 10, 55, tzinfo=dt.timezone.utc)
+    assert rows[1]["rating"] == 1
+    assert reasons(quarantine) == {3: "rating missing"}
+
+
+def test_headerless_csv_with_quoted_newlines_and_short_row(root, fixture_copy):
+    names = ["reviewerID", "asin", "reviewerName", "helpful", "reviewText", "overall", "summary", "unixReviewTime", "reviewTime"]
+    result, rows, quarantine = run_file(root, {"preset": "mcauley_csv", "header": False, "column_names": names}, fixture_copy("mcauley_headerless.csv"))
+    assert result.records_read == 3
+    assert [r["reviewer_id"] for r in rows] == ["AUSER0002", "AUSER0010"]
+    assert rows[1]["text"] == "Loud hum.\nSecond line of the review."
+    assert "fields, expected 9" in quarantine[0]["quarantine_reason"]
+    assert "Too few fields" in quarantine[0]["raw"]
+
+
+def test_csv_json_and_csv_exports_share_review_ids(root, fixture_copy):
+    """The same McAuley review in JSON and in the Kaggle CSV hashes to one review_id."""
+    names = ["reviewerID", "asin", "reviewerName", "helpful", "reviewText", "overall", "summary", "unixReviewTime", "reviewTime"]
+    _, csv_rows, _ = run_file(root, {"preset": "mcauley_csv", "header": False, "column_names": names}, fixture_copy("mcauley_headerless.csv"), 0)
+    _, json_rows, _ = run_file(root, {"preset": "mcauley_json"}, fixture_copy("mcauley_2014.jsonl"), 1)
+    assert {r["review_id"] for r in csv_rows} & {r["review_id"] for r in json_rows}
+
+
+CSV_COLUMNS = {"product_id": "id", "reviewer_id": "reviews.username", "rating": "reviews.rating", "title": "reviews.title", "text": "reviews.text", "review_time": "reviews.date"}
+
+
+def test_bom_crlf_csv_with_na_rating(root, fixture_copy):
+    spec = {"preset": "csv", "columns": CSV_COLUMNS, "time_format": "iso8601", "dedup_namespace": "df", "dedup_fields": ["reviews.username", "reviews.text"]}
+    result, rows, quarantine = run_file(root, spec, fixture_copy("bom_crlf.csv", gz=True))
+    assert [r["rating"] for r in rows] == [5, 1]
+    assert rows[1]["text"] == 'Died in the remote, "dead on arrival"'
+    assert rows[0]["review_time"] == dt.datetime(2017, 3, 2, tzinfo=dt.timezone.utc)
+    assert reasons(quarantine) == {3: "rating missing"}
+    assert orjson.loads(quarantine[0]["raw"])["reviews.text"] == "No rating here"
+
+
+def test_cp1252_csv_with_star_phrases(root, fixture_copy):
+    spec = {
+        "preset": "csv", "encoding": "cp1252", "time_format": "%d %B %Y",
+        "columns": {"product_id": "product", "rating": "review_rating", "text": "review_text", "review_time": "reviewed_at"},
+        "dedup_namespace": "iphone", "dedup_fields": "*", "dedup_exclude": ["record"],
+    }
+    result, rows, quarantine = run_file(root, spec, fixture_copy("cp1252.csv"))
+    assert rows[0]["text"] == "\u201cDecent\u201d but costs \u20ac900"
+    assert [r["rating"] for r in rows] == [3, 5]
+    assert rows[0]["review_time"] == dt.datetime(2018, 12, 12, tzinfo=dt.timezone.utc)
+    assert reasons(quarantine) == {3: "rating is not a number: 'five stars'"}
+
+
+def test_missing_mapped_column_fails_the_file_with_its_name(root, fixture_copy):
+    spec = {"preset": "csv", "columns": {**CSV_COLUMNS, "rating": "stars"}, "dedup_namespace": "x", "dedup_fields": ["reviews.text"], "time_format": "iso8601"}
+    path = fixture_copy("bom_crlf.csv")
+    with pytest.raises(SourceFileError, match=r"bom_crlf\.csv.*'stars'"):
+        run_file(root, spec, path)
+    assert not root.fs.exists(root.staging_dir("run1", "00000"))
+
+
+def test_aws_tsv_keeps_literal_quotes_and_quarantines_short_rows(root, fixture_copy):
+    result, rows, quarantine = run_file(root, {"preset": "aws_tsv"}, fixture_copy("aws.tsv"))
+    assert result.records_read == 5  # the two trailing empty lines are not records
+    assert rows[0]["title"] == 'Love the "classic" look'
+    assert rows[0]["text"].startswith("Keeps time. 10/10")
+    assert rows[2]["text"] == "" and rows[2]["title"] == "Headline only"  # empty body kept: it has a title
+    assert rows[1]["review_time"] == dt.datetime(2015, 8, 30, tzinfo=dt.timezone.utc)
+    assert rows[0]["review_id"] == rows[3]["review_id"]  # same AWS review_id twice
+    assert len(quarantine) == 1 and "fields, expected 15" in quarantine[0]["quarantine_reason"]
+
+
+def test_snap_text_blocks_latin1_and_malformed_blocks(root, fixture_copy):
+    result, rows, quarantine = run_file(root, {"preset": "snap2013_text"}, fixture_copy("snap.txt", gz=True))
+    assert result.records_read == 3
+    assert len(rows) == 1 and rows[0]["text"] == "My dog loves these treats. Caf\u00e9 quality."
+    why = reasons(quarantine)
+    assert "lacks key(s) ['review/score']" in why[2]
+    assert "is not 'key: value'" in why[3]
+
+
+def test_truncated_gzip_fails_with_the_file_name(root, tmp_path, fixture_copy):
+    whole = fixture_copy("mcauley_2014.jsonl", gz=True).read_bytes()
+    broken = tmp_path / "truncated.jsonl.gz"
+    broken.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(SourceFileError, match=r"truncated\.jsonl\.gz: truncated or corrupt compressed file") as info:
+        run_file(root, {"preset": "mcauley_json"}, broken)
+    assert info.value.transient is False
+
+
+def test_gzip_is_transparent(root, fixture_copy):
+    _, plain, _ = run_file(root, {"preset": "aws_tsv"}, fixture_copy("aws.tsv"), 0)
+    _, gz, _ = run_file(root, {"preset": "aws_tsv"}, fixture_copy("aws.tsv", gz=True), 1)
+    assert [r["review_id"] for r in plain] == [r["review_id"] for r in gz]
+
+
+def test_big_file_streams_in_chunks(root, tmp_path):
+    path = tmp_path / "many.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        for i in range(2_000):
+            handle.write(orjson.dumps({"reviewerID": f"R{i}", "asin": "B1", "reviewText": f"review {i}", "overall": 1 + i % 5, "unixReviewTime": 1_400_000_000 + i}).decode() + "\n")
+    spec = build_spec({"name": "many", "uri": str(path), "preset": "mcauley_json"})
+    result = ingest_file(root, "run1", spec, str(path), 0, ingested_at=NOW, chunk_rows=100)
+    staged = pq.ParquetFile(result.staged_file)
+    assert result.records_read == 2_000 and staged.metadata.num_rows == 2_000
+    assert staged.metadata.num_row_groups > 1  # written chunk by chunk, not all at once
