@@ -6,6 +6,7 @@ import datetime as dt
 import os
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 
 app = typer.Typer(help="review-sentiment: ingest Amazon review dumps, train, score nightly, report.", no_args_is_help=True)
@@ -18,6 +19,7 @@ def _offline_prefect() -> None:
     """Keep Prefect from phoning home: the pipeline runs on machines without internet."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
 
 
 def print_reconciliation(report: dict[str, Any]) -> None:
@@ -62,6 +64,77 @@ def stage_batches(
 
 
 @app.command()
+def retrain(
+    data_root: DataRootOption = None,
+    sample_size: Annotated[int, typer.Option(help="Stratified subsample of the training split; 0 = all of it.")] = 9_000,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = 4,
+    max_length: Annotated[int, typer.Option(help="Tokens kept per review.")] = 200,
+    lstm_units: Annotated[int, typer.Option(help="LSTM units per direction.")] = 128,
+    embedding_dim: Annotated[int, typer.Option(help="Embedding size.")] = 128,
+    pooling: Annotated[str, typer.Option(help="attention_max, attention, max or last.")] = "attention_max",
+    word2vec_epochs: Annotated[int, typer.Option(help="Word2vec pretraining epochs on the training text (0 = off).")] = 5,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 13,
+    tolerance: Annotated[float, typer.Option(help="Promote if macro-F1 >= champion's - tolerance.")] = 0.0,
+) -> None:
+    """Train a challenger BiLSTM, compare it with TF-IDF+LR, register it, and gate promotion."""
+    from flows.retrain import retrain as retrain_flow
+
+    out = retrain_flow(
+        data_root=data_root, sample_size=sample_size or None, epochs=epochs, max_length=max_length, lstm_units=lstm_units,
+        embedding_dim=embedding_dim, pooling=pooling, word2vec_epochs=word2vec_epochs, seed=seed, promotion_tolerance=tolerance,
+    )
+    m = out["metrics"]
+    typer.echo(f"model {out['version']} at {out['model_dir']}")
+    typer.echo(f"test macro-F1 {m['test']['macro_f1']:.4f} (accuracy {m['test']['accuracy']:.4f}); TF-IDF+LR {m['baseline_tfidf_lr']['macro_f1']:.4f}")
+    typer.echo(out["decision"]["reason"])
+
+
+@app.command()
+def evaluate(
+    source: Annotated[str, typer.Option(help="Labelled raw dump: file, folder or glob (any fsspec URL).")],
+    format: Annotated[str, typer.Option("--format", help="Preset (mcauley_json, aws_tsv, ...) or a sources.toml entry name.")],
+    model: Annotated[str, typer.Option(help="Model version, 'champion', or a model folder path.")] = "champion",
+    out: Annotated[str, typer.Option(help="Where to write the metrics JSON.")] = "metrics.json",
+    data_root: DataRootOption = None,
+) -> None:
+    """Score a labelled dump with a model and write the metrics JSON."""
+    from pathlib import Path
+
+    import orjson
+
+    from sentiment_model.evaluation import evaluate_source, spec_for
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.registry import load_classifier
+    from sentiment_model.settings import get_settings
+
+    settings = get_settings(data_root=data_root)
+    root = DataRoot(settings.data_root, settings.storage_options)
+    classifier = load_classifier(root, model)
+    metrics = evaluate_source(classifier, spec_for(format, source, settings.sources_manifest))
+    Path(out).write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
+    typer.echo(f"n={metrics['n']} macro-F1 {metrics['macro_f1']:.4f} (present classes {metrics['macro_f1_present']:.4f}) accuracy {metrics['accuracy']:.4f} -> {out}")
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="The review text to explain.")],
+    model: Annotated[str, typer.Option(help="Model version, 'champion', or a model folder path.")] = "champion",
+    top: Annotated[int, typer.Option(help="How many tokens to show.")] = 5,
+    data_root: DataRootOption = None,
+) -> None:
+    """Print class probabilities and the tokens that drove the prediction."""
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.registry import load_classifier
+    from sentiment_model.settings import get_settings
+
+    settings = get_settings(data_root=data_root)
+    explanation = load_classifier(DataRoot(settings.data_root, settings.storage_options), model).explain(text, top)
+    probabilities = "  ".join(f"{k} {v:.3f}" for k, v in explanation["probabilities"].items())
+    typer.echo(f"{explanation['label']}   ({probabilities})")
+    typer.echo(f"top tokens ({explanation['method']}): " + ", ".join(f"{t['token']} {t['score']:.3f}" for t in explanation["top_tokens"]))
+
+
+@app.command()
 def demo(data_root: DataRootOption = None) -> None:
     """Run the pipeline end to end on the shared corpus: ingest, then stage nightly batches."""
     from flows.demo import demo as demo_flow
@@ -72,5 +145,23 @@ def demo(data_root: DataRootOption = None) -> None:
         typer.echo(line)
 
 
+def main() -> None:
+    """Entry point: configuration errors print one clear line and exit 2, nothing written."""
+    from sentiment_model.layout import ConfigError
+
+    try:
+        app(standalone_mode=False)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.exceptions.Abort:
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

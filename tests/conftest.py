@@ -50,3 +50,53 @@ def require_shared_corpus() -> Path:
     if not SHARED_AMAZON.is_dir():
         pytest.skip(f"shared corpus not found at {SHARED_AMAZON}")
     return SHARED_AMAZON
+
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_POSITIVE = ["great", "love it", "works perfectly", "excellent value", "very happy", "highly recommend", "fantastic"]
+_NEGATIVE = ["terrible", "broke after a week", "waste of money", "very disappointed", "returned it", "awful", "stopped working"]
+_NEUTRAL = ["it is okay", "average", "nothing special", "decent but", "mixed feelings", "so so", "fine i guess"]
+_NOUNS = ["charger", "kettle", "watch", "cable", "blender", "headphones", "case"]
+
+
+def synthetic_reviews(n: int = 300, seed: int = 0):
+    """A small labelled table written from templates (no real data): enough signal for a
+    tiny model to learn, for tests of the training and registry plumbing."""
+    import numpy as np
+    import pyarrow as pa
+
+    from sentiment_model.data import add_labels
+
+    rng = np.random.default_rng(seed)
+    stars, titles, texts = [], [], []
+    for i in range(n):
+        kind = rng.choice(3, p=[0.25, 0.2, 0.55])
+        phrases = (_NEGATIVE, _NEUTRAL, _POSITIVE)[kind]
+        noun = _NOUNS[i % len(_NOUNS)]
+        stars.append(int(rng.choice([[1, 2], [3, 3], [4, 5]][kind])))
+        titles.append(str(rng.choice(phrases)))
+        texts.append(f"the {noun} is {rng.choice(phrases)} and {rng.choice(phrases)}")
+    return add_labels(
+        pa.table(
+            {
+                "review_id": [f"{i:032x}" for i in range(n)],
+                "rating": pa.array(stars, type=pa.int8()),
+                "title": titles,
+                "text": texts,
+            }
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_ingest(prefect_harness, tmp_path_factory):
+    """The real shared corpus ingested once per session through the ingest flow."""
+    require_shared_corpus()
+    from flows.ingest import ingest
+    from sentiment_model.layout import DataRoot
+
+    root_dir = tmp_path_factory.mktemp("shared-root")
+    report = ingest(data_root=str(root_dir))
+    return DataRoot(str(root_dir)), report

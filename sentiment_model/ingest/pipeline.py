@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -158,6 +159,28 @@ def ingest_file(
         root.fs.mv(staged_quarantine, final)
         result.quarantine_file = root.uri(final)
     return result
+
+
+def read_source_rows(
+    spec: SourceSpec, source: str, *, chunk_rows: int = 50_000, storage_options: dict[str, Any] | None = None
+) -> tuple[pa.Table, int, Counter[str]]:
+    """Read one raw file straight into canonical rows in memory (no staging, no dedup
+    across files): for scoring or evaluating a labelled dump. Returns
+    ``(rows deduplicated by review_id, records read, quarantine reasons)``."""
+    ingested_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    tables, records, reasons = [], 0, Counter()
+    try:
+        with fsspec.open(source, "rb", compression="infer", **(storage_options or {})) as stream:
+            for chunk in read_raw_chunks(spec, stream, chunk_rows):
+                canonical, rejected = normalize_chunk(chunk.table, spec, source, ingested_at)
+                records += chunk.table.num_rows + len(chunk.rejected)
+                reasons.update(_reason_family(r.reason) for r in chunk.rejected + rejected)
+                tables.append(canonical)
+    except Exception as exc:  # noqa: BLE001
+        raise SourceFileError(f"{source}: {type(exc).__name__}: {exc}", transient=is_transient(exc)) from exc
+    table = pa.concat_tables(tables) if tables else CANONICAL_SCHEMA.empty_table()
+    _, first = np.unique(np.asarray(table.column("review_id").to_pylist(), dtype=object), return_index=True)
+    return table.take(pa.array(np.sort(first), type=pa.int64())), records, reasons
 
 
 def _with_partition(batch: pa.RecordBatch) -> pa.RecordBatch:

@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import ingest
 from sentiment_model.data import add_labels, split_train_validation_test, normalized_text_keys
 from sentiment_model.datasets import read_canonical
-from sentiment_model.layout import DataRoot
-from tests.conftest import require_shared_corpus
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = pytest.mark.integration
 
 # Records per file from ../shared/data/README.md (the NA-rated rows included).
 README_RECORDS = {
@@ -29,14 +26,6 @@ README_RECORDS = {
     "finefoods_first244.txt.gz": 244,
     "amazon_reviews_us_Gift_Card_v1_00_first1452.tsv.gz": 1452,
 }
-
-
-@pytest.fixture(scope="module")
-def shared_ingest(tmp_path_factory):
-    require_shared_corpus()
-    root_dir = tmp_path_factory.mktemp("shared-root")
-    report = ingest(data_root=str(root_dir))
-    return DataRoot(str(root_dir)), report
 
 
 def test_every_file_reconciles(shared_ingest):

@@ -1,0 +1,76 @@
+"""The end-to-end classifier: raw text in, class probabilities and explanations out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import pyarrow as pa
+
+from sentiment_model.batching import DEFAULT_BUCKETS, predict_bucketed
+from sentiment_model.metrics import apply_offsets
+from sentiment_model.model import attention_model
+from sentiment_model.schema import LABELS
+from sentiment_model.text import OOV_ID, PAD_ID, Vocabulary, tokenize
+
+
+@dataclass
+class SentimentClassifier:
+    """A trained network with its vocabulary, sequence length and decision offsets."""
+
+    model: keras.Model
+    vocabulary: Vocabulary
+    max_length: int = 200
+    class_offsets: np.ndarray | None = None
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+    version: str | None = None
+    _attention: Any = field(default=None, repr=False)
+
+    def encode(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        return self.vocabulary.encode(texts, self.max_length)
+
+    def predict_proba(self, texts: pa.Array | Sequence[str], batch_size: int = 512) -> np.ndarray:
+        ids, lengths = self.encode(texts)
+        return self.predict_proba_ids(ids, lengths, batch_size)
+
+    def predict_proba_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        return predict_bucketed(self.model, ids, lengths, batch_size, self.buckets)
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """Label ids after the prior correction tuned on validation."""
+        return apply_offsets(probabilities, self.class_offsets)
+
+    def predict(self, texts: pa.Array | Sequence[str]) -> list[str]:
+        return [LABELS[i] for i in self.decide(self.predict_proba(texts))]
+
+    def explain(self, text: str, top_k: int = 5) -> dict[str, Any]:
+        """Class probabilities and the tokens that drove the prediction: attention weights
+        when the model has attention, else occlusion (drop each token, see the drop in the
+        predicted class's probability)."""
+        tokens = tokenize([text]).to_pylist()[0][: self.max_length] or [""]
+        ids, lengths = self.encode([text])
+        probabilities = self.predict_proba_ids(ids, lengths)[0]
+        predicted = int(self.decide(probabilities[None, :])[0])
+        if self._attention is None:
+            self._attention = attention_model(self.model) or False
+        if self._attention:
+            _, weights = self._attention.predict_on_batch(ids[:, : max(1, int(lengths[0]))])
+            scores = np.asarray(weights)[0][: len(tokens)]
+            method = "attention"
+        else:
+            n = int(lengths[0])
+            occluded = np.repeat(ids[:, :n], n, axis=0)
+            occluded[np.arange(n), np.arange(n)] = OOV_ID
+            drops = probabilities[predicted] - np.asarray(self.model.predict_on_batch(occluded))[:, predicted]
+            scores = drops[: len(tokens)]
+            method = "occlusion"
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return {
+            "label": LABELS[predicted],
+            "probabilities": {name: float(p) for name, p in zip(LABELS, probabilities, strict=True)},
+            "method": method,
+            "top_tokens": [{"token": tokens[i], "score": float(scores[i])} for i in order if ids[0, i] != PAD_ID],
+        }

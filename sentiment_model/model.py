@@ -1,0 +1,125 @@
+"""The classifier network: Embedding -> BiLSTM -> pooling -> dropout -> softmax(3).
+
+Backend-agnostic Keras 3 (keras.ops only). The LSTM keeps the fused cuDNN path on a GPU
+with TensorFlow: recurrent_dropout=0, tanh/sigmoid, use_bias, right-padded input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import keras
+from keras import layers, ops
+
+Pooling = Literal["attention", "attention_max", "max", "last"]
+
+
+@dataclass
+class ModelConfig:
+    """Network sizes. Defaults follow the seed design (128-dim embedding, 128 units)."""
+
+    vocab_size: int
+    embedding_dim: int = 128
+    lstm_units: int = 128
+    pooling: Pooling = "attention_max"
+    spatial_dropout: float = 0.25
+    dropout: float = 0.4
+    num_classes: int = 3
+    use_mask: bool = True  # False: the cuDNN fast path under JAX/torch (batches bucketed by length)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@keras.saving.register_keras_serializable(package="sentiment_model")
+class AttentionPooling(layers.Layer):
+    """Additive attention over time steps, masked so padding gets zero weight.
+
+    Returns ``(pooled, weights)``: the weights explain which tokens drove a prediction.
+    """
+
+    def __init__(self, units: int = 64, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+        self.supports_masking = True
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        features = input_shape[-1]
+        self.projection = self.add_weight(name="projection", shape=(features, self.units), initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self.context = self.add_weight(name="context", shape=(self.units,), initializer="glorot_uniform")
+
+    def call(self, sequence: Any, mask: Any = None) -> tuple[Any, Any]:
+        scores = ops.tensordot(ops.tanh(ops.matmul(sequence, self.projection) + self.bias), self.context, axes=1)
+        if mask is not None:
+            scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
+        weights = ops.softmax(scores, axis=-1)
+        pooled = ops.sum(sequence * ops.expand_dims(weights, -1), axis=1)
+        return pooled, weights
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[tuple[int | None, ...], tuple[int | None, ...]]:
+        return (input_shape[0], input_shape[-1]), (input_shape[0], input_shape[1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="sentiment_model")
+class MaskedMaxPooling(layers.Layer):
+    """Max over time steps that ignores padding."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, sequence: Any, mask: Any = None) -> Any:
+        if mask is not None:
+            sequence = ops.where(ops.expand_dims(mask, -1), sequence, ops.full_like(sequence, -1e9))
+        return ops.max(sequence, axis=1)
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], input_shape[-1])
+
+
+def build_model(config: ModelConfig, embedding_matrix: Any = None) -> keras.Model:
+    """The BiLSTM classifier over right-padded token ids (0 = padding)."""
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    embedding = layers.Embedding(
+        config.vocab_size,
+        config.embedding_dim,
+        mask_zero=config.use_mask,
+        name="embedding",
+        embeddings_initializer=keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform",
+    )
+    x = embedding(token_ids)
+    if config.spatial_dropout:
+        x = layers.SpatialDropout1D(config.spatial_dropout, name="spatial_dropout")(x)
+    keep_sequence = config.pooling != "last"
+    # recurrent_dropout stays 0 and activations default: the conditions for fused cuDNN.
+    x = layers.Bidirectional(layers.LSTM(config.lstm_units, return_sequences=keep_sequence), name="bilstm")(x)
+    if config.pooling == "last":
+        pooled = x
+    elif config.pooling == "max":
+        pooled = MaskedMaxPooling(name="max_pool")(x)
+    else:
+        attended, _weights = AttentionPooling(name="attention")(x)
+        pooled = attended if config.pooling == "attention" else layers.Concatenate(name="pooled")([attended, MaskedMaxPooling(name="max_pool")(x)])
+    pooled = layers.Dropout(config.dropout, name="dropout")(pooled)
+    probabilities = layers.Dense(config.num_classes, activation="softmax", name="probabilities", dtype="float32")(pooled)
+    return keras.Model(token_ids, probabilities, name="bilstm_sentiment")
+
+
+def attention_model(model: keras.Model) -> keras.Model | None:
+    """A model that returns ``(probabilities, attention weights)``, or None without attention."""
+    try:
+        attention = model.get_layer("attention")
+    except ValueError:
+        return None
+    return keras.Model(model.inputs, [model.output, attention.output[1]])

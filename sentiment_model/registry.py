@@ -1,0 +1,168 @@
+"""Model registry under ``<root>/models/``: one folder per version, a champion pointer.
+
+A version folder holds ``model.keras``, ``vocabulary.json``, ``config.json``,
+``metrics.json``, ``confusion_matrix.png``, ``fingerprint.json`` and ``versions.json``.
+Versions sort by time: ``YYYYMMDDTHHMMSSZ-<8 hex of the training-data fingerprint>``.
+``champion.json`` names the live model and is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import os
+import platform
+import posixpath
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import orjson
+
+from sentiment_model.classifier import SentimentClassifier
+from sentiment_model.layout import ConfigError, DataRoot
+from sentiment_model.metrics import save_confusion_png
+from sentiment_model.text import Vocabulary
+
+MODEL_FILE = "model.keras"
+_ARTIFACTS = ("vocabulary.json", "config.json", "metrics.json", "fingerprint.json", "versions.json", "confusion_matrix.png", MODEL_FILE)
+
+
+def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(fingerprint, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def new_version(fingerprint: dict[str, Any], now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{fingerprint_hash(fingerprint)[:8]}"
+
+
+def library_versions() -> dict[str, str]:
+    names = ("keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pyarrow", "scikit-learn", "review-sentiment")
+    found: dict[str, str] = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _dump(path: Path, payload: Any) -> None:
+    path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+def save_model(
+    root: DataRoot,
+    version: str,
+    classifier: SentimentClassifier,
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    fingerprint: dict[str, Any],
+) -> str:
+    """Write every artifact of a trained model to ``<root>/models/<version>/``."""
+    target = root.models_dir(version)
+    if root.exists(target):
+        raise FileExistsError(f"model version {version} already exists at {root.uri(target)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        classifier.model.save(folder / MODEL_FILE)
+        _dump(folder / "vocabulary.json", {"tokens": list(classifier.vocabulary.tokens)})
+        _dump(
+            folder / "config.json",
+            {
+                **config,
+                "max_length": classifier.max_length,
+                "buckets": list(classifier.buckets),
+                "class_offsets": None if classifier.class_offsets is None else np.asarray(classifier.class_offsets).tolist(),
+            },
+        )
+        _dump(folder / "metrics.json", metrics)
+        _dump(folder / "fingerprint.json", fingerprint)
+        _dump(folder / "versions.json", library_versions())
+        save_confusion_png(metrics["test"]["confusion_matrix"], folder / "confusion_matrix.png", f"BiLSTM {version} (test split)")
+        root.fs.makedirs(target, exist_ok=True)
+        for name in _ARTIFACTS:
+            root.fs.put_file(str(folder / name), posixpath.join(target, name))
+    return target
+
+
+def resolve_model_dir(root: DataRoot, reference: str) -> str:
+    """``champion``, a version name, or a folder path -> the model folder (checked)."""
+    if reference == "champion":
+        champion = read_champion(root)
+        if champion is None:
+            raise ConfigError(f"no champion model under {root.uri(root.models_dir())}: run `sentiment retrain` first")
+        folder = root.models_dir(champion["version"])
+        if not root.exists(posixpath.join(folder, MODEL_FILE)):
+            raise ConfigError(f"champion pointer {root.uri(root.champion_pointer())} names {champion['version']}, but {root.uri(folder)} has no {MODEL_FILE}")
+        return folder
+    if "/" in reference or reference.startswith("."):
+        local = str(Path(reference).resolve())
+        if not Path(local, MODEL_FILE).exists():
+            raise ConfigError(f"{reference} is not a model folder (no {MODEL_FILE})")
+        return local
+    folder = root.models_dir(reference)
+    if not root.exists(posixpath.join(folder, MODEL_FILE)):
+        raise ConfigError(f"model version {reference!r} does not exist under {root.uri(root.models_dir())}")
+    return folder
+
+
+def load_classifier(root: DataRoot, reference: str = "champion") -> SentimentClassifier:
+    """Load a registered model (any backend can load what any backend saved)."""
+    folder = resolve_model_dir(root, reference)
+    is_local_path = Path(folder).is_dir()
+    fs = root.fs if not is_local_path else None
+    with tempfile.TemporaryDirectory() as tmp:
+        if fs is not None and not root.is_local:
+            for name in (MODEL_FILE, "vocabulary.json", "config.json"):
+                fs.get_file(posixpath.join(folder, name), os.path.join(tmp, name))
+            local = Path(tmp)
+        else:
+            local = Path(folder)
+        try:
+            model = keras.saving.load_model(local / MODEL_FILE, compile=False)
+        except Exception as exc:  # noqa: BLE001 - a broken file must say which one
+            raise ConfigError(f"cannot load {folder}/{MODEL_FILE}: {exc}") from exc
+        config = orjson.loads((local / "config.json").read_bytes())
+        tokens = orjson.loads((local / "vocabulary.json").read_bytes())["tokens"]
+    offsets = config.get("class_offsets")
+    return SentimentClassifier(
+        model=model,
+        vocabulary=Vocabulary(tuple(tokens)),
+        max_length=int(config["max_length"]),
+        class_offsets=None if offsets is None else np.asarray(offsets),
+        buckets=tuple(config.get("buckets") or (16, 32, 64, 128, 200)),
+        version=posixpath.basename(folder.rstrip("/")),
+    )
+
+
+def read_champion(root: DataRoot) -> dict[str, Any] | None:
+    path = root.champion_pointer()
+    return root.read_json(path) if root.exists(path) else None
+
+
+def promotion_decision(challenger_f1: float, champion_f1: float | None, tolerance: float) -> tuple[bool, str]:
+    """Promote unless the challenger is worse than the champion by more than ``tolerance``."""
+    if champion_f1 is None:
+        return True, "first model: promoted"
+    if challenger_f1 + tolerance >= champion_f1:
+        return True, f"macro-F1 {challenger_f1:.4f} >= champion {champion_f1:.4f} - tolerance {tolerance}"
+    return False, f"macro-F1 {challenger_f1:.4f} < champion {champion_f1:.4f} - tolerance {tolerance}: kept registered, not promoted"
+
+
+def promote(root: DataRoot, version: str, macro_f1: float, reason: str) -> dict[str, Any]:
+    """Atomically point ``champion.json`` at ``version``."""
+    previous = read_champion(root)
+    pointer = {
+        "version": version,
+        "macro_f1": macro_f1,
+        "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "reason": reason,
+        "previous": previous["version"] if previous else None,
+    }
+    root.write_json_atomic(root.champion_pointer(), pointer)
+    return pointer

@@ -1,0 +1,122 @@
+"""Text to tensors: normalization, vocabulary and right-padded id matrices.
+
+Vectorized with pyarrow compute (regex kernels, list flattening, hash lookups) and
+numpy scatter: no Python loop per token, so 100K reviews tokenize in about a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+PAD_ID = 0
+OOV_ID = 1
+OOV_TOKEN = "[UNK]"
+
+# Order matters: markup and entities first, then URLs and numbers, then emoticons
+# (they hold punctuation), then sentiment-bearing punctuation becomes its own token.
+_REPLACEMENTS: tuple[tuple[str, str], ...] = (
+    (r"<br\s*/?>", " "),
+    (r"<[^>]{1,40}>", " "),
+    (r"&#0*34;|&quot;", '"'),
+    (r"&#0*39;|&apos;", "'"),
+    (r"&amp;", " and "),
+    (r"&lt;|&gt;|&nbsp;|&#\d+;", " "),
+    (r"(?:https?://|www\.)\S+", " xxurl "),
+    (r"[:;=]-?[)\]d]+|\(-?[:;=]|<3", " xxsmile "),
+    (r"[:;=]-?[(\[/\\]+|\)-?[:;=]", " xxfrown "),
+    (r"\d+(?:[.,]\d+)*", " xxnum "),
+    (r"n't\b", " not"),
+    (r"'s\b|'re\b|'ve\b|'ll\b|'d\b|'m\b", " "),
+    (r"(!+)", " ! "),
+    (r"(\?+)", " ? "),
+    (r"[^\p{L}\p{N}!?\s]+", " "),
+)
+
+
+def normalize_text(texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Array:
+    """Lower-case, unescape common HTML, mark URLs, numbers and emoticons, keep ! and ?
+    as tokens, drop other punctuation. Returns one normalized string per input."""
+    array = pa.array(texts, type=pa.string()) if not isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    out = pc.utf8_lower(pc.fill_null(array.cast(pa.string()), ""))
+    for pattern, replacement in _REPLACEMENTS:
+        out = pc.replace_substring_regex(out, pattern, replacement)
+    return out
+
+
+def review_text(titles: pa.Array | pa.ChunkedArray, bodies: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Title and body joined: the title often carries the verdict ("Junk", "Love it")."""
+    return pc.binary_join_element_wise(pc.fill_null(titles, ""), pc.fill_null(bodies, ""), " . ")
+
+
+def tokenize(texts: pa.Array | Sequence[str]) -> pa.ListArray:
+    """Normalized texts split on whitespace: a list of tokens per review (empty list for
+    an empty text, never an empty-string token)."""
+    normalized = pc.utf8_trim_whitespace(normalize_text(texts))
+    lists = pc.utf8_split_whitespace(pc.if_else(pc.equal(normalized, ""), pa.scalar(None, pa.string()), normalized))
+    return pa.ListArray.from_arrays(lists.offsets, lists.values)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Token -> id. Id 0 is padding, 1 is out-of-vocabulary; tokens start at 2."""
+
+    tokens: tuple[str, ...]
+
+    @classmethod
+    def build(cls, token_lists: pa.ListArray, max_size: int = 20_000, min_count: int = 2) -> "Vocabulary":
+        """Most frequent tokens of the training texts (ties broken alphabetically)."""
+        counts = pc.value_counts(pc.list_flatten(token_lists))
+        table = pa.table({"token": counts.field("values"), "count": counts.field("counts")})
+        table = table.filter(pc.greater_equal(table.column("count"), min_count))
+        table = table.sort_by([("count", "descending"), ("token", "ascending")]).slice(0, max(0, max_size - 2))
+        return cls(tuple(table.column("token").to_pylist()))
+
+    def __len__(self) -> int:
+        return len(self.tokens) + 2
+
+    @property
+    def size(self) -> int:
+        return len(self)
+
+    def _value_set(self) -> pa.Array:
+        return pa.array(self.tokens, type=pa.string())
+
+    def lookup(self, token_lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
+        """Flat token ids and per-review offsets (len n+1)."""
+        flat = pc.list_flatten(token_lists)
+        index = pc.index_in(flat, value_set=self._value_set())
+        ids = np.asarray(pc.fill_null(pc.add(index, 2), OOV_ID).to_numpy(zero_copy_only=False), dtype=np.int32)
+        offsets = np.asarray(token_lists.offsets.to_numpy(), dtype=np.int64)
+        offsets = offsets - offsets[0]
+        return ids, offsets
+
+    def encode(self, texts: pa.Array | Sequence[str], max_length: int = 200) -> tuple[np.ndarray, np.ndarray]:
+        """Right-padded ``(n, max_length)`` int32 ids and true lengths (>= 1).
+
+        Sequences longer than ``max_length`` keep their first tokens; an empty review
+        becomes a single OOV token, so no row is all padding (the fused cuDNN kernel
+        rejects those)."""
+        ids, offsets = self.lookup(tokenize(texts))
+        return pad_right(ids, offsets, max_length)
+
+
+def pad_right(ids: np.ndarray, offsets: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter flat ids into a right-padded matrix; returns (matrix, lengths)."""
+    n = len(offsets) - 1
+    full_lengths = np.diff(offsets)
+    lengths = np.minimum(full_lengths, max_length)
+    matrix = np.zeros((n, max_length), dtype=np.int32)
+    rows = np.repeat(np.arange(n), full_lengths)
+    positions = np.arange(len(ids)) - np.repeat(offsets[:-1], full_lengths)
+    keep = positions < max_length
+    matrix[rows[keep], positions[keep]] = ids[keep]
+    empty = lengths == 0
+    matrix[empty, 0] = OOV_ID
+    return matrix, np.maximum(lengths, 1).astype(np.int32)

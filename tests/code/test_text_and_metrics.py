@@ -1,0 +1,53 @@
+"""Tokenizer and metrics: pure functions on hand-written inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentiment_model.metrics import apply_offsets, classification_metrics, macro_f1, tune_class_offsets
+from sentiment_model.text import OOV_ID, Vocabulary, normalize_text, tokenize
+
+
+def test_normalization_keeps_sentiment_punctuation_and_marks_specials():
+    out = tokenize(["I didn't like it!!! :) <br />It cost $12.99 &#34;great&#34; http://x.co/a :("]).to_pylist()[0]
+    assert out == ["i", "did", "not", "like", "it", "!", "xxsmile", "it", "cost", "xxnum", '"great"'.strip('"'), "xxurl", "xxfrown"]
+
+
+def test_empty_and_null_texts_tokenize_to_nothing():
+    assert tokenize(["", "   ", None]).to_pylist() == [[], [], []]
+
+
+def test_vocabulary_from_training_text_and_right_padding():
+    vocab = Vocabulary.build(tokenize(["good good bad", "good ok"]), max_size=10, min_count=1)
+    assert vocab.tokens[0] == "good" and len(vocab) == len(vocab.tokens) + 2
+    ids, lengths = vocab.encode(["good bad unseen", "", "ok " * 10], max_length=4)
+    assert ids.shape == (3, 4) and ids.dtype == np.int32
+    assert ids[0].tolist() == [2, vocab.tokens.index("bad") + 2, OOV_ID, 0]  # right-padded, OOV = 1
+    assert ids[1].tolist() == [OOV_ID, 0, 0, 0] and lengths[1] == 1  # never an all-padding row
+    assert lengths.tolist() == [3, 1, 4]
+
+
+def test_vocabulary_respects_size_and_min_count():
+    vocab = Vocabulary.build(tokenize(["a a a b b c"]), max_size=4, min_count=2)
+    assert vocab.tokens == ("a", "b")
+
+
+def test_metrics_keys_and_absent_class():
+    y = np.array([2, 2, 0, 0])
+    probabilities = np.array([[0.1, 0.1, 0.8], [0.2, 0.1, 0.7], [0.7, 0.2, 0.1], [0.3, 0.1, 0.6]])
+    m = classification_metrics(y, probabilities)
+    assert set(m) >= {"n", "accuracy", "macro_f1", "weighted_f1", "roc_auc_ovr", "per_class", "confusion_matrix", "macro_f1_present"}
+    assert m["per_class"]["neutral"]["support"] == 0
+    assert m["confusion_matrix"] == [[1, 0, 1], [0, 0, 0], [0, 0, 2]]
+    assert m["macro_f1_present"] == pytest.approx((2 / 3 + 0.8) / 2)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 3)
+
+
+def test_offsets_tuned_on_validation_raise_macro_f1():
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=2000, p=[0.1, 0.1, 0.8])
+    logits = np.eye(3)[y] * 1.0 + rng.normal(0, 1, size=(2000, 3)) + np.array([0, 0, 1.5])  # biased to positive
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    offsets = tune_class_offsets(probabilities, y)
+    assert macro_f1(y, apply_offsets(probabilities, offsets)) > macro_f1(y, probabilities.argmax(1)) + 0.02

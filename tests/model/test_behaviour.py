@@ -1,0 +1,77 @@
+"""Behavioural tests (Made-With-ML style) on a small BiLSTM trained in this session on
+the real corpus: clear cases, negation, and invariance to product names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentiment_model.data import add_labels, split_train_validation_test, stratified_sample
+from sentiment_model.datasets import read_canonical
+from sentiment_model.schema import LABELS
+from sentiment_model.train import TrainConfig, train_classifier
+
+pytestmark = pytest.mark.integration
+
+POSITIVE, NEGATIVE = LABELS.index("positive"), LABELS.index("negative")
+
+
+@pytest.fixture(scope="module")
+def small_model(shared_ingest):
+    root, _ = shared_ingest
+    splits = split_train_validation_test(add_labels(read_canonical(root)), seed=13)
+    train = stratified_sample(splits["train"], n=12_000, seed=13)
+    validation = stratified_sample(splits["validation"], n=2_000, seed=13)
+    config = TrainConfig(embedding_dim=64, lstm_units=32, epochs=2, max_length=120, vocab_size=15_000, batch_size=64, seed=13)
+    return train_classifier(train, validation, config, log=lambda _: None).classifier
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Terrible. It broke after two days and the seller refused a refund. Total waste of money.",
+        "Awful quality, stopped working within a week. Do not buy.",
+    ],
+)
+def test_obviously_negative(small_model, text):
+    assert small_model.predict([text]) == ["negative"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Excellent! Works perfectly, great value, I love it and would buy again.",
+        "Great product, fast shipping, highly recommend.",
+    ],
+)
+def test_obviously_positive(small_model, text):
+    assert small_model.predict([text]) == ["positive"]
+
+
+@pytest.mark.parametrize(
+    ("plain", "negated"),
+    [
+        ("I love this charger, it works great.", "I do not love this charger, it does not work."),
+        ("This is a good product. I would recommend it.", "This is not a good product. I would not recommend it."),
+    ],
+)
+def test_negation_moves_towards_negative(small_model, plain, negated):
+    plain_p, negated_p = small_model.predict_proba([plain, negated])
+    assert negated_p[POSITIVE] < plain_p[POSITIVE] - 0.1
+    assert negated_p[NEGATIVE] > plain_p[NEGATIVE]
+
+
+@pytest.mark.parametrize("template", ["The {} headphones sound amazing, best purchase this year.", "My {} kettle leaks everywhere, very disappointed."])
+def test_product_names_do_not_change_the_verdict(small_model, template):
+    names = ["Sony", "Panasonic", "Philips", "Acme", "Bose"]
+    probabilities = small_model.predict_proba([template.format(name) for name in names])
+    assert len(set(small_model.decide(probabilities).tolist())) == 1
+    assert np.abs(probabilities - probabilities.mean(0)).max() < 0.15
+
+
+def test_explanation_points_at_sentiment_words(small_model):
+    explanation = small_model.explain("Great sound but the battery died after a day, terrible.", top_k=4)
+    assert explanation["method"] == "attention"
+    assert abs(sum(explanation["probabilities"].values()) - 1) < 1e-4
+    tokens = {t["token"] for t in explanation["top_tokens"]}
+    assert tokens & {"great", "terrible", "died", "battery"}

@@ -1,0 +1,90 @@
+"""Registry and promotion gate with tiny models trained on synthetic reviews."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentiment_model.data import split_train_validation_test
+from sentiment_model.layout import ConfigError, DataRoot
+from sentiment_model.model import ModelConfig, build_model
+from sentiment_model.registry import load_classifier, promotion_decision, read_champion, resolve_model_dir, save_model
+from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
+from tests.conftest import synthetic_reviews
+from sentiment_model.classifier import SentimentClassifier
+
+TINY = TrainConfig(embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_trained():
+    table = synthetic_reviews(600, seed=1)
+    splits = split_train_validation_test(table, seed=1)
+    return splits, train_classifier(splits["train"], splits["validation"], TINY, log=lambda _: None)
+
+
+def register(root: DataRoot, version: str, classifier: SentimentClassifier, splits) -> str:
+    from sentiment_model.metrics import classification_metrics
+
+    texts, labels = texts_and_labels(splits["test"])
+    probabilities = classifier.predict_proba(texts)
+    metrics = {"test": classification_metrics(labels, probabilities, classifier.decide(probabilities))}
+    save_model(root, version, classifier, {"train": TINY.to_dict()}, metrics, {"test": True})
+    return version
+
+
+def test_tiny_model_learns_and_round_trips(tmp_path, tiny_trained):
+    splits, result = tiny_trained
+    assert result.validation_macro_f1 > 0.8  # the synthetic phrases are easy
+    root = DataRoot(str(tmp_path))
+    register(root, "20260101T000000Z-aaaaaaaa", result.classifier, splits)
+    folder = root.models_dir("20260101T000000Z-aaaaaaaa")
+    for name in ("model.keras", "vocabulary.json", "config.json", "metrics.json", "confusion_matrix.png", "fingerprint.json", "versions.json"):
+        assert root.exists(f"{folder}/{name}"), name
+    loaded = load_classifier(root, "20260101T000000Z-aaaaaaaa")
+    texts, _ = texts_and_labels(splits["test"])
+    np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
+    assert loaded.predict(texts) == result.classifier.predict(texts)
+    assert loaded.class_offsets.tolist() == result.classifier.class_offsets.tolist()
+
+
+def test_promotion_rules():
+    assert promotion_decision(0.70, None, 0.0)[0] is True
+    assert promotion_decision(0.70, 0.70, 0.0)[0] is True  # not worse: promoted
+    assert promotion_decision(0.69, 0.70, 0.0)[0] is False
+    assert promotion_decision(0.69, 0.70, 0.02)[0] is True
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_gate_promotes_first_keeps_worse_registered_and_never_promotes_corrupt(tmp_path, tiny_trained):
+    from tasks.model import promotion_gate
+
+    splits, result = tiny_trained
+    root = DataRoot(str(tmp_path))
+    first = register(root, "20260101T000000Z-11111111", result.classifier, splits)
+    decision = promotion_gate(root, first, splits, 0.0)
+    assert decision["promoted"] and read_champion(root)["version"] == first
+
+    untrained = SentimentClassifier(build_model(ModelConfig(vocab_size=len(result.classifier.vocabulary), embedding_dim=16, lstm_units=8)), result.classifier.vocabulary, TINY.max_length)
+    worse = register(root, "20260102T000000Z-22222222", untrained, splits)
+    decision = promotion_gate(root, worse, splits, 0.0)
+    assert not decision["promoted"] and "not promoted" in decision["reason"]
+    assert read_champion(root)["version"] == first
+    assert root.exists(root.models_dir(worse))  # still registered
+
+    corrupt = register(root, "20260103T000000Z-33333333", result.classifier, splits)
+    root.fs.pipe_file(f"{root.models_dir(corrupt)}/model.keras", b"not a zip file")
+    with pytest.raises(ConfigError, match="cannot load"):
+        promotion_gate(root, corrupt, splits, 0.0)
+    assert read_champion(root)["version"] == first
+
+
+def test_clear_errors_for_missing_models(tmp_path):
+    root = DataRoot(str(tmp_path))
+    with pytest.raises(ConfigError, match="no champion model"):
+        resolve_model_dir(root, "champion")
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_model_dir(root, "20990101T000000Z-deadbeef")
+    root.write_json_atomic(root.champion_pointer(), {"version": "20990101T000000Z-deadbeef"})
+    with pytest.raises(ConfigError, match="has no model.keras"):
+        resolve_model_dir(root, "champion")
