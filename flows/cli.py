@@ -49,6 +49,37 @@ def ingest(
     print_reconciliation(report)
 
 
+@app.command("score")
+def score(
+    run_date: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Day to score (default: yesterday).")] = None,
+    end_date: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Last day of a backfill.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Pin a model version (default: the champion).")] = None,
+    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler to fan the files out on.")] = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Score a day's nightly batch (or a range) and write its report."""
+    from flows.nightly_scoring import nightly_scoring
+
+    outcome = nightly_scoring(
+        run_date=run_date.date() if run_date else None, end_date=end_date.date() if end_date else None,
+        model_version=model, data_root=data_root, dask_address=dask_address,
+    )
+    for day, result in outcome["days"].items():
+        typer.echo(f"{day}: {result['scored']} scored, {result['quarantined']} quarantined -> {result['report']}")
+
+
+@app.command("report")
+def report(
+    run_date: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="Day to report on.")],
+    data_root: DataRootOption = None,
+) -> None:
+    """Rebuild the report of a scored day."""
+    from flows.report import report as report_flow
+
+    summary = report_flow(run_date=run_date.date(), data_root=data_root)
+    typer.echo(summary["report_html"])
+
+
 @app.command("stage-batches")
 def stage_batches(
     start: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="First review date to stage.")] = None,
@@ -136,7 +167,8 @@ def explain(
 
 @app.command()
 def demo(data_root: DataRootOption = None) -> None:
-    """Run the pipeline end to end on the shared corpus: ingest, then stage nightly batches."""
+    """Run the pipeline end to end on the shared corpus: ingest, retrain (small), stage
+    nightly batches, score them, and write the reports."""
     from flows.demo import demo as demo_flow
 
     summary = demo_flow(data_root=data_root)

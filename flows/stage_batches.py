@@ -7,12 +7,14 @@ import datetime as dt
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
+from tasks.retry import transient_storage_error
+
 from sentiment_model.datasets import read_canonical, write_incoming_batches
 from sentiment_model.layout import DataRoot
 from sentiment_model.settings import get_settings
 
 
-@task(name="write-incoming-batches", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
+@task(name="write-incoming-batches", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
 def stage_days(root: DataRoot, start: dt.date | None, end: dt.date | None) -> dict[str, int]:
     return write_incoming_batches(root, read_canonical(root, start=start, end=end))
 

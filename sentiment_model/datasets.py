@@ -50,7 +50,10 @@ def read_canonical(
         if end is not None:
             upper = time < pa.scalar(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.timezone.utc), pa.timestamp("s", tz="UTC"))
             expression = upper if expression is None else expression & upper
-    table = dataset.to_table(columns=columns or CANONICAL_SCHEMA.names, filter=expression)
+    names = columns or CANONICAL_SCHEMA.names
+    table = dataset.to_table(columns=names, filter=expression)
+    # Parquet has no seconds unit: cast back to the declared schema.
+    table = table.cast(pa.schema([CANONICAL_SCHEMA.field(n) for n in names]))
     if "review_id" in table.column_names:
         table = table.sort_by("review_id")
     return table

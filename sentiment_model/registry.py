@@ -101,10 +101,11 @@ def resolve_model_dir(root: DataRoot, reference: str) -> str:
             raise ConfigError(f"champion pointer {root.uri(root.champion_pointer())} names {champion['version']}, but {root.uri(folder)} has no {MODEL_FILE}")
         return folder
     if "/" in reference or reference.startswith("."):
-        local = str(Path(reference).resolve())
-        if not Path(local, MODEL_FILE).exists():
-            raise ConfigError(f"{reference} is not a model folder (no {MODEL_FILE})")
-        return local
+        if Path(reference, MODEL_FILE).exists():
+            return str(Path(reference).resolve())
+        if root.exists(posixpath.join(reference, MODEL_FILE)):
+            return reference
+        raise ConfigError(f"{reference} is not a model folder (no {MODEL_FILE})")
     folder = root.models_dir(reference)
     if not root.exists(posixpath.join(folder, MODEL_FILE)):
         raise ConfigError(f"model version {reference!r} does not exist under {root.uri(root.models_dir())}")
@@ -112,21 +113,24 @@ def resolve_model_dir(root: DataRoot, reference: str) -> str:
 
 
 def load_classifier(root: DataRoot, reference: str = "champion") -> SentimentClassifier:
-    """Load a registered model (any backend can load what any backend saved)."""
-    folder = resolve_model_dir(root, reference)
-    is_local_path = Path(folder).is_dir()
-    fs = root.fs if not is_local_path else None
+    """Load a registered model by ``champion``, version, or folder path."""
+    return load_model_dir(root, resolve_model_dir(root, reference))
+
+
+def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
+    """Load the model in ``folder`` (a local folder, or one in the root's filesystem).
+    Any backend loads what any backend saved."""
     with tempfile.TemporaryDirectory() as tmp:
-        if fs is not None and not root.is_local:
-            for name in (MODEL_FILE, "vocabulary.json", "config.json"):
-                fs.get_file(posixpath.join(folder, name), os.path.join(tmp, name))
-            local = Path(tmp)
-        else:
+        if Path(folder).is_dir():
             local = Path(folder)
+        else:
+            for name in (MODEL_FILE, "vocabulary.json", "config.json"):
+                root.fs.get_file(posixpath.join(folder, name), os.path.join(tmp, name))
+            local = Path(tmp)
         try:
             model = keras.saving.load_model(local / MODEL_FILE, compile=False)
         except Exception as exc:  # noqa: BLE001 - a broken file must say which one
-            raise ConfigError(f"cannot load {folder}/{MODEL_FILE}: {exc}") from exc
+            raise ConfigError(f"cannot load {root.uri(folder)}/{MODEL_FILE}: {exc}") from exc
         config = orjson.loads((local / "config.json").read_bytes())
         tokens = orjson.loads((local / "vocabulary.json").read_bytes())["tokens"]
     offsets = config.get("class_offsets")

@@ -38,5 +38,23 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+#: One scored review, under ``<root>/scored/date=YYYY-MM-DD/``.
+SCORED_SCHEMA = pa.schema(
+    [
+        pa.field("review_id", pa.string(), nullable=False),
+        pa.field("product_id", pa.string()),
+        pa.field("rating", pa.int8()),  # stars when the feed has them: live quality monitoring
+        pa.field("predicted_label", pa.string(), nullable=False),
+        pa.field("p_negative", pa.float32(), nullable=False),
+        pa.field("p_neutral", pa.float32(), nullable=False),
+        pa.field("p_positive", pa.float32(), nullable=False),
+        pa.field("confidence", pa.float32(), nullable=False),  # the top probability
+        pa.field("top_tokens", pa.list_(pa.string())),  # highest attention weights
+        pa.field("review_date", pa.date32()),
+        pa.field("model_version", pa.string(), nullable=False),
+        pa.field("scored_at", pa.timestamp("s", tz="UTC"), nullable=False),
+    ]
+)
+
 #: Columns a nightly batch must carry (rating may be null there: not every feed has stars).
 BATCH_REQUIRED_COLUMNS: tuple[str, ...] = ("review_id", "product_id", "title", "text")

@@ -11,7 +11,6 @@ from prefect.cache_policies import NONE
 
 from sentiment_model.ingest.pipeline import (
     FileResult,
-    SourceFileError,
     ingest_file,
     prune_snapshots,
     publish_snapshot,
@@ -20,20 +19,10 @@ from sentiment_model.ingest.pipeline import (
 )
 from sentiment_model.ingest.sources import SourceSpec, load_manifest, resolve_files
 from sentiment_model.layout import DataRoot
+from tasks.retry import transient_storage_error
 
 
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry storage hiccups; a truncated or malformed file fails the same way every time."""
-    try:
-        state.result()
-    except SourceFileError as exc:
-        return exc.transient
-    except Exception:  # noqa: BLE001 - anything else is unexpected: give it the retries
-        return True
-    return False
-
-
-@task(name="resolve-source-files", retries=2, retry_delay_seconds=[2, 10], cache_policy=NONE)
+@task(name="resolve-source-files", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=transient_storage_error, cache_policy=NONE)
 def resolve_source_files(
     manifest_path: str, base_uri: str | None, storage_options: dict[str, Any]
 ) -> list[tuple[SourceSpec, str]]:
@@ -55,7 +44,7 @@ def resolve_source_files(
     task_run_name="ingest {source}",
     retries=2,
     retry_delay_seconds=[5, 30],
-    retry_condition_fn=_retry_if_transient,
+    retry_condition_fn=transient_storage_error,
     cache_policy=NONE,
 )
 def ingest_source_file(
@@ -77,7 +66,7 @@ def ingest_source_file(
     return result
 
 
-@task(name="publish-canonical-snapshot", retries=1, retry_delay_seconds=10, cache_policy=NONE)
+@task(name="publish-canonical-snapshot", retries=1, retry_delay_seconds=10, retry_condition_fn=transient_storage_error, cache_policy=NONE)
 def publish_canonical_snapshot(
     root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int
 ) -> dict[str, Any]:

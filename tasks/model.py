@@ -17,13 +17,14 @@ from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.data import add_labels, split_train_validation_test, stratified_sample
 from sentiment_model.datasets import current_snapshot, read_canonical
 from sentiment_model.layout import DataRoot
+from tasks.retry import transient_storage_error
 from sentiment_model.metrics import classification_metrics
 from sentiment_model.registry import load_classifier, new_version, promote, promotion_decision, read_champion, save_model
 from sentiment_model.schema import LABELS
 from sentiment_model.train import TrainConfig, TrainResult, texts_and_labels, train_classifier
 
 
-@task(name="load-labelled-splits", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
+@task(name="load-labelled-splits", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
 def load_labelled_splits(root: DataRoot, sample_size: int | None, seed: int, split_seed: int) -> tuple[dict[str, pa.Table], dict[str, Any]]:
     """Canonical reviews -> labels -> split (after dedup) -> optional stratified subsample
     of the training split. Validation and test are fixed by ``split_seed``."""
@@ -69,7 +70,7 @@ def fit_tfidf_baseline(splits: dict[str, pa.Table], seed: int) -> dict[str, Any]
     return classification_metrics(test_labels, baseline.predict_proba(test_texts))
 
 
-@task(name="register-model", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
+@task(name="register-model", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
 def register_model(root: DataRoot, result: TrainResult, config: TrainConfig, metrics: dict[str, Any], fingerprint: dict[str, Any]) -> str:
     version = new_version(fingerprint)
     save_model(root, version, result.classifier, {"train": config.to_dict(), "model": result.extra["model_config"]}, metrics, fingerprint)

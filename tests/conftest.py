@@ -100,3 +100,58 @@ def shared_ingest(prefect_harness, tmp_path_factory):
     root_dir = tmp_path_factory.mktemp("shared-root")
     report = ingest(data_root=str(root_dir))
     return DataRoot(str(root_dir)), report
+
+
+def canonical_rows(table, day, source="fixture"):
+    """Give labelled synthetic rows the canonical schema, dated on ``day``."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from sentiment_model.schema import CANONICAL_SCHEMA
+
+    n = table.num_rows
+    when = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+    return pa.table(
+        {
+            "review_id": table.column("review_id"),
+            "product_id": [f"P{i % 4}" for i in range(n)],
+            "reviewer_id": [f"U{i}" for i in range(n)],
+            "rating": table.column("rating"),
+            "title": table.column("title"),
+            "text": table.column("text"),
+            "review_time": [when] * n,
+            "source": [source] * n,
+            "ingested_at": [when] * n,
+        },
+        schema=CANONICAL_SCHEMA,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_champion_root(tmp_path_factory):
+    """A data root with a tiny promoted model and two staged nightly days (synthetic)."""
+    import datetime as dt
+
+    from sentiment_model.data import split_train_validation_test
+    from sentiment_model.datasets import write_incoming_batches
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.metrics import classification_metrics
+    from sentiment_model.registry import promote, save_model
+    from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
+
+    root = DataRoot(str(tmp_path_factory.mktemp("champion-root")))
+    splits = split_train_validation_test(synthetic_reviews(600, seed=4), seed=4)
+    config = TrainConfig(embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, seed=3)
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    texts, labels = texts_and_labels(splits["test"])
+    probabilities = result.classifier.predict_proba(texts)
+    metrics = {"test": classification_metrics(labels, probabilities, result.classifier.decide(probabilities))}
+    fingerprint = {"class_counts": {"train": {"negative": 150, "neutral": 120, "positive": 330}}}
+    version = "20260101T000000Z-cafe0001"
+    save_model(root, version, result.classifier, {"train": config.to_dict()}, metrics, fingerprint)
+    promote(root, version, metrics["test"]["macro_f1"], "test fixture")
+    days = synthetic_reviews(700, seed=9)
+    write_incoming_batches(root, canonical_rows(days.slice(0, 400), dt.date(2015, 8, 30)), rows_per_file=150)
+    write_incoming_batches(root, canonical_rows(days.slice(400), dt.date(2015, 8, 31)), rows_per_file=150)
+    return root

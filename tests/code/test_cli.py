@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["stage-batches"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["ingest"], ["stage-batches"], ["retrain"], ["score"], ["report"], ["evaluate"], ["explain"], ["demo"]])
 def test_help(command):
     result = CliRunner().invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,86 @@
+"""Flow `nightly-scoring` (scheduled 02:00): score a day's batch with the champion, then report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import zoneinfo
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.report import artifact_prefix, report
+from sentiment_model.layout import DataRoot, new_run_id
+from sentiment_model.settings import get_settings
+from tasks.scoring import list_batch_files, publish_scored_day, resolve_model, score_batch_file
+
+
+def yesterday(timezone: str) -> dt.date:
+    return (dt.datetime.now(zoneinfo.ZoneInfo(timezone)) - dt.timedelta(days=1)).date()
+
+
+@flow(name="score-day-files")
+def score_day_files(root: DataRoot, model_dir: str, day: dt.date, files: list[str], run_id: str, scored_at: dt.datetime) -> list[Any]:
+    """Fan out one task per batch file on whichever task runner this subflow was given."""
+    progress = create_progress_artifact(progress=0.0, description=f"scoring {day}: {len(files)} files")
+    futures = [score_batch_file.submit(root, model_dir, f, day, run_id, i, scored_at) for i, f in enumerate(files)]
+    results = []
+    for done, future in enumerate(futures, start=1):
+        results.append(future.result())
+        update_progress_artifact(progress, progress=100.0 * done / len(futures))
+    return results
+
+
+@flow(name="nightly-scoring")
+def nightly_scoring(
+    run_date: dt.date | None = None,
+    end_date: dt.date | None = None,
+    model_version: str | None = None,
+    data_root: str | None = None,
+    dask_address: str | None = None,
+    max_workers: int = 2,
+    window_days: int = 30,
+    min_support: int = 3,
+) -> dict[str, Any]:
+    """Score ``run_date`` (default: yesterday in the configured timezone), or every day up
+    to ``end_date`` for a backfill, with the champion or a pinned ``model_version``. Each
+    day is replaced atomically, so reruns are safe. ``dask_address`` fans the files out
+    on a Dask cluster instead of local threads."""
+    logger = get_run_logger()
+    settings = get_settings(data_root=data_root)
+    root = DataRoot(settings.data_root, settings.storage_options)
+    first = run_date or yesterday(settings.timezone)
+    days = [first + dt.timedelta(days=i) for i in range(((end_date or first) - first).days + 1)]
+    model_dir = resolve_model(root, model_version)
+    version = posixpath.basename(model_dir.rstrip("/"))
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=dask_address)
+    else:
+        runner = ThreadPoolTaskRunner(max_workers=max_workers)
+    scorer = score_day_files.with_options(task_runner=runner)
+    outcome: dict[str, Any] = {"model_version": version, "days": {}}
+    for day in days:
+        files = list_batch_files(root, day)
+        run_id = new_run_id()
+        scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        if files:
+            results = scorer(root, model_dir, day, files, run_id, scored_at)
+            manifest = publish_scored_day(root, day, run_id, results, version)
+        else:
+            logger.warning("no reviews for %s: no batch files under %s", day, root.uri(root.incoming_dir(day)))
+            manifest = publish_scored_day(root, day, run_id, [], version)
+        summary = report(
+            run_date=day, data_root=settings.data_root, model_version=version, window_days=window_days,
+            min_support=min_support, artifact_key_prefix=artifact_prefix(),
+        )
+        outcome["days"][day.isoformat()] = {"scored": manifest["rows"], "quarantined": manifest["quarantined"], "report": summary.get("report_html")}
+        logger.info("%s: %d reviews scored, %d quarantined; report %s", day, manifest["rows"], manifest["quarantined"], summary.get("report_html"))
+    return outcome
+
+
+if __name__ == "__main__":
+    nightly_scoring()

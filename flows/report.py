@@ -1,0 +1,42 @@
+"""Flow `report`: the nightly report for one day from the scored Parquet (DuckDB + SQL files)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import deployment
+
+from sentiment_model.layout import DataRoot
+from sentiment_model.settings import get_settings
+from tasks.scoring import build_day_report, champion_version, publish_report_artifacts
+
+
+def artifact_prefix() -> str:
+    """Artifact keys per deployment, so the UI keeps each deployment's report history."""
+    return (deployment.name or "adhoc").lower().replace("_", "-").replace(" ", "-")
+
+
+@flow(name="report")
+def report(
+    run_date: dt.date,
+    data_root: str | None = None,
+    model_version: str | None = None,
+    window_days: int = 30,
+    min_support: int = 3,
+    artifact_key_prefix: str | None = None,
+) -> dict[str, Any]:
+    """Class distribution and drift, trend, most-negative products, confidence, and live
+    quality against star ratings; written under <root>/reports/date=D/ and shown as
+    artifacts in the UI."""
+    settings = get_settings(data_root=data_root)
+    root = DataRoot(settings.data_root, settings.storage_options)
+    summary = build_day_report(root, run_date, model_version or champion_version(root), window_days, min_support)
+    publish_report_artifacts(summary, artifact_key_prefix or artifact_prefix())
+    get_run_logger().info("report for %s: %s", run_date, summary["report_html"])
+    return summary
+
+
+if __name__ == "__main__":
+    report(run_date=dt.date.today() - dt.timedelta(days=1))

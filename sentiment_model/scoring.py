@@ -1,0 +1,241 @@
+"""Scoring nightly batches: validate, stream, predict, and publish a day atomically.
+
+A day's output is ``<root>/scored/date=D/run=<run_id>/part-*.parquet`` plus
+``<root>/scored/date=D/_MANIFEST.json`` naming the live run's files. The manifest is
+swapped atomically after every part is written, so readers see the previous complete
+output or the new one, never a mix; a run killed mid-way leaves the old one live.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sentiment_model.classifier import SentimentClassifier
+from sentiment_model.layout import DataRoot
+from sentiment_model.model import attention_model
+from sentiment_model.schema import CANONICAL_SCHEMA, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
+from sentiment_model.text import PAD_ID, review_text
+from sentiment_model.batching import bucket_width, bucketed_batches
+
+MANIFEST = "_MANIFEST.json"
+TOP_TOKENS = 3
+_PREDICT_LOCK = threading.Lock()  # one model, many scoring threads: predict one batch at a time
+
+
+class BatchValidationError(ValueError):
+    """A nightly batch file does not match the canonical schema (the message names file and column)."""
+
+
+@dataclass
+class FileScore:
+    source: str
+    rows_read: int = 0
+    scored: int = 0
+    quarantined: int = 0
+    part: str | None = None
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def list_day_files(root: DataRoot, day: dt.date) -> list[str]:
+    """The day's batch files (sorted); an empty list when the folder is missing or empty."""
+    folder = root.incoming_dir(day)
+    if not root.exists(folder):
+        return []
+    return sorted(p for p in root.fs.find(folder) if not posixpath.basename(p).startswith(("_", ".")))
+
+
+def validate_batch_schema(schema: pa.Schema, source: str) -> None:
+    """Every canonical column must be present with a castable type; ``rating`` may be absent
+    or null (not every feed has stars)."""
+    for canonical in CANONICAL_SCHEMA:
+        if canonical.name not in schema.names:
+            if canonical.name in ("rating", "review_time", "reviewer_id", "ingested_at", "source"):
+                continue
+            raise BatchValidationError(f"{source}: missing column {canonical.name!r} (expected {canonical.type})")
+        actual = schema.field(canonical.name).type
+        compatible = actual == canonical.type or (pa.types.is_string(canonical.type) and pa.types.is_large_string(actual)) or (
+            pa.types.is_integer(canonical.type) and pa.types.is_integer(actual)) or (pa.types.is_timestamp(canonical.type) and pa.types.is_timestamp(actual))
+        if not compatible:
+            raise BatchValidationError(f"{source}: column {canonical.name!r} has type {actual}, expected {canonical.type}")
+
+
+def _conform(batch: pa.RecordBatch) -> pa.Table:
+    """Cast a validated batch to the canonical schema, adding absent optional columns as nulls."""
+    table = pa.Table.from_batches([batch])
+    columns = {}
+    for canonical in CANONICAL_SCHEMA:
+        if canonical.name in table.column_names:
+            columns[canonical.name] = table.column(canonical.name).cast(canonical.type)
+        else:
+            columns[canonical.name] = pa.nulls(table.num_rows, canonical.type)
+    return pa.table(columns, schema=CANONICAL_SCHEMA.remove_metadata())
+
+
+def _row_problems(table: pa.Table) -> pa.Array:
+    """A reason per row that cannot be scored (null where fine)."""
+    no_id = pc.or_(pc.is_null(table.column("review_id")), pc.equal(pc.fill_null(table.column("review_id"), ""), ""))
+    empty = pc.and_(pc.equal(pc.fill_null(table.column("title"), ""), ""), pc.equal(pc.fill_null(table.column("text"), ""), ""))
+    rating = table.column("rating")
+    bad_rating = pc.and_(pc.is_valid(rating), pc.or_(pc.less(rating, 1), pc.greater(rating, 5)))
+    none = pa.scalar(None, pa.string())
+    return pc.coalesce(
+        pc.if_else(no_id, "missing review_id", none),
+        pc.if_else(empty, "missing text: title and body are empty", none),
+        pc.if_else(pc.fill_null(bad_rating, False), "rating outside 1-5", none),
+    ).combine_chunks()
+
+
+def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array, batch_size: int = 512) -> tuple[np.ndarray, list[list[str]]]:
+    """Probabilities and each review's top tokens (by attention weight), in one bucketed pass."""
+    ids, lengths = classifier.encode(texts)
+    explainer = attention_model(classifier.model)
+    probabilities = np.zeros((len(ids), len(LABELS)), dtype=np.float32)
+    top: list[list[str]] = [[] for _ in range(len(ids))]
+    tokens = ("", "[UNK]", *classifier.vocabulary.tokens)
+    for rows in bucketed_batches(lengths, batch_size):
+        width = bucket_width(int(lengths[rows].max()), classifier.buckets)
+        batch = ids[rows, :width]
+        with _PREDICT_LOCK:
+            if explainer is None:
+                probabilities[rows] = np.asarray(classifier.model.predict_on_batch(batch))
+                continue
+            batch_probabilities, weights = explainer.predict_on_batch(batch)
+        probabilities[rows] = np.asarray(batch_probabilities)
+        weights = np.where(batch == PAD_ID, -1.0, np.asarray(weights))
+        best = np.argsort(-weights, axis=1)[:, :TOP_TOKENS]
+        for row, positions in zip(rows, best, strict=True):
+            top[row] = [tokens[ids[row, p]] for p in positions if ids[row, p] > 1]
+    return probabilities, top
+
+
+def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.datetime) -> pa.Table:
+    """Scored rows for canonical rows that passed the row checks."""
+    texts = review_text(table.column("title"), table.column("text"))
+    probabilities, top_tokens = predict_with_tokens(classifier, texts)
+    decisions = classifier.decide(probabilities)
+    n = table.num_rows
+    review_date = pc.cast(table.column("review_time"), pa.date32())
+    return pa.table(
+        {
+            "review_id": table.column("review_id"),
+            "product_id": table.column("product_id"),
+            "rating": table.column("rating"),
+            "predicted_label": pa.array(np.array(LABELS, dtype=object)[decisions], type=pa.string()),
+            "p_negative": pa.array(probabilities[:, 0], type=pa.float32()),
+            "p_neutral": pa.array(probabilities[:, 1], type=pa.float32()),
+            "p_positive": pa.array(probabilities[:, 2], type=pa.float32()),
+            "confidence": pa.array(probabilities.max(1), type=pa.float32()),
+            "top_tokens": pa.array(top_tokens, type=pa.list_(pa.string())),
+            "review_date": review_date,
+            "model_version": pa.array([classifier.version] * n, type=pa.string()),
+            "scored_at": pa.array([scored_at] * n, type=pa.timestamp("s", tz="UTC")),
+        },
+        schema=SCORED_SCHEMA,
+    )
+
+
+def score_file(
+    root: DataRoot,
+    classifier: SentimentClassifier,
+    source: str,
+    day: dt.date,
+    run_id: str,
+    part_index: int,
+    scored_at: dt.datetime,
+    batch_rows: int = 65_536,
+) -> FileScore:
+    """Stream one batch file in record batches, score, and write one part of the run.
+    Rows that cannot be scored go to the day's quarantine file for this run."""
+    result = FileScore(source=source)
+    out_dir = posixpath.join(root.scored_dir(day), f"run={run_id}")
+    part = posixpath.join(out_dir, f"part-{part_index:05d}.parquet")
+    quarantine = posixpath.join(root.scored_dir(day), f"quarantine-run={run_id}", f"part-{part_index:05d}.parquet")
+    root.fs.makedirs(out_dir, exist_ok=True)
+    try:
+        with root.fs.open(source, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            validate_batch_schema(parquet.schema_arrow, root.uri(source))
+            reasons: dict[str, int] = {}
+            bad_tables = []
+            with root.fs.open(part, "wb") as out, pq.ParquetWriter(out, SCORED_SCHEMA, compression="zstd") as writer:
+                for batch in parquet.iter_batches(batch_size=batch_rows):
+                    table = _conform(batch)
+                    result.rows_read += table.num_rows
+                    problems = _row_problems(table)
+                    ok = pc.is_null(problems)
+                    if not pc.all(ok).as_py():
+                        bad = pc.invert(ok)
+                        bad_rows = table.filter(bad)
+                        bad_reasons = problems.filter(bad)
+                        for reason in bad_reasons.to_pylist():
+                            reasons[reason] = reasons.get(reason, 0) + 1
+                        bad_tables.append(pa.table({
+                            "source": [root.uri(source)] * bad_rows.num_rows,
+                            "record_number": pa.nulls(bad_rows.num_rows, pa.int64()),
+                            "raw": [str(r) for r in bad_rows.to_pylist()],
+                            "quarantine_reason": bad_reasons,
+                            "ingested_at": [scored_at] * bad_rows.num_rows,
+                        }, schema=QUARANTINE_SCHEMA))
+                        table = table.filter(ok)
+                    if table.num_rows:
+                        writer.write_table(score_table(classifier, table, scored_at))
+                        result.scored += table.num_rows
+    except pa.ArrowInvalid as exc:
+        raise BatchValidationError(f"{root.uri(source)}: not a readable Parquet file: {exc}") from exc
+    if bad_tables:
+        root.fs.makedirs(posixpath.dirname(quarantine), exist_ok=True)
+        with root.fs.open(quarantine, "wb") as handle:
+            pq.write_table(pa.concat_tables(bad_tables), handle)
+        result.quarantined = sum(t.num_rows for t in bad_tables)
+        result.quarantine_reasons = reasons
+    result.part = part
+    return result
+
+
+def publish_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str) -> dict[str, Any]:
+    """Swap the day's manifest to this run, then remove other runs' folders."""
+    folder = root.scored_dir(day)
+    manifest = {
+        "date": day.isoformat(),
+        "run_id": run_id,
+        "model_version": model_version,
+        "files": [posixpath.relpath(r.part, folder) for r in results if r.part and r.scored],
+        "rows": sum(r.scored for r in results),
+        "quarantined": sum(r.quarantined for r in results),
+        "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    root.write_json_atomic(posixpath.join(folder, MANIFEST), manifest)
+    for entry in root.fs.ls(folder, detail=False):
+        name = posixpath.basename(entry.rstrip("/"))
+        if name.startswith(("run=", "quarantine-run=")) and not name.endswith(f"={run_id}"):
+            root.remove_tree(entry)
+    return manifest
+
+
+def scored_files(root: DataRoot, day: dt.date) -> list[str]:
+    """The live scored parts of a day (via its manifest); empty if never scored."""
+    folder = root.scored_dir(day)
+    path = posixpath.join(folder, MANIFEST)
+    if not root.exists(path):
+        return []
+    return [posixpath.join(folder, name) for name in root.read_json(path)["files"]]
+
+
+def read_scored_day(root: DataRoot, day: dt.date) -> pa.Table:
+    files = scored_files(root, day)
+    if not files:
+        return SCORED_SCHEMA.empty_table()
+    tables = []
+    for path in files:
+        with root.fs.open(path, "rb") as handle:
+            tables.append(pq.read_table(handle).cast(SCORED_SCHEMA))  # Parquet stores seconds as ms
+    return pa.concat_tables(tables)

@@ -1,0 +1,86 @@
+"""Prefect tasks for nightly scoring and reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from sentiment_model.classifier import SentimentClassifier
+from sentiment_model.layout import DataRoot
+from tasks.retry import transient_storage_error
+from sentiment_model.registry import load_model_dir, read_champion, resolve_model_dir
+from sentiment_model.reports import build_report, summary_markdown
+from sentiment_model.scoring import FileScore, list_day_files, publish_day, score_file
+
+
+_CLASSIFIERS: dict[tuple[str, str], SentimentClassifier] = {}
+_CLASSIFIERS_LOCK = threading.Lock()
+
+
+def _cached_classifier(root: DataRoot, model_dir: str) -> SentimentClassifier:
+    """One load per process and model: every file task of a night reuses it."""
+    key = (root.url, model_dir)
+    with _CLASSIFIERS_LOCK:
+        if key not in _CLASSIFIERS:
+            _CLASSIFIERS[key] = load_model_dir(root, model_dir)
+        return _CLASSIFIERS[key]
+
+
+@task(name="resolve-model", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
+def resolve_model(root: DataRoot, model_version: str | None) -> str:
+    """The pinned version, or the champion's; fails clearly if it does not exist."""
+    folder = resolve_model_dir(root, model_version or "champion")
+    return folder
+
+
+@task(name="list-day-files", retries=3, retry_delay_seconds=[2, 10, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
+def list_batch_files(root: DataRoot, day: dt.date) -> list[str]:
+    return list_day_files(root, day)
+
+
+@task(name="score-file", task_run_name="score {source}", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
+def score_batch_file(root: DataRoot, model_dir: str, source: str, day: dt.date, run_id: str, part_index: int, scored_at: dt.datetime) -> FileScore:
+    classifier = _cached_classifier(root, model_dir)
+    result = score_file(root, classifier, source, day, run_id, part_index, scored_at)
+    get_run_logger().info("%s: %d scored, %d quarantined", source, result.scored, result.quarantined)
+    return result
+
+
+@task(name="publish-scored-day", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
+def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str) -> dict[str, Any]:
+    return publish_day(root, day, run_id, results, model_version)
+
+
+@task(name="build-report", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
+def build_day_report(root: DataRoot, day: dt.date, model_version: str | None, window_days: int, min_support: int) -> dict[str, Any]:
+    counts = {"negative": 0, "neutral": 0, "positive": 0}
+    if model_version:
+        fingerprint_path = root.join("models", model_version, "fingerprint.json")
+        if root.exists(fingerprint_path):
+            counts = root.read_json(fingerprint_path).get("class_counts", {}).get("train", counts)
+    return build_report(root, day, counts, model_version, window_days=window_days, min_support=min_support)
+
+
+@task(name="publish-report-artifacts", cache_policy=NONE)
+def publish_report_artifacts(summary: dict[str, Any], key_prefix: str) -> None:
+    """Markdown and tables in the Prefect UI, keyed so the UI keeps their history."""
+    create_markdown_artifact(key=f"{key_prefix}-report", markdown=summary_markdown(summary), description=f"Review sentiment {summary['date']}")
+    tables = summary.get("tables") or {}
+    if tables.get("class_distribution"):
+        create_table_artifact(key=f"{key_prefix}-class-distribution", table=_plain(tables["class_distribution"]), description=f"class distribution {summary['date']}")
+    if tables.get("top_negative_products") is not None:
+        create_table_artifact(key=f"{key_prefix}-negative-products", table=_plain(tables["top_negative_products"]) or [{"product_id": "(none)"}], description=f"most negative products {summary['date']}")
+
+
+def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in rows]
+
+
+def champion_version(root: DataRoot) -> str | None:
+    champion = read_champion(root)
+    return champion["version"] if champion else None

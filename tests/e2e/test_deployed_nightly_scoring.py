@@ -1,0 +1,148 @@
+"""End to end with real components: a Prefect server on 127.0.0.1, `prefect deploy --all`,
+a process worker, and a triggered `nightly-scoring` run on a real day from ../shared."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sentiment_model.datasets import read_canonical, write_incoming_batches
+from sentiment_model.layout import DataRoot
+from sentiment_model.scoring import read_scored_day
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+PROJECT_ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+DAY = dt.date(2015, 8, 31)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def stop(process: subprocess.Popen, sig: int) -> None:
+    """Stop a process group: the worker ignores SIGTERM, so it gets SIGINT."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def e2e_root(tmp_path, shared_ingest, tiny_champion_root):
+    """A data root with a champion (the tiny one) and the real reviews of DAY staged."""
+    shared_root, _ = shared_ingest
+    root = DataRoot(str(tmp_path / "data"))
+    shutil.copytree(tiny_champion_root.models_dir(), root.models_dir())
+    counts = write_incoming_batches(root, read_canonical(shared_root, start=DAY, end=DAY))
+    assert counts[DAY.isoformat()] > 1000
+    return root, counts[DAY.isoformat()]
+
+
+def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e_root):
+    root, staged = e2e_root
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_UI_ENABLED": "false",
+        "PWD": str(PROJECT_ROOT),
+        "SENTIMENT_DATA_ROOT": root.url,
+    }
+    env.pop("PREFECT_PROFILES_PATH", None)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=PROJECT_ROOT, stdout=open(logs / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    worker = None
+    try:
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{api}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, 120, "the Prefect server")
+
+        def cli(*args: str) -> str:
+            done = subprocess.run([str(BIN / "prefect"), *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"prefect {' '.join(args)}\n{done.stdout}\n{done.stderr}"
+            return done.stdout
+
+        cli("work-pool", "create", "process-pool", "--type", "process")
+        cli("work-pool", "create", "gpu", "--type", "process")
+        cli("--no-prompt", "deploy", "--all")
+        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+        by_name = {d["name"]: d for d in deployments}
+        assert set(by_name) == {"nightly-scoring", "retrain", "ingest", "report"}
+        nightly = by_name["nightly-scoring"]
+        assert nightly["schedules"][0]["schedule"]["cron"] == "0 2 * * *"
+        assert nightly["global_concurrency_limit"]["limit"] == 1
+
+        worker = subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", "process-pool"],
+            env=env, cwd=PROJECT_ROOT, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        flow_run = httpx.post(
+            f"{api}/deployments/{nightly['id']}/create_flow_run",
+            json={"parameters": {"run_date": DAY.isoformat()}}, timeout=10,
+        ).json()
+
+        def final_state() -> str | None:
+            state = httpx.get(f"{api}/flow_runs/{flow_run['id']}", timeout=10).json()["state"]["type"]
+            return state if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+        state = wait_for(final_state, 480, "the nightly-scoring run", interval=2)
+        assert state == "COMPLETED", (logs / "worker.log").read_text()[-5000:]
+
+        artifacts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}}, timeout=10).json()
+        subflow_runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [flow_run["id"]]}}}, timeout=10).json()
+        keys = {a["key"] for a in artifacts}
+        for run in subflow_runs:
+            keys |= {a["key"] for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json()}
+        assert {"nightly-scoring-report", "nightly-scoring-class-distribution", "nightly-scoring-negative-products"} <= keys
+        assert any(a["type"] == "progress" for run in subflow_runs for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json())
+
+        scored = read_scored_day(root, DAY)
+        assert scored.num_rows == staged and len(set(scored.column("review_id").to_pylist())) == staged
+        report_dir = Path(root.reports_dir(DAY))
+        assert (report_dir / "report.html").stat().st_size > 10_000
+        assert (report_dir / "summary.json").exists()
+    finally:
+        if worker is not None:
+            stop(worker, signal.SIGINT)
+        stop(server, signal.SIGINT)
