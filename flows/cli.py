@@ -22,6 +22,22 @@ def _offline_prefect() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
 
 
+def checked_data_root(data_root: str | None, model: str | None = None) -> str:
+    """Fail fast, before any flow run starts and before anything is written: the data
+    root's scheme must be known and a named model (version, champion) must exist."""
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.settings import get_settings
+
+    settings = get_settings(data_root=data_root)
+    root = DataRoot(settings.data_root, settings.storage_options)
+    root.fs  # noqa: B018 - resolves the scheme; raises ConfigError for an unknown one
+    if model is not None:
+        from sentiment_model.registry import resolve_model_dir
+
+        resolve_model_dir(root, model)
+    return settings.data_root
+
+
 def print_reconciliation(report: dict[str, Any]) -> None:
     """Print the per-file reconciliation as a fixed-width table."""
     header = f"{'source file':<72} {'status':>6} {'read':>7} {'canonical':>9} {'dups':>6} {'quar.':>6}"
@@ -45,6 +61,7 @@ def ingest(
     """Ingest raw review dumps into canonical Parquet and print the reconciliation."""
     from flows.ingest import ingest as ingest_flow
 
+    data_root = checked_data_root(data_root)
     report = ingest_flow(data_root=data_root, sources_manifest=manifest, sources_base_uri=base_uri, chunk_rows=chunk_rows)
     print_reconciliation(report)
 
@@ -60,6 +77,7 @@ def score(
     """Score a day's nightly batch (or a range) and write its report."""
     from flows.nightly_scoring import nightly_scoring
 
+    data_root = checked_data_root(data_root, model or "champion")
     outcome = nightly_scoring(
         run_date=run_date.date() if run_date else None, end_date=end_date.date() if end_date else None,
         model_version=model, data_root=data_root, dask_address=dask_address,
@@ -76,6 +94,7 @@ def report(
     """Rebuild the report of a scored day."""
     from flows.report import report as report_flow
 
+    data_root = checked_data_root(data_root)
     summary = report_flow(run_date=run_date.date(), data_root=data_root)
     typer.echo(summary["report_html"])
 
@@ -89,6 +108,7 @@ def stage_batches(
     """Write canonical reviews as nightly batches: <root>/incoming/date=YYYY-MM-DD/."""
     from flows.stage_batches import stage_batches as stage_flow
 
+    data_root = checked_data_root(data_root)
     counts = stage_flow(start=start.date() if start else None, end=end.date() if end else None, data_root=data_root)
     days = sorted(d for d in counts if d != "undated")
     typer.echo(f"staged {sum(counts[d] for d in days)} reviews in {len(days)} daily batches ({days[0] if days else '-'} .. {days[-1] if days else '-'})")
@@ -110,6 +130,7 @@ def retrain(
     """Train a challenger BiLSTM, compare it with TF-IDF+LR, register it, and gate promotion."""
     from flows.retrain import retrain as retrain_flow
 
+    data_root = checked_data_root(data_root)
     out = retrain_flow(
         data_root=data_root, sample_size=sample_size or None, epochs=epochs, max_length=max_length, lstm_units=lstm_units,
         embedding_dim=embedding_dim, pooling=pooling, word2vec_epochs=word2vec_epochs, seed=seed, promotion_tolerance=tolerance,
@@ -171,6 +192,7 @@ def demo(data_root: DataRootOption = None) -> None:
     nightly batches, score them, and write the reports."""
     from flows.demo import demo as demo_flow
 
+    data_root = checked_data_root(data_root)
     summary = demo_flow(data_root=data_root)
     print_reconciliation(summary["ingest"])
     for line in summary["lines"]:

@@ -116,10 +116,23 @@ def build_model(config: ModelConfig, embedding_matrix: Any = None) -> keras.Mode
     return keras.Model(token_ids, probabilities, name="bilstm_sentiment")
 
 
+def average_members(members: list[keras.Model]) -> keras.Model:
+    """One model that averages the members' probabilities (a seed ensemble), saved as one file."""
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    for index, member in enumerate(members):
+        member.name = f"member_{index}"
+    outputs = [member(token_ids) for member in members]
+    return keras.Model(token_ids, layers.Average(name="probabilities_mean")(outputs), name="bilstm_ensemble")
+
+
 def attention_model(model: keras.Model) -> keras.Model | None:
-    """A model that returns ``(probabilities, attention weights)``, or None without attention."""
+    """A model that returns ``(probabilities, attention weights)``, or None without attention.
+    For a seed ensemble, the weights are the first member's and the probabilities the mean."""
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    holder = members[0] if members else model
     try:
-        attention = model.get_layer("attention")
+        attention = holder.get_layer("attention")
     except ValueError:
         return None
-    return keras.Model(model.inputs, [model.output, attention.output[1]])
+    weights = keras.Model(holder.inputs, attention.output[1])
+    return keras.Model(model.inputs, [model.output, weights(model.inputs[0])])

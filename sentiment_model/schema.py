@@ -27,6 +27,10 @@ CANONICAL_SCHEMA = pa.schema(
     ]
 )
 
+#: Ingest's per-file scratch rows: canonical plus a content hash, so a repeated review_id
+#: with different content is caught at merge time (never written to canonical).
+STAGED_SCHEMA = CANONICAL_SCHEMA.append(pa.field("content_hash", pa.string(), nullable=False))
+
 #: One rejected raw record, under ``<root>/quarantine/``.
 QUARANTINE_SCHEMA = pa.schema(
     [

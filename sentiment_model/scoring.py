@@ -202,8 +202,19 @@ def score_file(
 
 
 def publish_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str) -> dict[str, Any]:
-    """Swap the day's manifest to this run, then remove other runs' folders."""
+    """Swap the day's manifest to this run, then remove older runs' folders.
+
+    Run ids sort by start time and the newest run wins: a run that finds a newer run's
+    manifest already published discards its own output instead of overwriting it, and
+    cleanup only removes older runs, so two overlapping runs of one date never delete
+    each other's files (the deployment's concurrency limit normally prevents overlap).
+    """
     folder = root.scored_dir(day)
+    manifest_path = posixpath.join(folder, MANIFEST)
+    current = root.read_json(manifest_path) if root.exists(manifest_path) else None
+    if current is not None and current["run_id"] > run_id:
+        _remove_runs(root, folder, lambda other: other == run_id)
+        return {**current, "superseded_run": run_id}
     manifest = {
         "date": day.isoformat(),
         "run_id": run_id,
@@ -213,12 +224,18 @@ def publish_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileSco
         "quarantined": sum(r.quarantined for r in results),
         "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    root.write_json_atomic(posixpath.join(folder, MANIFEST), manifest)
+    root.write_json_atomic(manifest_path, manifest)
+    _remove_runs(root, folder, lambda other: other < run_id)
+    return manifest
+
+
+def _remove_runs(root: DataRoot, folder: str, doomed: Any) -> None:
+    if not root.exists(folder):
+        return
     for entry in root.fs.ls(folder, detail=False):
         name = posixpath.basename(entry.rstrip("/"))
-        if name.startswith(("run=", "quarantine-run=")) and not name.endswith(f"={run_id}"):
+        if name.startswith(("run=", "quarantine-run=")) and doomed(name.split("=", 1)[1]):
             root.remove_tree(entry)
-    return manifest
 
 
 def scored_files(root: DataRoot, day: dt.date) -> list[str]:

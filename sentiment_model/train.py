@@ -16,7 +16,7 @@ import pyarrow as pa
 from sentiment_model.batching import DEFAULT_BUCKETS, BucketedSequence, predict_bucketed
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.metrics import apply_offsets, macro_f1, tune_class_offsets
-from sentiment_model.model import ModelConfig, build_model
+from sentiment_model.model import ModelConfig, average_members, build_model
 from sentiment_model.text import Vocabulary, review_text, tokenize
 
 
@@ -38,6 +38,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     imbalance: Literal["class_weight", "oversample", "none"] = "class_weight"
     tune_offsets: bool = True
+    ensemble_size: int = 1  # >1: average that many seeds (seed, seed+1, ...) into one model
     seed: int = 13
     mixed_precision: bool = False
     use_mask: bool = True
@@ -197,21 +198,38 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         vocab_size=len(vocabulary), embedding_dim=config.embedding_dim, lstm_units=config.lstm_units,
         pooling=config.pooling, spatial_dropout=config.spatial_dropout, dropout=config.dropout, use_mask=config.use_mask,
     )
-    model = build_model(model_config, embedding_matrix)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss="categorical_crossentropy")
-    batches = BucketedSequence(train_ids[rows], train_lengths[rows], train_labels[rows], sample_weights, config.batch_size, config.buckets, config.seed)
-    stopper = MacroF1EarlyStopping(validation_ids, validation_lengths, validation_labels, config.patience, config.tune_offsets, config.buckets, log)
+    members: list[keras.Model] = []
+    history: list[dict[str, float]] = []
+    best_epochs: list[int] = []
     fit_started = time.perf_counter()
-    model.fit(batches, epochs=config.epochs, callbacks=[stopper], verbose=0)
+    for member_index in range(config.ensemble_size):
+        member_seed = config.seed + member_index
+        keras.utils.set_random_seed(member_seed)
+        model = build_model(model_config, embedding_matrix)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=1.0), loss="categorical_crossentropy")
+        batches = BucketedSequence(train_ids[rows], train_lengths[rows], train_labels[rows], sample_weights, config.batch_size, config.buckets, member_seed)
+        stopper = MacroF1EarlyStopping(validation_ids, validation_lengths, validation_labels, config.patience, config.tune_offsets, config.buckets, log)
+        if config.ensemble_size > 1:
+            log(f"ensemble member {member_index + 1}/{config.ensemble_size} (seed {member_seed})")
+        model.fit(batches, epochs=config.epochs, callbacks=[stopper], verbose=0)
+        members.append(model)
+        history += [{**h, "member": member_index} for h in stopper.history]
+        best_epochs.append(stopper.best_epoch)
     fit_seconds = time.perf_counter() - fit_started
-    epochs_run = len(stopper.history)
-    classifier = SentimentClassifier(model, vocabulary, config.max_length, stopper.best_offsets if config.tune_offsets else None, config.buckets)
+    model = members[0] if len(members) == 1 else average_members(members)
+    validation_probabilities = predict_bucketed(model, validation_ids, validation_lengths, buckets=config.buckets)
+    offsets = tune_class_offsets(validation_probabilities, validation_labels) if config.tune_offsets else None
+    validation_f1 = macro_f1(validation_labels, apply_offsets(validation_probabilities, offsets))
+    if len(members) > 1:
+        log(f"ensemble of {len(members)}: val macro-F1 {validation_f1:.4f}")
+    classifier = SentimentClassifier(model, vocabulary, config.max_length, offsets, config.buckets)
+    epoch_seconds = sum(h["epoch_seconds"] for h in history)
     return TrainResult(
         classifier=classifier,
-        history=stopper.history,
-        best_epoch=stopper.best_epoch,
-        validation_macro_f1=stopper.best,
+        history=history,
+        best_epoch=best_epochs[0],
+        validation_macro_f1=validation_f1,
         seconds=time.perf_counter() - started,
-        train_samples_per_second=len(rows) * epochs_run / max(sum(h["epoch_seconds"] for h in stopper.history), 1e-9),
-        extra={"model_config": model_config.to_dict(), "class_weights": weights_per_class.tolist(), "pretrained_hits": hits, "fit_seconds": fit_seconds},
+        train_samples_per_second=len(rows) * len(history) / max(epoch_seconds, 1e-9),
+        extra={"model_config": model_config.to_dict(), "class_weights": weights_per_class.tolist(), "pretrained_hits": hits, "fit_seconds": fit_seconds, "best_epochs": best_epochs},
     )

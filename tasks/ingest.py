@@ -72,7 +72,7 @@ def publish_canonical_snapshot(
 ) -> dict[str, Any]:
     """Deduplicate, write the snapshot, reconcile, then swap the CURRENT pointer."""
     logger = get_run_logger()
-    snapshot = write_canonical_snapshot(root, run_id, results)
+    snapshot = write_canonical_snapshot(root, run_id, results, created_at)
     report = reconciliation(results)
     pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
     root.remove_tree(root.staging_dir(run_id))

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from sentiment_model.ingest.readers import RECORD_NUMBER, Rejected
 from sentiment_model.ingest.sources import SourceSpec
-from sentiment_model.schema import CANONICAL_SCHEMA
+from sentiment_model.schema import STAGED_SCHEMA
 
 _RATING_PATTERN = r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?:\s*(?:/|out of)\s*5(?:\.0)?(?:\s+stars?)?)?$"
 _MISSING_TOKENS = ["", "na", "n/a", "nan", "null", "none"]
@@ -118,23 +118,38 @@ def dedup_keys(raw: pa.Table, spec: SourceSpec) -> pa.Array:
     return pc.binary_join_element_wise(namespace, *parts, KEY_SEPARATOR)
 
 
-def review_ids(keys: pa.Array) -> pa.Array:
-    """md5 hex of each dedup key: a stable 128-bit review_id, vectorized in DuckDB."""
-    if len(keys) == 0:
-        return pa.array([], type=pa.string())
+def content_keys(rating: pa.Array, text: pa.Array) -> pa.Array:
+    """What must agree for two records with one review_id to be true duplicates: the
+    rating and the words of the body (case and punctuation ignored). Titles are left out:
+    the dumps hold re-edited summaries of one review, which are still one review."""
+    words = pc.utf8_lower(text)
+    words = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.replace_substring_regex(words, r"[^\p{L}\p{N}\s]+", ""), r"\s+", " "))
+    return pc.binary_join_element_wise(pc.fill_null(rating.cast(pa.string()), ""), words, KEY_SEPARATOR)
+
+
+def md5_hex(*columns: pa.Array) -> list[pa.Array]:
+    """md5 hex of each string, per column, vectorized in DuckDB."""
+    if len(columns[0]) == 0:
+        return [pa.array([], type=pa.string()) for _ in columns]
+    names = [f"c{i}" for i in range(len(columns))]
     with duckdb.connect() as con:
-        con.register("review_keys", pa.table({"k": keys}))
-        result = con.sql("SELECT md5(k) AS review_id FROM review_keys").to_arrow_table()
-    return result.column("review_id").combine_chunks().cast(pa.string())
+        con.register("hash_input", pa.table(dict(zip(names, columns, strict=True))))
+        result = con.sql("SELECT " + ", ".join(f"md5({n}) AS {n}" for n in names) + " FROM hash_input").to_arrow_table()
+    return [result.column(n).combine_chunks().cast(pa.string()) for n in names]
+
+
+def review_ids(keys: pa.Array) -> pa.Array:
+    """md5 hex of each dedup key: a stable 128-bit review_id."""
+    return md5_hex(keys)[0]
 
 
 def normalize_chunk(
     raw: pa.Table, spec: SourceSpec, source: str, ingested_at: dt.datetime
 ) -> tuple[pa.Table, list[Rejected]]:
-    """Map a raw chunk to canonical rows; return ``(canonical, rejected)``."""
+    """Map a raw chunk to staged rows (canonical + content_hash); return ``(rows, rejected)``."""
     n = raw.num_rows
     if n == 0:
-        return CANONICAL_SCHEMA.empty_table(), []
+        return STAGED_SCHEMA.empty_table(), []
     rating, rating_reason = parse_rating(_column(raw, spec.columns.rating))
     review_time, time_reason = parse_review_time(_column(raw, spec.columns.review_time), spec.time_format)
     title = clean_text(_column(raw, spec.columns.title))
@@ -142,7 +157,7 @@ def normalize_chunk(
     no_text = pc.and_(pc.equal(title, ""), pc.equal(text, ""))
     reason = pc.coalesce(rating_reason, _reason_where(no_text, "missing text: title and body are empty"), time_reason)
     ok = pc.is_null(reason)
-    ids = review_ids(dedup_keys(raw, spec))
+    ids, content = md5_hex(dedup_keys(raw, spec), content_keys(rating, text))
     table = pa.table(
         {
             "review_id": ids,
@@ -154,8 +169,9 @@ def normalize_chunk(
             "review_time": review_time,
             "source": pa.array([source] * n, type=pa.string()),
             "ingested_at": pa.array([ingested_at] * n, type=pa.timestamp("s", tz="UTC")),
+            "content_hash": content,
         },
-        schema=CANONICAL_SCHEMA,
+        schema=STAGED_SCHEMA,
     )
     rejected: list[Rejected] = []
     if not pc.all(ok).as_py():

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import fsspec
+import orjson
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,7 +30,7 @@ from sentiment_model.ingest.normalize import normalize_chunk
 from sentiment_model.ingest.readers import Rejected, SourceFormatError, read_raw_chunks
 from sentiment_model.ingest.sources import SourceSpec
 from sentiment_model.layout import DataRoot
-from sentiment_model.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
+from sentiment_model.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_SCHEMA
 
 PARTITION_COLUMN = "review_month"
 UNDATED_PARTITION = "undated"
@@ -128,7 +129,7 @@ def ingest_file(
             fsspec.open(source, "rb", compression="infer", **(source_storage_options or {})) as stream,
             root.fs.open(staged_file, "wb") as out,
             root.fs.open(staged_quarantine, "wb") as quarantine_out,
-            pq.ParquetWriter(out, CANONICAL_SCHEMA, compression="zstd") as writer,
+            pq.ParquetWriter(out, STAGED_SCHEMA, compression="zstd") as writer,
             pq.ParquetWriter(quarantine_out, QUARANTINE_SCHEMA, compression="zstd") as quarantine_writer,
         ):
             for chunk in read_raw_chunks(spec, stream, chunk_rows):
@@ -188,32 +189,65 @@ def _with_partition(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch.append_column(PARTITION_COLUMN, month)
 
 
-def _deduplicated_batches(root: DataRoot, results: list[FileResult]) -> Iterator[pa.RecordBatch]:
-    """Stream the staged rows in order, keeping the first copy of each review_id and
-    counting the rest against the file they came from."""
-    seen: set[str] = set()
-    for result in results:
-        with root.fs.open(result.staged_file, "rb") as handle:
-            for batch in pq.ParquetFile(handle).iter_batches(batch_size=65_536):
-                keep: list[int] = []
-                for index, review_id in enumerate(batch.column("review_id").to_pylist()):
-                    if review_id not in seen:
-                        seen.add(review_id)
-                        keep.append(index)
-                result.canonical += len(keep)
-                result.duplicates += batch.num_rows - len(keep)
-                if keep:
-                    yield _with_partition(batch.take(pa.array(keep, type=pa.int64())))
+class _Deduplicator:
+    """Keeps the first copy of each review_id. A later copy with the same content is a
+    duplicate; one with different content (same id, other rating or body) is a
+    conflict and goes to quarantine, since silently keeping either would be a guess."""
+
+    def __init__(self, root: DataRoot, run_id: str, ingested_at: dt.datetime) -> None:
+        self.root, self.run_id, self.ingested_at = root, run_id, ingested_at
+        self.first_content: dict[str, str] = {}
+        self.conflicts: list[Rejected] = []
+        self.conflict_sources: list[str] = []
+
+    def batches(self, results: list[FileResult]) -> Iterator[pa.RecordBatch]:
+        for result in results:
+            with self.root.fs.open(result.staged_file, "rb") as handle:
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=65_536):
+                    keep: list[int] = []
+                    ids = batch.column("review_id").to_pylist()
+                    contents = batch.column("content_hash").to_pylist()
+                    for index, (review_id, content) in enumerate(zip(ids, contents, strict=True)):
+                        first = self.first_content.get(review_id)
+                        if first is None:
+                            self.first_content[review_id] = content
+                            keep.append(index)
+                        elif first == content:
+                            result.duplicates += 1
+                        else:
+                            self._conflict(result, batch, index, review_id)
+                    result.canonical += len(keep)
+                    if keep:
+                        yield _with_partition(batch.take(pa.array(keep, type=pa.int64())).drop_columns(["content_hash"]))
+
+    def _conflict(self, result: FileResult, batch: pa.RecordBatch, index: int, review_id: str) -> None:
+        result.quarantined += 1
+        result.quarantine_reasons["conflicting duplicate"] = result.quarantine_reasons.get("conflicting duplicate", 0) + 1
+        row = batch.slice(index, 1).drop_columns(["content_hash"]).to_pylist()[0]
+        reason = f"conflicting duplicate: review_id {review_id} was seen earlier with a different rating or body"
+        self.conflicts.append(Rejected(None, orjson.dumps(row, default=str).decode(), reason))
+        self.conflict_sources.append(result.source)
+
+    def write_conflicts(self) -> str | None:
+        if not self.conflicts:
+            return None
+        path = self.root.quarantine_file(self.run_id, "conflicting-duplicates")
+        table = _quarantine_table(self.conflicts, "", self.ingested_at).set_column(0, "source", pa.array(self.conflict_sources, type=pa.string()))
+        self.root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        with self.root.fs.open(path, "wb") as handle:
+            pq.write_table(table, handle)
+        return self.root.uri(path)
 
 
-def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult]) -> str:
+def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], ingested_at: dt.datetime | None = None) -> str:
     """Deduplicate the staged rows of the successful files and write the snapshot.
     Returns the snapshot folder (inside the root's filesystem)."""
     snapshot = root.canonical_run_dir(run_id)
     schema = CANONICAL_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string()))
     ordered = sorted((r for r in results if r.ok), key=lambda r: r.file_index)
+    deduplicator = _Deduplicator(root, run_id, ingested_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
     ds.write_dataset(
-        _deduplicated_batches(root, ordered),
+        deduplicator.batches(ordered),
         base_dir=snapshot,
         schema=schema,
         format="parquet",
@@ -226,6 +260,7 @@ def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResu
         max_open_files=512,
         file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
     )
+    deduplicator.write_conflicts()
     return snapshot
 
 

@@ -7,6 +7,7 @@ its raw text and a reason. Memory stays bounded by the chunk size, whatever the 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import IO
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
@@ -178,21 +180,41 @@ def _peek_header(stream: IO[bytes], spec: SourceSpec) -> list[str]:
     return next(csv.reader([text], delimiter=spec.delimiter))
 
 
-def _decode_binary_column(column: pa.ChunkedArray, name: str, numbers: pa.ChunkedArray, rejected: list[Rejected]) -> tuple[pa.Array, list[int]]:
-    """Cast a binary column to UTF-8 strings; rows that are not valid UTF-8 become rejects."""
-    try:
-        return column.cast(pa.string()), []
-    except pa.ArrowInvalid:
-        bad_rows: list[int] = []
-        values: list[str | None] = []
-        for index, raw in enumerate(column.to_pylist()):
-            try:
-                values.append(None if raw is None else raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                values.append(None)
-                bad_rows.append(index)
-                rejected.append(Rejected(numbers[index].as_py(), raw.decode("utf-8", "replace"), f"undecodable bytes in column {name!r}: not valid UTF-8 ({exc.reason})"))
-        return pa.array(values, type=pa.string()), bad_rows
+#: Marks undecodable bytes: U+FDD0 is a Unicode noncharacter, never found in real text.
+UNDECODABLE_MARK = "\ufdd0"
+
+
+def _mark_undecodable(error: UnicodeDecodeError) -> tuple[str, int]:
+    return UNDECODABLE_MARK, error.end
+
+
+codecs.register_error("sentiment_mark_undecodable", _mark_undecodable)
+
+
+class DecodedUtf8Stream(io.RawIOBase):
+    """Bytes in any encoding -> valid UTF-8 bytes, streaming. Undecodable bytes become
+    U+FDD0, so the rows that held them can be quarantined instead of failing the file."""
+
+    def __init__(self, raw: IO[bytes], encoding: str, chunk_bytes: int = 1 << 20) -> None:
+        super().__init__()
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="sentiment_mark_undecodable")
+        self._chunk_bytes = chunk_bytes
+        self._buffer = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buffer and not self._eof:
+            data = self._raw.read(self._chunk_bytes)
+            self._eof = not data
+            self._buffer = self._decoder.decode(data, final=self._eof).encode("utf-8")
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
 
 
 def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[RawChunk]:
@@ -204,10 +226,6 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
     if missing:
         raise SourceFormatError(f"mapped column(s) {missing} not in the file's columns {names}")
     wanted = wanted or [n for n in names if n not in spec.dedup_exclude]
-    # UTF-8 is read as bytes and validated per row, so one bad byte rejects one record,
-    # not the file; other encodings are transcoded by pyarrow.
-    utf8 = spec.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
-    value_type = pa.binary() if utf8 else pa.string()
     invalid_rows: list[Rejected] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
@@ -215,9 +233,9 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
         return "skip"
 
     reader = pacsv.open_csv(
-        stream,
+        DecodedUtf8Stream(stream, spec.encoding),
         read_options=pacsv.ReadOptions(
-            encoding="utf-8" if utf8 else spec.encoding,
+            encoding="utf8",
             column_names=None if spec.header else names,
             block_size=4 << 20,
         ),
@@ -230,7 +248,7 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
             invalid_row_handler=on_invalid_row,
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types={n: value_type for n in names},
+            column_types={n: pa.string() for n in names},
             include_columns=wanted,
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
@@ -247,19 +265,19 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
         next_record += table.num_rows
         rejected = list(invalid_rows)
         invalid_rows.clear()
-        columns: dict[str, pa.Array] = {}
-        bad: set[int] = set()
-        for name in wanted:
-            column = table.column(name)
-            if utf8:
-                column, bad_rows = _decode_binary_column(column, name, numbers, rejected)
-                bad.update(bad_rows)
-            columns[name] = column
+        columns = {name: table.column(name) for name in wanted}
         columns[RECORD_NUMBER] = numbers
         out = pa.table(columns)
-        if bad:
-            keep = [i for i in range(out.num_rows) if i not in bad]
-            out = out.take(pa.array(keep, type=pa.int64()))
+        marked = None
+        for name in wanted:
+            has_mark = pc.match_substring(columns[name], UNDECODABLE_MARK)
+            marked = has_mark if marked is None else pc.or_(marked, has_mark)
+        if marked is not None and pc.any(marked).as_py():
+            for row in out.filter(marked).to_pylist():
+                number = row.pop(RECORD_NUMBER)
+                raw = orjson.dumps(row).decode().replace(UNDECODABLE_MARK, "\ufffd")
+                rejected.append(Rejected(number, raw, f"undecodable bytes: not valid {spec.encoding}"))
+            out = out.filter(pc.invert(marked))
         pending, pending_rows = [], 0
         return RawChunk(out, rejected)
 

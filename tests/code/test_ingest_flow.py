@@ -93,3 +93,20 @@ def test_unknown_scheme_is_a_clear_error(tmp_path):
         DataRoot("nosuch://bucket/x").fs
     with pytest.raises(ConfigError, match="run `sentiment ingest` first"):
         read_canonical(DataRoot(str(tmp_path / "empty")))
+
+
+def test_same_review_id_with_different_content_is_quarantined_as_a_conflict(tmp_path, fixture_copy):
+    raw = fixture_copy("aws.tsv")
+    header, first, *_ = raw.read_text().split("\n")
+    conflicting = first.replace("\t5\t0\t0\tN\tY\t", "\t1\t0\t0\tN\tY\t").replace("Keeps time.", "Stopped keeping time.")
+    (raw.parent / "later.tsv").write_text(f"{header}\n{first}\n{conflicting}\n")
+    manifest = write_manifest(tmp_path, '[[sources]]\nname = "tsv"\nuri = "*.tsv"\npreset = "aws_tsv"\n')
+    report = ingest(data_root=str(tmp_path / "root"), sources_manifest=manifest)
+    later = next(r for r in report["files"] if r["source"].endswith("later.tsv"))
+    assert (later["canonical"], later["duplicates"], later["quarantined"]) == (0, 1, 1)
+    assert later["quarantine_reasons"] == {"conflicting duplicate": 1}
+    root = DataRoot(str(tmp_path / "root"))
+    conflicts = pq.read_table(root.quarantine_file(report["pointer"]["run_id"], "conflicting-duplicates")).to_pylist()
+    assert conflicts[0]["source"].endswith("later.tsv")
+    assert conflicts[0]["quarantine_reason"].startswith("conflicting duplicate: review_id ")
+    assert "Stopped keeping time" in conflicts[0]["raw"]

@@ -169,3 +169,13 @@ def test_big_file_streams_in_chunks(root, tmp_path):
     staged = pq.ParquetFile(result.staged_file)
     assert result.records_read == 2_000 and staged.metadata.num_rows == 2_000
     assert staged.metadata.num_row_groups > 1  # written chunk by chunk, not all at once
+
+
+def test_csv_declared_utf8_with_cp1252_bytes_quarantines_only_those_rows(root, tmp_path):
+    path = tmp_path / "wrong_encoding.csv"
+    path.write_bytes(b"product,rating,text\r\nP1,5,plain ascii is fine\r\nP1,4,caf\xe9 au lait\r\nP1,2,\x80 short row\r\n")
+    spec = {"preset": "csv", "columns": {"product_id": "product", "rating": "rating", "text": "text"}, "dedup_namespace": "x", "dedup_fields": ["text"]}
+    result, rows, quarantine = run_file(root, spec, path)
+    assert [r["text"] for r in rows] == ["plain ascii is fine"]
+    assert [q["quarantine_reason"] for q in quarantine] == ["undecodable bytes: not valid utf-8"] * 2
+    assert "caf\ufffd au lait" in quarantine[0]["raw"]

@@ -38,7 +38,11 @@ def test_every_file_reconciles(shared_ingest):
         assert by_name[name]["records_read"] == records, name
     assert report["totals"]["records_read"] == 87_963
     # 781 NA ratings are quarantined as 'rating missing'; no other rating is rejected.
-    assert by_name["amazon_baby_subset_5000rows.csv.gz"]["quarantine_reasons"] == {"rating missing": 781}
+    assert by_name["amazon_baby_subset_5000rows.csv.gz"]["quarantine_reasons"]["rating missing"] == 781
+    reasons = {reason for row in report["files"] for reason in row["quarantine_reasons"]}
+    assert reasons == {"rating missing", "missing text", "conflicting duplicate"}
+    # Same review text under the same key but another star rating: quarantined, not guessed.
+    assert 0 < sum(row["quarantine_reasons"].get("conflicting duplicate", 0) for row in report["files"]) < 100
     # Appliances_5 is 156 distinct reviews repeated under 48 ASINs.
     assert by_name["Appliances_5.json.gz"]["canonical"] == 156
     # amazon_vfl_reviews repeats every row twice (2 rows have no text at all).
