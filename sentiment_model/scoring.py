@@ -256,3 +256,18 @@ def read_scored_day(root: DataRoot, day: dt.date) -> pa.Table:
         with root.fs.open(path, "rb") as handle:
             tables.append(pq.read_table(handle).cast(SCORED_SCHEMA))  # Parquet stores seconds as ms
     return pa.concat_tables(tables)
+
+
+def score_day(
+    root: DataRoot,
+    classifier: SentimentClassifier,
+    day: dt.date,
+    run_id: str,
+    scored_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Score every batch file of ``day`` in this process and publish it: the library
+    path the nightly flow orchestrates (the flow fans the files out as tasks)."""
+    scored_at = scored_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    files = list_day_files(root, day)
+    results = [score_file(root, classifier, source, day, run_id, index, scored_at) for index, source in enumerate(files)]
+    return publish_day(root, day, run_id, results, classifier.version or "unversioned")

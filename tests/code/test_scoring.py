@@ -55,7 +55,7 @@ def test_interrupted_run_leaves_previous_output_and_rerun_scores_each_review_onc
     before = scored_rows(root, day)
     # A run that wrote one part and died before publishing: the manifest still names the old run.
     classifier = load_classifier(root, "champion")
-    score_file(root, classifier, list_day_files(root, day)[0], day, "20990101T000000Z-dead00", 0, dt.datetime.now(dt.timezone.utc))
+    score_file(root, classifier, list_day_files(root, day)[0], day, "20000101T000000Z-dead00", 0, dt.datetime.now(dt.timezone.utc))
     assert scored_rows(root, day).equals(before)
     nightly_scoring(run_date=day, data_root=root.url)
     after = scored_rows(root, day)
