@@ -19,21 +19,15 @@ OOV_TOKEN = "[UNK]"
 
 # Order matters: markup and entities first, then URLs and numbers, then emoticons
 # (they hold punctuation), then sentiment-bearing punctuation becomes its own token.
+# Each pass is a full scan of the text, so patterns with one replacement share a pass.
 _REPLACEMENTS: tuple[tuple[str, str], ...] = (
-    (r"<br\s*/?>", " "),
-    (r"<[^>]{1,40}>", " "),
-    (r"&#0*34;|&quot;", '"'),
-    (r"&#0*39;|&apos;", "'"),
-    (r"&amp;", " and "),
-    (r"&lt;|&gt;|&nbsp;|&#\d+;", " "),
+    (r"<[^>]{0,40}>|&(?:#\d{1,5}|quot|apos|amp|lt|gt|nbsp);", " "),
     (r"(?:https?://|www\.)\S+", " xxurl "),
     (r"[:;=]-?[)\]d]+|\(-?[:;=]|<3", " xxsmile "),
     (r"[:;=]-?[(\[/\\]+|\)-?[:;=]", " xxfrown "),
     (r"\d+(?:[.,]\d+)*", " xxnum "),
     (r"n't\b", " not"),
-    (r"'s\b|'re\b|'ve\b|'ll\b|'d\b|'m\b", " "),
-    (r"(!+)", " ! "),
-    (r"(\?+)", " ? "),
+    (r"([!?])[!?]*", " \\1 "),
     (r"[^\p{L}\p{N}!?\s]+", " "),
 )
 
@@ -88,8 +82,10 @@ class Vocabulary:
     def _value_set(self) -> pa.Array:
         return pa.array(self.tokens, type=pa.string())
 
-    def lookup(self, token_lists: pa.ListArray) -> tuple[np.ndarray, np.ndarray]:
-        """Flat token ids and per-review offsets (len n+1)."""
+    def lookup(self, token_lists: pa.ListArray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Flat token ids and per-review offsets (len n+1), each list cut to ``max_length``."""
+        if max_length is not None:
+            token_lists = pc.list_slice(token_lists, 0, max_length)
         flat = pc.list_flatten(token_lists)
         index = pc.index_in(flat, value_set=self._value_set())
         ids = np.asarray(pc.fill_null(pc.add(index, 2), OOV_ID).to_numpy(zero_copy_only=False), dtype=np.int32)
@@ -103,20 +99,25 @@ class Vocabulary:
         Sequences longer than ``max_length`` keep their first tokens; an empty review
         becomes a single OOV token, so no row is all padding (the fused cuDNN kernel
         rejects those)."""
-        ids, offsets = self.lookup(tokenize(texts))
+        ids, offsets = self.lookup(tokenize(texts), max_length)
         return pad_right(ids, offsets, max_length)
 
 
 def pad_right(ids: np.ndarray, offsets: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scatter flat ids into a right-padded matrix; returns (matrix, lengths)."""
+    """Scatter flat ids (lists already at most ``max_length`` long, or cut here) into a
+    right-padded matrix; returns (matrix, lengths)."""
     n = len(offsets) - 1
     full_lengths = np.diff(offsets)
     lengths = np.minimum(full_lengths, max_length)
-    matrix = np.zeros((n, max_length), dtype=np.int32)
-    rows = np.repeat(np.arange(n), full_lengths)
-    positions = np.arange(len(ids)) - np.repeat(offsets[:-1], full_lengths)
-    keep = positions < max_length
-    matrix[rows[keep], positions[keep]] = ids[keep]
-    empty = lengths == 0
-    matrix[empty, 0] = OOV_ID
+    matrix = np.zeros(n * max_length, dtype=np.int32)
+    row_starts = np.arange(n, dtype=np.int64) * max_length
+    # Flat target index of each token: its row's start + its position within the row.
+    targets = np.arange(len(ids), dtype=np.int64) + np.repeat(row_starts - offsets[:-1], full_lengths)
+    if (full_lengths > max_length).any():
+        keep = targets < np.repeat(row_starts + max_length, full_lengths)
+        matrix[targets[keep]] = ids[keep]
+    else:
+        matrix[targets] = ids
+    matrix = matrix.reshape(n, max_length)
+    matrix[lengths == 0, 0] = OOV_ID
     return matrix, np.maximum(lengths, 1).astype(np.int32)

@@ -118,13 +118,12 @@ def dedup_keys(raw: pa.Table, spec: SourceSpec) -> pa.Array:
     return pc.binary_join_element_wise(namespace, *parts, KEY_SEPARATOR)
 
 
-def content_keys(rating: pa.Array, text: pa.Array) -> pa.Array:
+def content_keys(rating: pa.Array, body: pa.Array) -> pa.Array:
     """What must agree for two records with one review_id to be true duplicates: the
-    rating and the words of the body (case and punctuation ignored). Titles are left out:
-    the dumps hold re-edited summaries of one review, which are still one review."""
-    words = pc.utf8_lower(text)
-    words = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.replace_substring_regex(words, r"[^\p{L}\p{N}\s]+", ""), r"\s+", " "))
-    return pc.binary_join_element_wise(pc.fill_null(rating.cast(pa.string()), ""), words, KEY_SEPARATOR)
+    rating and the body (lower-cased; the caller passes an already-normalized body for
+    sources whose dedup key normalizes text). Titles are left out: the dumps hold
+    re-edited summaries of one review, which are still one review."""
+    return pc.binary_join_element_wise(pc.fill_null(rating.cast(pa.string()), ""), pc.utf8_lower(body), KEY_SEPARATOR)
 
 
 def md5_hex(*columns: pa.Array) -> list[pa.Array]:
@@ -157,7 +156,9 @@ def normalize_chunk(
     no_text = pc.and_(pc.equal(title, ""), pc.equal(text, ""))
     reason = pc.coalesce(rating_reason, _reason_where(no_text, "missing text: title and body are empty"), time_reason)
     ok = pc.is_null(reason)
-    ids, content = md5_hex(dedup_keys(raw, spec), content_keys(rating, text))
+    keys = dedup_keys(raw, spec)
+    body = keys if spec.dedup_normalize != "none" else text
+    ids, content = md5_hex(keys, content_keys(rating, body))
     table = pa.table(
         {
             "review_id": ids,

@@ -315,3 +315,34 @@ def publish_snapshot(root: DataRoot, run_id: str, snapshot: str, report: dict[st
     }
     root.write_json_atomic(root.canonical_pointer(), pointer)
     return pointer
+
+
+def ingest_all(
+    root: DataRoot,
+    manifest_path: str,
+    base_uri: str | None = None,
+    chunk_rows: int = 50_000,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every source of a manifest, in this process, one file after another: the library
+    path the ingest flow orchestrates (the flow runs the files as parallel tasks)."""
+    from sentiment_model.ingest.sources import load_manifest, resolve_files
+    from sentiment_model.layout import new_run_id
+
+    manifest = load_manifest(manifest_path, base_uri)
+    run_id = new_run_id()
+    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    results: list[FileResult] = []
+    index = 0
+    for spec in manifest.sources:
+        for source in resolve_files(spec, manifest.base_uri, storage_options):
+            try:
+                results.append(ingest_file(root, run_id, spec, source, index, ingested_at=started, chunk_rows=chunk_rows, source_storage_options=storage_options))
+            except SourceFileError as exc:
+                results.append(FileResult(source_name=spec.name, source=source, file_index=index, error=str(exc)))
+            index += 1
+    snapshot = write_canonical_snapshot(root, run_id, results, started)
+    report = reconciliation(results)
+    pointer = publish_snapshot(root, run_id, snapshot, report, started)
+    root.remove_tree(root.staging_dir(run_id))
+    return {**report, "pointer": pointer}

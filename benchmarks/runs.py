@@ -1,0 +1,362 @@
+"""One function per benchmark; each returns its result dict (saved by __main__)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from benchmarks.common import PROJECT_ROOT, SHARED_AMAZON, labelled_splits, median_seconds, shared_root
+from sentiment_model.schema import LABELS
+
+
+def _quality_row(name: str, y: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None = None, **extra: Any) -> dict[str, Any]:
+    from sentiment_model.metrics import classification_metrics
+
+    probabilities = probabilities if probabilities is not None else np.eye(3)[predictions]
+    m = classification_metrics(y, probabilities, predictions)
+    return {"model": name, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], **{f"f1_{k}": v["f1"] for k, v in m["per_class"].items()}, **extra}
+
+
+def quality(sample_sizes: tuple[int | None, ...] = (9_000,), full_bilstm: bool = False, quick: bool = False) -> dict[str, Any]:
+    """Test-split quality of the BiLSTM (default, attention-only), the seed design,
+    TF-IDF+LR and VADER, each trained on the same training rows."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from benchmarks.seed_style import LegacyTokenizer, seed_model, seed_sequences
+    from sentiment_model.baseline import TfidfBaseline
+    from sentiment_model.data import stratified_sample
+    from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
+
+    splits = labelled_splits()
+    test_texts, y_test = texts_and_labels(splits["test"])
+    rows: list[dict[str, Any]] = []
+    analyzer = SentimentIntensityAnalyzer()
+    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in test_texts.to_pylist()])
+    vader = np.where(compound >= 0.05, 2, np.where(compound <= -0.05, 0, 1))
+    rows.append(_quality_row("VADER (lexicon, no training)", y_test, vader, train_rows=0))
+    for size in sample_sizes:
+        train = stratified_sample(splits["train"], n=size, seed=13) if size else splits["train"]
+        label = f"{train.num_rows:,}"
+        texts, y = texts_and_labels(train)
+        started = time.perf_counter()
+        baseline = TfidfBaseline.fit(texts, y)
+        probabilities = baseline.predict_proba(test_texts)
+        rows.append(_quality_row("TF-IDF (1-2 grams) + LR, balanced", y_test, probabilities.argmax(1), probabilities, train_rows=label, train_seconds=time.perf_counter() - started))
+        if size is None and not full_bilstm:
+            continue
+        epochs = 1 if quick else 3
+        configs = {
+            "BiLSTM default (attention+max, word2vec, prior correction, 3 seeds)": TrainConfig(epochs=epochs, ensemble_size=1 if quick else 3),
+            "BiLSTM attention only, 1 seed": TrainConfig(epochs=epochs, pooling="attention"),
+        }
+        for name, config in configs.items():
+            started = time.perf_counter()
+            result = train_classifier(train, splits["validation"], config, log=lambda _: None)
+            probabilities = result.classifier.predict_proba(test_texts)
+            rows.append(_quality_row(name, y_test, result.classifier.decide(probabilities), probabilities, train_rows=label, train_seconds=time.perf_counter() - started, best_epoch=result.best_epoch))
+        # The seed design: legacy tokenizer, left padding, recurrent_dropout, no class weights.
+        started = time.perf_counter()
+        tokenizer = LegacyTokenizer(num_words=30_000)
+        tokenizer.fit_on_texts(texts.to_pylist())
+        model = seed_model(30_000)
+        validation_texts, y_validation = texts_and_labels(splits["validation"])
+        model.fit(seed_sequences(tokenizer, texts.to_pylist()), y, validation_data=(seed_sequences(tokenizer, validation_texts.to_pylist()), y_validation),
+                  epochs=epochs, batch_size=64, verbose=0, callbacks=[__import__("keras").callbacks.EarlyStopping(patience=1, restore_best_weights=True)])
+        probabilities = model.predict(seed_sequences(tokenizer, test_texts.to_pylist()), batch_size=256, verbose=0)
+        rows.append(_quality_row("seed design (left pad, recurrent_dropout 0.2, no weights)", y_test, probabilities.argmax(1), probabilities, train_rows=label, train_seconds=time.perf_counter() - started))
+    return {"test_rows": int(len(y_test)), "rows": rows, "labels": list(LABELS)}
+
+
+def _replicate_gzip(source: Path, target: Path, copies: int) -> None:
+    with gzip.open(source, "rb") as handle:
+        data = handle.read()
+    with gzip.open(target, "wb", compresslevel=6) as out:
+        for _ in range(copies):
+            out.write(data if data.endswith(b"\n") else data + b"\n")
+
+
+def ingest(quick: bool = False) -> dict[str, Any]:
+    """Raw gzip JSON lines and CSV -> canonical Parquet: this project vs pandas, same files."""
+    import pandas as pd
+
+    from sentiment_model.ingest.pipeline import ingest_file
+    from sentiment_model.ingest.sources import build_spec
+    from sentiment_model.layout import DataRoot
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    copies = 2 if quick else 10
+    inputs = {
+        "json_lines": (SHARED_AMAZON / "mcauley2014_json" / "cell_phones_and_accessories_5core_first4776.jsonl.gz", {"preset": "mcauley_json"}),
+        "csv": (SHARED_AMAZON / "snap2013_finefoods_csv" / "Reviews_first5000.csv.gz", {"preset": "snap2013_csv"}),
+    }
+    rows = []
+    repeats = 1 if quick else 3
+    for kind, (source, entry) in inputs.items():
+        path = work / f"big.{kind}.gz"
+        if kind == "csv":
+            with gzip.open(source, "rt", encoding="utf-8", newline="") as handle:
+                header, *body = handle.read().splitlines(keepends=True)
+            with gzip.open(path, "wt", encoding="utf-8", newline="") as out:
+                out.write(header)
+                for _ in range(copies):
+                    out.writelines(body)
+        else:
+            _replicate_gzip(source, path, copies)
+        megabytes = path.stat().st_size / 1e6
+        spec = build_spec({"name": kind, "uri": str(path), **entry})
+
+        def ours(spec=spec, path=path) -> int:
+            root = DataRoot(tempfile.mkdtemp(dir=work))
+            result = ingest_file(root, "bench", spec, str(path), 0, ingested_at=dt.datetime.now(dt.timezone.utc))
+            return result.records_read
+
+        def pandas_pipeline(path=path, kind=kind) -> int:
+            frame = pd.read_json(path, lines=True) if kind == "json_lines" else pd.read_csv(path)
+            frame.to_parquet(work / f"pandas.{kind}.parquet")
+            return len(frame)
+
+        ours_s, ours_all, records = median_seconds(ours, repeats)
+        pandas_s, pandas_all, _ = median_seconds(pandas_pipeline, repeats)
+        rows.append({
+            "input": kind, "file_mb_gzip": megabytes, "records": records,
+            "ours_seconds": ours_s, "ours_mb_per_s": megabytes / ours_s, "ours_reviews_per_s": records / ours_s,
+            "pandas_seconds": pandas_s, "pandas_mb_per_s": megabytes / pandas_s, "speedup_vs_pandas": pandas_s / ours_s,
+            "ours_runs": ours_all, "pandas_runs": pandas_all,
+        })
+    shutil.rmtree(work, ignore_errors=True)
+    return {"rows": rows, "note": "ours = read + validate + normalize + quarantine + review_id + Parquet (staging write); pandas = read + to_parquet only"}
+
+
+def _texts(n: int) -> list[str]:
+    from sentiment_model.datasets import read_canonical
+    from sentiment_model.text import review_text
+
+    table = read_canonical(shared_root(), columns=["title", "text"])
+    texts = review_text(table.column("title"), table.column("text")).to_pylist()
+    return (texts * (n // len(texts) + 1))[:n]
+
+
+def tokenize(n: int = 100_000, quick: bool = False) -> dict[str, Any]:
+    """Reviews/s to right-padded ids: ours vs Keras TextVectorization vs the seed's Tokenizer."""
+    import keras
+
+    from benchmarks.seed_style import LegacyTokenizer, seed_sequences
+    from sentiment_model.text import Vocabulary, tokenize as our_tokenize
+
+    n = 20_000 if quick else n
+    texts = _texts(n)
+    array = pa.array(texts)
+    repeats = 1 if quick else 3
+    vocab = Vocabulary.build(our_tokenize(array), 20_000, 2)
+    legacy = LegacyTokenizer(20_000)
+    legacy.fit_on_texts(texts)
+    vectorizer = keras.layers.TextVectorization(max_tokens=20_000, output_sequence_length=200)
+    vectorizer.adapt(texts[:20_000])
+    ours_s, ours_all, _ = median_seconds(lambda: vocab.encode(array, 200), repeats)
+    legacy_s, legacy_all, _ = median_seconds(lambda: seed_sequences(legacy, texts, 200), repeats)
+    textvec_s, textvec_all, _ = median_seconds(lambda: np.asarray(vectorizer(texts)), repeats)
+    return {
+        "reviews": n,
+        "rows": [
+            {"tokenizer": "ours (pyarrow kernels, right-padded)", "seconds": ours_s, "reviews_per_s": n / ours_s, "runs": ours_all},
+            {"tokenizer": "Keras TextVectorization (TF string ops)", "seconds": textvec_s, "reviews_per_s": n / textvec_s, "runs": textvec_all},
+            {"tokenizer": "seed: Keras 2 Tokenizer + pad_sequences", "seconds": legacy_s, "reviews_per_s": n / legacy_s, "runs": legacy_all},
+        ],
+        "speedup_vs_seed": legacy_s / ours_s,
+        "speedup_vs_textvectorization": textvec_s / ours_s,
+    }
+
+
+def _matmul_gflops() -> float:
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    a @ a
+    seconds, _, _ = median_seconds(lambda: a @ a, 5)
+    return 2 * 1024**3 / seconds / 1e9
+
+
+SCORING_SCRIPT = """
+import sys, time, datetime as dt, resource, json
+import numpy as np, pyarrow.parquet as pq
+from sentiment_model.layout import DataRoot, new_run_id
+from sentiment_model.registry import load_classifier
+from sentiment_model.scoring import score_day, list_day_files
+from sentiment_model.text import review_text
+root, mode = DataRoot(sys.argv[1]), sys.argv[2]
+day = dt.date(2030, 1, 1)
+classifier = load_classifier(root, "champion")
+started = time.perf_counter()
+if mode == "ours":
+    manifest = score_day(root, classifier, day, new_run_id())
+    rows = manifest["rows"]
+else:  # seed style: read all, pad everything to 200, one model.predict over all of it
+    table = pq.ParquetDataset(list_day_files(root, day)).read()
+    ids = np.zeros((table.num_rows, 200), dtype=np.int32)
+    encoded, lengths = classifier.encode(review_text(table.column("title"), table.column("text")))
+    ids[:, : encoded.shape[1]] = encoded
+    probabilities = classifier.model.predict(ids, batch_size=256, verbose=0)
+    pq.write_table(table.append_column("predicted", np.asarray(probabilities.argmax(1))), root.join("seed_scored.parquet"))
+    rows = table.num_rows
+seconds = time.perf_counter() - started
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
+    """Parquet in -> scored Parquet out on CPU with the default-size model, vs seed style."""
+    from sentiment_model.datasets import read_canonical, write_incoming_batches
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.model import ModelConfig, build_model
+    from sentiment_model.registry import promote, save_model
+    from sentiment_model.classifier import SentimentClassifier
+    from sentiment_model.text import Vocabulary, tokenize as our_tokenize, review_text
+
+    reviews = 20_000 if quick else reviews
+    work = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    root = DataRoot(str(work / "root"))
+    canonical = read_canonical(shared_root())
+    texts = review_text(canonical.column("title"), canonical.column("text"))
+    vocab = Vocabulary.build(our_tokenize(texts), 20_000, 2)
+    # Speed does not depend on the weights: an untrained default-size network.
+    classifier = SentimentClassifier(build_model(ModelConfig(vocab_size=len(vocab))), vocab, 200, np.zeros(3), version="bench")
+    save_model(root, "bench", classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {})
+    promote(root, "bench", 0.0, "benchmark")
+    copies = reviews // canonical.num_rows + 1
+    parts = []
+    for copy in range(copies):
+        ids = pc.binary_join_element_wise(canonical.column("review_id"), pa.scalar(f"-{copy}"), "")
+        parts.append(canonical.set_column(0, "review_id", ids))
+    day = pa.concat_tables(parts).slice(0, reviews)
+    day = day.set_column(day.schema.get_field_index("review_time"), "review_time", pa.array([dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)] * reviews, pa.timestamp("s", tz="UTC")))
+    write_incoming_batches(root, day, rows_per_file=50_000)
+    lengths = np.diff(vocab.lookup(our_tokenize(texts))[1])
+    mean_tokens = float(np.minimum(np.maximum(lengths, 1), 200).mean())
+    runs: dict[str, Any] = {}
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for mode in ("ours", "seed"):
+        done = subprocess.run([sys.executable, "-c", SCORING_SCRIPT, root.url, mode], capture_output=True, text=True, env=env, check=True)
+        runs[mode] = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    gflops = _matmul_gflops()
+    embedding, units = 128, 128
+    flops_per_token = 2 * 4 * (embedding + units) * units * 2
+    ceiling = gflops * 1e9 / (flops_per_token * mean_tokens)
+    ours_rate = runs["ours"]["rows"] / runs["ours"]["seconds"]
+    seed_rate = runs["seed"]["rows"] / runs["seed"]["seconds"]
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "reviews": reviews,
+        "mean_tokens_per_review": mean_tokens,
+        "rows": [
+            {"pipeline": "ours (stream, bucketed, attention top tokens)", "reviews_per_s": ours_rate, "seconds": runs["ours"]["seconds"], "peak_rss_mb": runs["ours"]["peak_rss_mb"]},
+            {"pipeline": "seed style (pad to 200, predict all at once)", "reviews_per_s": seed_rate, "seconds": runs["seed"]["seconds"], "peak_rss_mb": runs["seed"]["peak_rss_mb"]},
+        ],
+        "speedup_vs_seed": ours_rate / seed_rate,
+        "matmul_gflops": gflops,
+        "bilstm_flops_per_token": flops_per_token,
+        "flop_ceiling_reviews_per_s": ceiling,
+        "share_of_ceiling": ours_rate / ceiling,
+    }
+
+
+def training(samples: int = 4_000, quick: bool = False) -> dict[str, Any]:
+    """Samples/s per epoch on CPU: the fused-capable config vs the seed's recurrent_dropout,
+    same model size and batch, same bucketed batches."""
+    import keras
+
+    from sentiment_model.batching import BucketedSequence
+    from sentiment_model.data import stratified_sample
+    from sentiment_model.model import ModelConfig, build_model
+    from sentiment_model.text import Vocabulary, tokenize as our_tokenize
+    from sentiment_model.train import texts_and_labels
+
+    samples = 1_000 if quick else samples
+    train = stratified_sample(labelled_splits()["train"], n=samples, seed=1)
+    texts, y = texts_and_labels(train)
+    vocab = Vocabulary.build(our_tokenize(texts), 20_000, 1)
+    ids, lengths = vocab.encode(texts, 200)
+    rows = []
+    for name, recurrent_dropout in (("fused-capable (recurrent_dropout=0)", 0.0), ("seed (recurrent_dropout=0.2)", 0.2)):
+        model = build_model(ModelConfig(vocab_size=len(vocab), pooling="last"))
+        if recurrent_dropout:
+            bilstm = model.get_layer("bilstm")
+            bilstm.forward_layer.cell.recurrent_dropout = recurrent_dropout
+            bilstm.backward_layer.cell.recurrent_dropout = recurrent_dropout
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        batches = BucketedSequence(ids, lengths, y, np.ones(len(y)), 64)
+        model.fit(batches, epochs=1, verbose=0, steps_per_epoch=5)  # compile and warm up
+        started = time.perf_counter()
+        model.fit(batches, epochs=1, verbose=0)
+        seconds = time.perf_counter() - started
+        rows.append({"config": name, "device": "CPU", "samples_per_s": samples / seconds, "epoch_seconds": seconds, "batch_size": 64, "units": 128, "embedding": 128})
+    return {"samples": samples, "rows": rows, "backend": keras.backend.backend(), "gpu": "not measured: no GPU machine was lent to this session"}
+
+
+def orchestration(quick: bool = False) -> dict[str, Any]:
+    """A nightly run of a small day through Prefect vs the same library calls directly."""
+    code = """
+import sys, time, json, datetime as dt, shutil
+from benchmarks.runs import _small_day_root
+from sentiment_model.layout import new_run_id
+from sentiment_model.registry import load_classifier
+from sentiment_model.scoring import score_day
+from prefect.testing.utilities import prefect_test_harness
+root, day = _small_day_root()
+classifier = load_classifier(root, "champion")
+direct = []
+for _ in range(3):
+    t = time.perf_counter(); score_day(root, classifier, day, new_run_id()); direct.append(time.perf_counter() - t)
+with prefect_test_harness(server_startup_timeout=120):
+    from flows.nightly_scoring import nightly_scoring
+    flow_times = []
+    for _ in range(3):
+        t = time.perf_counter(); nightly_scoring(run_date=day, data_root=root.url); flow_times.append(time.perf_counter() - t)
+t = time.perf_counter()
+from sentiment_model.reports import build_report
+build_report(root, day, {"negative": 1, "neutral": 1, "positive": 1}, "bench")
+report_seconds = time.perf_counter() - t
+print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": report_seconds}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=PROJECT_ROOT)
+    times = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    direct, flow = float(np.median(times["direct"])), float(np.median(times["prefect"]))
+    return {
+        "rows": [
+            {"path": "library: score_day (score + publish)", "median_seconds": direct, "runs": times["direct"]},
+            {"path": "Prefect flow: nightly_scoring (score + publish + report + artifacts)", "median_seconds": flow, "runs": times["prefect"]},
+        ],
+        "report_seconds": times["report_seconds"],
+        "overhead_seconds": flow - direct - times["report_seconds"],
+        "note": "warm runs on a temporary local Prefect API; the first start of the API (8-14 s) is not included",
+    }
+
+
+def _small_day_root() -> tuple[Any, dt.date]:
+    """A small real day (2015-08-30, ~300 reviews) with an untrained default-size champion."""
+    from sentiment_model.classifier import SentimentClassifier
+    from sentiment_model.datasets import read_canonical, write_incoming_batches
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.model import ModelConfig, build_model
+    from sentiment_model.registry import promote, save_model
+    from sentiment_model.text import Vocabulary, review_text, tokenize as our_tokenize
+
+    day = dt.date(2015, 8, 30)
+    canonical = read_canonical(shared_root())
+    vocab = Vocabulary.build(our_tokenize(review_text(canonical.column("title"), canonical.column("text"))), 20_000, 2)
+    root = DataRoot(tempfile.mkdtemp(prefix="bench-orch-"))
+    classifier = SentimentClassifier(build_model(ModelConfig(vocab_size=len(vocab))), vocab, 200, np.zeros(3), version="bench")
+    save_model(root, "bench", classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {"class_counts": {"train": {"negative": 1, "neutral": 1, "positive": 1}}})
+    promote(root, "bench", 0.0, "benchmark")
+    write_incoming_batches(root, read_canonical(shared_root(), start=day, end=day))
+    return root, day
