@@ -118,12 +118,14 @@ def stage_batches(
 def retrain(
     data_root: DataRootOption = None,
     sample_size: Annotated[int, typer.Option(help="Stratified subsample of the training split; 0 = all of it.")] = 9_000,
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = 4,
+    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = 3,
     max_length: Annotated[int, typer.Option(help="Tokens kept per review.")] = 200,
     lstm_units: Annotated[int, typer.Option(help="LSTM units per direction.")] = 128,
     embedding_dim: Annotated[int, typer.Option(help="Embedding size.")] = 128,
     pooling: Annotated[str, typer.Option(help="attention_max, attention, max or last.")] = "attention_max",
     word2vec_epochs: Annotated[int, typer.Option(help="Word2vec pretraining epochs on the training text (0 = off).")] = 5,
+    ensemble_size: Annotated[int, typer.Option(help="Seeds averaged into one model.")] = 3,
+    imbalance: Annotated[str, typer.Option(help="none (prior correction only), class_weight or oversample.")] = "none",
     seed: Annotated[int, typer.Option(help="Training seed.")] = 13,
     tolerance: Annotated[float, typer.Option(help="Promote if macro-F1 >= champion's - tolerance.")] = 0.0,
 ) -> None:
@@ -134,6 +136,7 @@ def retrain(
     out = retrain_flow(
         data_root=data_root, sample_size=sample_size or None, epochs=epochs, max_length=max_length, lstm_units=lstm_units,
         embedding_dim=embedding_dim, pooling=pooling, word2vec_epochs=word2vec_epochs, seed=seed, promotion_tolerance=tolerance,
+        ensemble_size=ensemble_size, imbalance=imbalance,
     )
     m = out["metrics"]
     typer.echo(f"model {out['version']} at {out['model_dir']}")

@@ -27,7 +27,7 @@ def demo(data_root: str | None = None, sample_size: int = 9_000, epochs: int = 2
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
     report = ingest(data_root=settings.data_root)
-    model = retrain(data_root=settings.data_root, sample_size=sample_size, epochs=epochs)
+    model = retrain(data_root=settings.data_root, sample_size=sample_size, epochs=epochs, ensemble_size=1)
     counts = stage_batches(start=DEMO_FIRST_DAY - dt.timedelta(days=30), end=DEMO_LAST_DAY, data_root=settings.data_root)
     scoring = nightly_scoring(run_date=DEMO_FIRST_DAY, end_date=DEMO_LAST_DAY, data_root=settings.data_root)
     staged = sum(v for k, v in counts.items() if k != "undated")

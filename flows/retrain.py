@@ -26,13 +26,15 @@ from tasks.model import (
 def retrain(
     data_root: str | None = None,
     sample_size: int | None = 9_000,
-    epochs: int = 4,
+    epochs: int = TrainConfig.epochs,
     max_length: int = 200,
     embedding_dim: int = 128,
     lstm_units: int = 128,
     pooling: str = "attention_max",
     batch_size: int = 64,
     word2vec_epochs: int = 5,
+    ensemble_size: int = TrainConfig.ensemble_size,
+    imbalance: str = TrainConfig.imbalance,
     seed: int = 13,
     split_seed: int = 13,
     promotion_tolerance: float = 0.0,
@@ -41,7 +43,9 @@ def retrain(
 ) -> dict[str, Any]:
     """Train a challenger; promote it only if its test macro-F1 is not below the champion's.
 
-    ``sample_size`` subsamples the training split (stratified; None = all of it).
+    ``sample_size`` subsamples the training split (stratified; None = all of it);
+    ``ensemble_size`` > 1 averages that many seeds; ``imbalance`` is ``none`` (prior
+    correction tuned on validation only), ``class_weight`` or ``oversample``.
     On GPU workers without TensorFlow, set KERAS_BACKEND=jax (or torch) in the job's
     environment; ``use_mask=False`` with bucketed batches keeps cuDNN there.
     """
@@ -55,7 +59,8 @@ def retrain(
     config = TrainConfig(
         max_length=max_length, embedding_dim=embedding_dim, lstm_units=lstm_units, pooling=pooling,  # type: ignore[arg-type]
         batch_size=batch_size, epochs=epochs, word2vec_epochs=word2vec_epochs, seed=seed,
-        mixed_precision=mixed_precision, use_mask=use_mask,
+        mixed_precision=mixed_precision, use_mask=use_mask, ensemble_size=ensemble_size,
+        imbalance=imbalance,  # type: ignore[arg-type]
     )
     splits, fingerprint = load_labelled_splits(root, sample_size, seed, split_seed)
     result = train_bilstm(splits, config)

@@ -13,7 +13,7 @@ from sentiment_model.train import TrainConfig, texts_and_labels, train_classifie
 from tests.conftest import synthetic_reviews
 from sentiment_model.classifier import SentimentClassifier
 
-TINY = TrainConfig(embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
+TINY = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +88,17 @@ def test_clear_errors_for_missing_models(tmp_path):
     root.write_json_atomic(root.champion_pointer(), {"version": "20990101T000000Z-deadbeef"})
     with pytest.raises(ConfigError, match="has no model.keras"):
         resolve_model_dir(root, "champion")
+
+
+def test_seed_ensemble_is_one_model_that_round_trips_and_explains(tmp_path):
+    splits = split_train_validation_test(synthetic_reviews(400, seed=6), seed=6)
+    config = TrainConfig(ensemble_size=2, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3)
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    assert len([h for h in result.history if h["member"] == 1]) >= 1  # the second seed trained too
+    root = DataRoot(str(tmp_path))
+    register(root, "20260104T000000Z-44444444", result.classifier, splits)
+    loaded = load_classifier(root, "20260104T000000Z-44444444")
+    texts, _ = texts_and_labels(splits["test"])
+    np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
+    explanation = loaded.explain("the kettle is awful and terrible")
+    assert explanation["method"] == "attention" and explanation["top_tokens"]

@@ -62,7 +62,7 @@ def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monk
     report = ingest(data_root=data_root, sources_manifest=str(manifest))
     assert report["totals"]["failed_files"] == 0 and report["totals"]["files"] == 5
     assert report["totals"]["records_read"] == 999 + 999 + 1452 + 1000 + 3
-    model = retrain(data_root=data_root, sample_size=None, epochs=1, embedding_dim=16, lstm_units=8, max_length=64, word2vec_epochs=0)
+    model = retrain(data_root=data_root, sample_size=None, epochs=1, embedding_dim=16, lstm_units=8, max_length=64, word2vec_epochs=0, ensemble_size=1)
     assert model["decision"]["promoted"]
     counts = stage_batches(data_root=data_root, start=DAY, end=DAY)
     outcome = nightly_scoring(run_date=DAY, data_root=data_root)
