@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ def _quality_row(name: str, y: np.ndarray, predictions: np.ndarray, probabilitie
 def quality(sample_sizes: tuple[int | None, ...] = (9_000,), full_bilstm: bool = False, quick: bool = False) -> dict[str, Any]:
     """Test-split quality of the BiLSTM (default, attention-only), the seed design,
     TF-IDF+LR and VADER, each trained on the same training rows."""
+    import keras
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from benchmarks.seed_style import LegacyTokenizer, seed_model, seed_sequences
@@ -75,7 +77,7 @@ def quality(sample_sizes: tuple[int | None, ...] = (9_000,), full_bilstm: bool =
         # The seed peaks after 1-2 epochs; with recurrent_dropout it trains at ~200 samples/s here.
         seed_epochs = 1 if quick else (2 if size is None else 3)
         model.fit(seed_sequences(tokenizer, texts.to_pylist()), y, validation_data=(seed_sequences(tokenizer, validation_texts.to_pylist()), y_validation),
-                  epochs=seed_epochs, batch_size=64, verbose=0, callbacks=[__import__("keras").callbacks.EarlyStopping(patience=1, restore_best_weights=True)])
+                  epochs=seed_epochs, batch_size=64, verbose=0, callbacks=[keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)])
         probabilities = model.predict(seed_sequences(tokenizer, test_texts.to_pylist()), batch_size=256, verbose=0)
         rows.append(_quality_row("seed design (left pad, recurrent_dropout 0.2, no weights)", y_test, probabilities.argmax(1), probabilities, train_rows=label, train_seconds=time.perf_counter() - started))
     return {"test_rows": int(len(y_test)), "rows": rows, "labels": list(LABELS)}
@@ -248,7 +250,7 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     for mode in ("ours", "seed"):
         done = subprocess.run([sys.executable, "-c", SCORING_SCRIPT, root.url, mode], capture_output=True, text=True, env=env, check=True)
-        runs[mode] = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+        runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     gflops = _matmul_gflops()
     embedding, units = 128, 128
     flops_per_token = 2 * 4 * (embedding + units) * units * 2
@@ -331,7 +333,7 @@ print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": rep
 """
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=PROJECT_ROOT)
-    times = __import__("json").loads(done.stdout.strip().splitlines()[-1])
+    times = json.loads(done.stdout.strip().splitlines()[-1])
     direct, flow = float(np.median(times["direct"])), float(np.median(times["prefect"]))
     return {
         "rows": [

@@ -6,8 +6,6 @@ are a few fixed widths so compiled graphs (TF, JAX) are reused, not retraced per
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 
@@ -93,7 +91,3 @@ def predict_bucketed(model: keras.Model, ids: np.ndarray, lengths: np.ndarray, b
         width = bucket_width(int(lengths[rows].max()), buckets)
         out[rows] = np.asarray(model.predict_on_batch(ids[rows, :width]))
     return out
-
-
-def steps(n: int, batch_size: int) -> int:
-    return math.ceil(n / batch_size)

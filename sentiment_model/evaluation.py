@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.data import add_labels
 from sentiment_model.ingest.pipeline import read_source_rows
@@ -24,8 +27,6 @@ def spec_for(format_name: str, uri: str, manifest_path: str | None = None) -> So
 
 def evaluate_source(classifier: SentimentClassifier, spec: SourceSpec, base_uri: str = ".", storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read every file the spec matches, deduplicate by review_id, score, and measure."""
-    import pyarrow as pa
-
     files = resolve_files(spec, base_uri, storage_options)
     if not files:
         raise FileNotFoundError(f"no file matches {spec.uri!r}")
@@ -37,7 +38,7 @@ def evaluate_source(classifier: SentimentClassifier, spec: SourceSpec, base_uri:
         for key, count in why.items():
             reasons[key] = reasons.get(key, 0) + count
     table = pa.concat_tables(tables)
-    _, first = __import__("numpy").unique(table.column("review_id").to_numpy(zero_copy_only=False), return_index=True)
+    _, first = np.unique(table.column("review_id").to_numpy(zero_copy_only=False), return_index=True)
     table = add_labels(table.take(sorted(first)))
     texts, labels = texts_and_labels(table)
     probabilities = classifier.predict_proba(texts)

@@ -6,7 +6,7 @@ with TensorFlow: recurrent_dropout=0, tanh/sigmoid, use_bias, right-padded input
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import keras

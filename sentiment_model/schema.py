@@ -60,5 +60,6 @@ SCORED_SCHEMA = pa.schema(
     ]
 )
 
-#: Columns a nightly batch must carry (rating may be null there: not every feed has stars).
-BATCH_REQUIRED_COLUMNS: tuple[str, ...] = ("review_id", "product_id", "title", "text")
+#: Canonical columns a nightly batch may leave out (not every feed has stars or times);
+#: every other canonical column must be present with a compatible type.
+BATCH_OPTIONAL_COLUMNS: tuple[str, ...] = ("rating", "review_time", "reviewer_id", "source", "ingested_at")

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import DataRoot
 from sentiment_model.model import attention_model
-from sentiment_model.schema import CANONICAL_SCHEMA, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
+from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
 from sentiment_model.text import PAD_ID, review_text
 from sentiment_model.batching import bucket_width, bucketed_batches
 
@@ -54,11 +54,11 @@ def list_day_files(root: DataRoot, day: dt.date) -> list[str]:
 
 
 def validate_batch_schema(schema: pa.Schema, source: str) -> None:
-    """Every canonical column must be present with a castable type; ``rating`` may be absent
-    or null (not every feed has stars)."""
+    """Every canonical column must be present with a compatible type, except the optional
+    ones (``schema.BATCH_OPTIONAL_COLUMNS``), which are filled with nulls."""
     for canonical in CANONICAL_SCHEMA:
         if canonical.name not in schema.names:
-            if canonical.name in ("rating", "review_time", "reviewer_id", "ingested_at", "source"):
+            if canonical.name in BATCH_OPTIONAL_COLUMNS:
                 continue
             raise BatchValidationError(f"{source}: missing column {canonical.name!r} (expected {canonical.type})")
         actual = schema.field(canonical.name).type

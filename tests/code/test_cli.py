@@ -23,3 +23,20 @@ def test_flow_modules_have_main_guard():
         if module.name in ("__init__.py", "cli.py"):
             continue
         assert 'if __name__ == "__main__":' in module.read_text(), module
+
+
+def test_evaluate_writes_the_metrics_json(tiny_champion_root, tmp_path):
+    import orjson
+
+    from tests.conftest import FIXTURES
+
+    out = tmp_path / "metrics.json"
+    result = CliRunner().invoke(app, ["evaluate", "--source", str(FIXTURES / "aws.tsv"), "--format", "aws_tsv", "--model", "champion", "--out", str(out), "--data-root", tiny_champion_root.url])
+    assert result.exit_code == 0, result.output
+    metrics = orjson.loads(out.read_bytes())
+    assert metrics["n"] == 3  # 5 records: one short row quarantined, one repeated review_id
+    for key in ("accuracy", "macro_f1", "macro_f1_present", "weighted_f1", "roc_auc_ovr", "confusion_matrix"):
+        assert key in metrics
+    assert set(metrics["per_class"]) == {"negative", "neutral", "positive"}
+    assert metrics["per_class"]["neutral"]["support"] == 0  # absent class reported with support 0
+    assert set(metrics["per_class"]["positive"]) == {"precision", "recall", "f1", "support"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sentiment_model.metrics import apply_offsets, classification_metrics, macro_f1, tune_class_offsets
-from sentiment_model.text import OOV_ID, Vocabulary, normalize_text, tokenize
+from sentiment_model.text import OOV_ID, Vocabulary, tokenize
 
 
 def test_normalization_keeps_sentiment_punctuation_and_marks_specials():
