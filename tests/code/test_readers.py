@@ -179,3 +179,16 @@ def test_csv_declared_utf8_with_cp1252_bytes_quarantines_only_those_rows(root, t
     assert [r["text"] for r in rows] == ["plain ascii is fine"]
     assert [q["quarantine_reason"] for q in quarantine] == ["undecodable bytes: not valid utf-8"] * 2
     assert "caf\ufffd au lait" in quarantine[0]["raw"]
+
+
+def test_huge_text_emoji_rtl_and_control_characters_survive(root, tmp_path):
+    from sentiment_model.ingest.normalize import MAX_TEXT_CHARS
+
+    texts = ["word " * 200_000, "Love it \U0001F60D\U0001F44D", "\u05de\u05d5\u05e6\u05e8 \u05de\u05e6\u05d5\u05d9\u05df \u0645\u0645\u062a\u0627\u0632", "bell\x07 and tab\t and nul\x00 inside"]
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps({"reviewerID": f"R{i}", "asin": "B1", "reviewText": t, "overall": 5, "unixReviewTime": 1}) for i, t in enumerate(texts)))
+    result, rows, quarantine = run_file(root, {"preset": "mcauley_json"}, path)
+    assert quarantine == [] and len(rows) == 4
+    by_id = {r["reviewer_id"]: r["text"] for r in rows}
+    assert len(by_id["R0"]) == MAX_TEXT_CHARS  # 1 MB of text is kept, cut to the cap
+    assert by_id["R1"].endswith("\U0001F60D\U0001F44D") and by_id["R2"].startswith("\u05de") and "\x00" in by_id["R3"]

@@ -88,8 +88,11 @@ def test_batch_with_missing_column_or_wrong_type_names_file_and_column(tiny_cham
             score_file(DataRoot(str(tmp_path)), classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.timezone.utc))
     not_parquet = tmp_path / "notparquet.parquet"
     not_parquet.write_text("review_id,text\n1,hello\n")
-    with pytest.raises(BatchValidationError, match=r"notparquet\.parquet: not a readable Parquet file"):
-        score_file(DataRoot(str(tmp_path)), classifier, str(not_parquet), DAY, "r1", 0, dt.datetime.now(dt.timezone.utc))
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")
+    for path in (not_parquet, empty):
+        with pytest.raises(BatchValidationError, match=rf"{path.name}: not a readable Parquet file"):
+            score_file(DataRoot(str(tmp_path)), classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.timezone.utc))
 
 
 def test_bad_rows_are_quarantined_with_a_reason(tiny_champion_root, tmp_path):

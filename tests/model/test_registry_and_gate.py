@@ -102,3 +102,23 @@ def test_seed_ensemble_is_one_model_that_round_trips_and_explains(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
     explanation = loaded.explain("the kettle is awful and terrible")
     assert explanation["method"] == "attention" and explanation["top_tokens"]
+
+
+def test_pretrained_vectors_file_fills_the_embedding_matrix(tmp_path):
+    from sentiment_model.text import Vocabulary, tokenize
+    from sentiment_model.train import load_word_vectors
+
+    vocabulary = Vocabulary.build(tokenize(["good bad good ugly"]), max_size=10, min_count=1)
+    vectors = tmp_path / "tiny.vec"
+    vectors.write_text("3 4\ngood 1 2 3 4\nbad -1 -2 -3 -4\nunrelated 9 9 9 9\n", encoding="utf-8")
+    matrix, hits = load_word_vectors(str(vectors), vocabulary, dim=4)
+    assert hits == 2 and matrix.shape == (len(vocabulary), 4)
+    assert matrix[vocabulary.tokens.index("good") + 2].tolist() == [1, 2, 3, 4]
+    assert matrix[vocabulary.tokens.index("bad") + 2].tolist() == [-1, -2, -3, -4]
+    assert not matrix[0].any()  # padding row stays zero
+    splits = split_train_validation_test(synthetic_reviews(300, seed=8), seed=8)
+    glove = tmp_path / "glove.txt"
+    glove.write_text("".join(f"{w} " + " ".join(["0.1"] * 16) + "\n" for w in ("great", "terrible", "kettle")), encoding="utf-8")
+    config = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=1, max_length=24, min_count=1, pretrained_embeddings=str(glove))
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    assert result.extra["pretrained_hits"] == 3
