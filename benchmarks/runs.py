@@ -192,7 +192,7 @@ def _matmul_gflops() -> float:
 
 SCORING_SCRIPT = """
 import sys, time, datetime as dt, resource, json
-import numpy as np, pyarrow.parquet as pq
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
 from sentiment_model.layout import DataRoot, new_run_id
 from sentiment_model.registry import load_classifier
 from sentiment_model.scoring import score_day, list_day_files
@@ -210,7 +210,7 @@ else:  # seed style: read all, pad everything to 200, one model.predict over all
     encoded, lengths = classifier.encode(review_text(table.column("title"), table.column("text")))
     ids[:, : encoded.shape[1]] = encoded
     probabilities = classifier.model.predict(ids, batch_size=256, verbose=0)
-    pq.write_table(table.append_column("predicted", np.asarray(probabilities.argmax(1))), root.join("seed_scored.parquet"))
+    pq.write_table(table.append_column("predicted", pa.array(probabilities.argmax(1))), root.join("seed_scored.parquet"))
     rows = table.num_rows
 seconds = time.perf_counter() - started
 print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -249,7 +249,9 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     runs: dict[str, Any] = {}
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     for mode in ("ours", "seed"):
-        done = subprocess.run([sys.executable, "-c", SCORING_SCRIPT, root.url, mode], capture_output=True, text=True, env=env, check=True)
+        done = subprocess.run([sys.executable, "-c", SCORING_SCRIPT, root.url, mode], capture_output=True, text=True, env=env)
+        if done.returncode:
+            raise RuntimeError(f"scoring benchmark ({mode}) failed:\n{done.stderr[-3000:]}")
         runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     gflops = _matmul_gflops()
     embedding, units = 128, 128
@@ -332,7 +334,9 @@ report_seconds = time.perf_counter() - t
 print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": report_seconds}))
 """
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=PROJECT_ROOT)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    if done.returncode:
+        raise RuntimeError(f"orchestration benchmark failed:\n{done.stderr[-3000:]}")
     times = json.loads(done.stdout.strip().splitlines()[-1])
     direct, flow = float(np.median(times["direct"])), float(np.median(times["prefect"]))
     return {

@@ -29,6 +29,13 @@ class SentimentClassifier:
     version: str | None = None
     _attention: Any = field(default=None, repr=False)
 
+    def attention_explainer(self) -> keras.Model | None:
+        """The (probabilities, attention weights) model, built once: a new one per call
+        would re-trace its graph for every batch shape."""
+        if self._attention is None:
+            self._attention = attention_model(self.model) or False
+        return self._attention or None
+
     def encode(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.vocabulary.encode(texts, self.max_length)
 
@@ -54,10 +61,9 @@ class SentimentClassifier:
         ids, lengths = self.encode([text])
         probabilities = self.predict_proba_ids(ids, lengths)[0]
         predicted = int(self.decide(probabilities[None, :])[0])
-        if self._attention is None:
-            self._attention = attention_model(self.model) or False
-        if self._attention:
-            _, weights = self._attention.predict_on_batch(ids[:, : max(1, int(lengths[0]))])
+        explainer = self.attention_explainer()
+        if explainer is not None:
+            _, weights = explainer.predict_on_batch(ids[:, : max(1, int(lengths[0]))])
             scores = np.asarray(weights)[0][: len(tokens)]
             method = "attention"
         else:

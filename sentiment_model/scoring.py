@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import DataRoot
-from sentiment_model.model import attention_model
 from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
 from sentiment_model.text import PAD_ID, review_text
 from sentiment_model.batching import bucket_width, bucketed_batches
@@ -97,7 +96,7 @@ def _row_problems(table: pa.Table) -> pa.Array:
 def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array, batch_size: int = 512) -> tuple[np.ndarray, list[list[str]]]:
     """Probabilities and each review's top tokens (by attention weight), in one bucketed pass."""
     ids, lengths = classifier.encode(texts)
-    explainer = attention_model(classifier.model)
+    explainer = classifier.attention_explainer()
     probabilities = np.zeros((len(ids), len(LABELS)), dtype=np.float32)
     top: list[list[str]] = [[] for _ in range(len(ids))]
     tokens = ("", "[UNK]", *classifier.vocabulary.tokens)
