@@ -49,7 +49,7 @@ def seed_sequences(tokenizer: LegacyTokenizer, texts: list[str], max_length: int
     return keras.utils.pad_sequences(tokenizer.texts_to_sequences(texts), maxlen=max_length)
 
 
-def seed_model(vocab_size: int, embedding_dim: int = 128, units: int = 128, recurrent_dropout: float = 0.2) -> keras.Model:
+def seed_model(vocab_size: int, embedding_dim: int = 128, units: int = 128, recurrent_dropout: float = 0.2, one_hot: bool = False) -> keras.Model:
     model = keras.Sequential(
         [
             keras.Input(shape=(None,), dtype="int32"),
@@ -59,5 +59,5 @@ def seed_model(vocab_size: int, embedding_dim: int = 128, units: int = 128, recu
             layers.Dense(3, activation="softmax"),
         ]
     )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="categorical_crossentropy" if one_hot else "sparse_categorical_crossentropy")
     return model
