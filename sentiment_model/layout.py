@@ -59,9 +59,10 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
-    """A sortable, unique run id: UTC timestamp plus 6 random hex chars."""
+    """A unique run id that sorts by start time: UTC timestamp to the microsecond (runs
+    of one date are ordered by it: the newest wins), plus 6 random hex chars."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:6]}"
 
 
 @dataclass(frozen=True)

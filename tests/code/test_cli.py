@@ -40,3 +40,13 @@ def test_evaluate_writes_the_metrics_json(tiny_champion_root, tmp_path):
     assert set(metrics["per_class"]) == {"negative", "neutral", "positive"}
     assert metrics["per_class"]["neutral"]["support"] == 0  # absent class reported with support 0
     assert set(metrics["per_class"]["positive"]) == {"precision", "recall", "f1", "support"}
+
+
+def test_run_ids_sort_by_start_time_even_within_one_second():
+    import datetime as dt
+
+    from sentiment_model.layout import new_run_id
+
+    start = dt.datetime(2026, 1, 1, 2, 0, 0, 1, tzinfo=dt.timezone.utc)
+    ids = [new_run_id(start + dt.timedelta(microseconds=i)) for i in range(50)]
+    assert ids == sorted(ids) and len(set(ids)) == 50

@@ -60,7 +60,6 @@ def test_sigkill_mid_run_keeps_previous_output_and_rerun_scores_each_review_once
     score_day(root, classifier, DAY, new_run_id())
     before = read_scored_day(root, DAY).drop_columns(["scored_at"]).sort_by("review_id")
     manifest_before = root.read_json(f"{root.scored_dir(DAY)}/{MANIFEST}")
-    time.sleep(1.1)  # run ids have one-second resolution
 
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen([sys.executable, "-c", KILLABLE_RUN, root.url, DAY.isoformat()], env=env, cwd=PROJECT_ROOT)
