@@ -51,10 +51,10 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
             f"Unknown or unavailable storage scheme '{protocol}://' in {url!r}: "
             "use a local path, file://, gs:// or memory://"
         ) from exc
-    fs = fs_class(**(storage_options or {})) if protocol not in ("file", "local") else fsspec.filesystem("file")
     if protocol in ("file", "local"):
         local = url.split("://", 1)[1] if "://" in url else url
-        return fs, str(Path(local).expanduser().resolve())
+        return fsspec.filesystem("file"), str(Path(local).expanduser().resolve())
+    fs = fs_class(**(storage_options or {}))
     return fs, fs._strip_protocol(url).rstrip("/")
 
 

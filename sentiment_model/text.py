@@ -75,10 +75,6 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.tokens) + 2
 
-    @property
-    def size(self) -> int:
-        return len(self)
-
     def _value_set(self) -> pa.Array:
         return pa.array(self.tokens, type=pa.string())
 

@@ -9,14 +9,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from sentiment_model.ingest.pipeline import (
-    FileResult,
-    ingest_file,
-    prune_snapshots,
-    publish_snapshot,
-    reconciliation,
-    write_canonical_snapshot,
-)
+from sentiment_model.ingest.pipeline import FileResult, finish_ingest_run, ingest_file
 from sentiment_model.ingest.sources import SourceSpec, load_manifest, resolve_files
 from sentiment_model.layout import DataRoot
 from tasks.retry import transient_storage_error
@@ -71,14 +64,9 @@ def publish_canonical_snapshot(
     root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int
 ) -> dict[str, Any]:
     """Deduplicate, write the snapshot, reconcile, then swap the CURRENT pointer."""
-    logger = get_run_logger()
-    snapshot = write_canonical_snapshot(root, run_id, results, created_at)
-    report = reconciliation(results)
-    pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
-    root.remove_tree(root.staging_dir(run_id))
-    pruned = prune_snapshots(root, keep_snapshots, run_id)
-    logger.info("canonical snapshot %s is live: %s (pruned %d old)", run_id, report["totals"], len(pruned))
-    return {**report, "pointer": pointer}
+    report = finish_ingest_run(root, run_id, results, created_at, keep_snapshots)
+    get_run_logger().info("canonical snapshot %s is live: %s (pruned %d old)", run_id, report["totals"], len(report["pruned_snapshots"]))
+    return report
 
 
 @task(name="publish-ingest-artifacts", cache_policy=NONE)

@@ -51,9 +51,14 @@ class SourceFileError(RuntimeError):
 _PERMANENT_ERRORS = (EOFError, SourceFormatError, UnicodeError, ValueError, pa.ArrowInvalid, FileNotFoundError, PermissionError)
 
 
+def _is_compression_error(exc: BaseException) -> bool:
+    message = str(exc).lower()
+    return isinstance(exc, EOFError) or "compressed" in message or "gzip" in message
+
+
 def is_transient(exc: BaseException) -> bool:
     """Storage hiccups are retried; format errors and missing files are not."""
-    if isinstance(exc, _PERMANENT_ERRORS) or "compressed" in str(exc).lower() or "gzip" in str(exc).lower():
+    if isinstance(exc, _PERMANENT_ERRORS) or _is_compression_error(exc):
         return False
     return isinstance(exc, (OSError, TimeoutError, ConnectionError))
 
@@ -145,7 +150,7 @@ def ingest_file(
                     quarantine_writer.write_table(_quarantine_table(rejected, source, ingested_at))
     except Exception as exc:  # noqa: BLE001 - any failure fails this file only, with its name
         root.remove_tree(stage_dir)
-        if isinstance(exc, EOFError) or "compressed" in str(exc).lower() or "gzip" in str(exc).lower():
+        if _is_compression_error(exc):
             kind = "truncated or corrupt compressed file"
         elif isinstance(exc, SourceFormatError):
             kind = "unreadable source"
@@ -274,6 +279,19 @@ def prune_snapshots(root: DataRoot, keep: int, live_run_id: str) -> list[str]:
     return doomed
 
 
+def finish_ingest_run(
+    root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int = 3
+) -> dict[str, Any]:
+    """After every file is staged: deduplicate and write the snapshot, reconcile, swap the
+    CURRENT pointer, remove the run's staging, and prune old snapshots."""
+    snapshot = write_canonical_snapshot(root, run_id, results, created_at)
+    report = reconciliation(results)
+    pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
+    root.remove_tree(root.staging_dir(run_id))
+    pruned = prune_snapshots(root, keep_snapshots, run_id)
+    return {**report, "pointer": pointer, "pruned_snapshots": pruned}
+
+
 def reconciliation(results: list[FileResult]) -> dict[str, Any]:
     """Per-file and total counts; every successful file must satisfy
     records_read = canonical + duplicates + quarantined."""
@@ -341,8 +359,4 @@ def ingest_all(
             except SourceFileError as exc:
                 results.append(FileResult(source_name=spec.name, source=source, file_index=index, error=str(exc)))
             index += 1
-    snapshot = write_canonical_snapshot(root, run_id, results, started)
-    report = reconciliation(results)
-    pointer = publish_snapshot(root, run_id, snapshot, report, started)
-    root.remove_tree(root.staging_dir(run_id))
-    return {**report, "pointer": pointer}
+    return finish_ingest_run(root, run_id, results, started)
