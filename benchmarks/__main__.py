@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration} [--quick]"""
+"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration,load} [--quick]"""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ BENCHMARKS = ("quality", "ingest", "tokenize", "scoring", "training", "orchestra
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "quality-full", *BENCHMARKS))
+    parser.add_argument("name", choices=("all", "quality-full", "load", *BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
-    parser.add_argument("--reviews", type=int, default=200_000, help="reviews in the scoring batch")
+    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000)")
     args = parser.parse_args()
 
     from benchmarks import runs
@@ -32,12 +32,15 @@ def main() -> None:
         elif name == "quality-full":
             result = runs.quality(sample_sizes=(None,), full_bilstm=True, quick=args.quick)
         elif name == "scoring":
-            result = runs.scoring(reviews=args.reviews, quick=args.quick)
-            name = "scoring" if args.reviews == 200_000 else f"scoring-{args.reviews}"
+            result = runs.scoring(reviews=args.reviews or 200_000, quick=args.quick)
+            name = "scoring" if args.reviews in (None, 200_000) else f"scoring-{args.reviews}"
+        elif name == "load":
+            result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
+            name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
         else:
             result = getattr(runs, name)(quick=args.quick)
         result["seconds"] = time.perf_counter() - started
-        result["command"] = f"uv run python -m benchmarks {args.name}" + (" --quick" if args.quick else "") + (f" --reviews {args.reviews}" if args.reviews != 200_000 else "")
+        result["command"] = f"uv run python -m benchmarks {args.name}" + (" --quick" if args.quick else "") + (f" --reviews {args.reviews}" if args.reviews else "")
         path = save(name + ("-quick" if args.quick else ""), result)
         print(f"{name}: {result['seconds']:.0f}s -> {path}")
         for row in result.get("rows", []):

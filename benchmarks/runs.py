@@ -219,31 +219,33 @@ print(json.dumps({"rows": rows, "seconds": seconds, "peak_rss_mb": peak_kb / 102
 """
 
 
-def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
-    """Parquet in -> scored Parquet out on CPU with the default-size model, vs seed style."""
+LOAD_DAY = dt.date(2030, 1, 1)
+
+
+def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
+    """A temporary data root whose day ``LOAD_DAY`` holds ``reviews`` real reviews (the
+    shared corpus copied with new ids, in 50K-row files) and whose champion is an
+    untrained network of the default shape (speed and memory do not depend on the
+    weights): TrainConfig's sizes, its seed ensemble averaged into one model.
+    Returns the root, its temporary folder and the mean tokens per review."""
+    from sentiment_model.classifier import SentimentClassifier
     from sentiment_model.datasets import read_canonical, write_incoming_batches
     from sentiment_model.layout import DataRoot
-    from sentiment_model.model import ModelConfig, build_model
+    from sentiment_model.model import ModelConfig, average_members, build_model
     from sentiment_model.registry import promote, save_model
-    from sentiment_model.classifier import SentimentClassifier
-    from sentiment_model.text import Vocabulary, tokenize as our_tokenize, review_text
+    from sentiment_model.text import Vocabulary, review_text, tokenize as our_tokenize
+    from sentiment_model.train import TrainConfig
 
-    reviews = 20_000 if quick else reviews
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
     root = DataRoot(str(work / "root"))
     canonical = read_canonical(shared_root())
     texts = review_text(canonical.column("title"), canonical.column("text"))
     vocab = Vocabulary.build(our_tokenize(texts), 20_000, 2)
-    # Speed does not depend on the weights: untrained networks of the default shape
-    # (TrainConfig's sizes, and its seed ensemble averaged into one model).
-    from sentiment_model.model import average_members
-    from sentiment_model.train import TrainConfig
-
     defaults = TrainConfig()
     members = [build_model(ModelConfig(vocab_size=len(vocab), embedding_dim=defaults.embedding_dim, lstm_units=defaults.lstm_units, pooling=defaults.pooling)) for _ in range(defaults.ensemble_size)]
     network = members[0] if len(members) == 1 else average_members(members)
     classifier = SentimentClassifier(network, vocab, defaults.max_length, np.zeros(3), version="bench")
-    save_model(root, "bench", classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {})
+    save_model(root, "bench", classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {"class_counts": {"train": {"negative": 1, "neutral": 1, "positive": 1}}})
     promote(root, "bench", 0.0, "benchmark")
     copies = reviews // canonical.num_rows + 1
     parts = []
@@ -251,10 +253,21 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
         ids = pc.binary_join_element_wise(canonical.column("review_id"), pa.scalar(f"-{copy}"), "")
         parts.append(canonical.set_column(0, "review_id", ids))
     day = pa.concat_tables(parts).slice(0, reviews)
-    day = day.set_column(day.schema.get_field_index("review_time"), "review_time", pa.array([dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)] * reviews, pa.timestamp("s", tz="UTC")))
+    review_time = dt.datetime.combine(LOAD_DAY, dt.time(), dt.timezone.utc)
+    day = day.set_column(day.schema.get_field_index("review_time"), "review_time", pa.array([review_time] * reviews, pa.timestamp("s", tz="UTC")))
     write_incoming_batches(root, day, rows_per_file=50_000)
     lengths = np.diff(vocab.lookup(our_tokenize(texts))[1])
     mean_tokens = float(np.minimum(np.maximum(lengths, 1), 200).mean())
+    return root, work, mean_tokens
+
+
+def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
+    """Parquet in -> scored Parquet out on CPU with the default-size model, vs seed style."""
+    from sentiment_model.train import TrainConfig
+
+    reviews = 20_000 if quick else reviews
+    root, work, mean_tokens = _replicated_day_root(reviews)
+    defaults = TrainConfig()
     runs: dict[str, Any] = {}
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     # Above 200K reviews only our pipeline runs (the seed style pads everything in memory).
@@ -284,6 +297,71 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
         "bilstm_flops_per_token": flops_per_token,
         "flop_ceiling_reviews_per_s": ceiling,
         "share_of_ceiling": ours_rate / ceiling,
+    }
+
+
+LOAD_SCRIPT = """
+import sys, time, json, threading, datetime as dt
+from prefect.testing.utilities import prefect_test_harness
+
+def status_mb(key):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(key)) / 1024
+
+samples, stop = [], threading.Event()
+def sample_rss(started):
+    while not stop.wait(1.0):
+        samples.append((round(time.perf_counter() - started, 1), round(status_mb("VmRSS:"))))
+
+with prefect_test_harness(server_startup_timeout=120):  # the API server is its own process
+    from flows.nightly_scoring import nightly_scoring
+    before_mb = status_mb("VmHWM:")
+    started = time.perf_counter()
+    threading.Thread(target=sample_rss, args=(started,), daemon=True).start()
+    outcome = nightly_scoring(run_date=dt.date.fromisoformat(sys.argv[2]), data_root=sys.argv[1])
+    seconds = time.perf_counter() - started
+    stop.set()
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent process.
+print(json.dumps({"outcome": outcome, "seconds": seconds, "peak_rss_mb": status_mb("VmHWM:"), "before_flow_mb": before_mb, "samples": samples}))
+"""
+
+
+def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
+    """The nightly job at scale: the `nightly-scoring` flow (score every file on the default
+    two threads, publish, report) over one day of ``reviews`` reviews, in its own process,
+    with peak memory (VmHWM) and an RSS sample every second."""
+    from sentiment_model.scoring import read_scored_day
+
+    reviews = 20_000 if quick else reviews
+    root, work, _ = _replicated_day_root(reviews)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, root.url, LOAD_DAY.isoformat()], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    if done.returncode:
+        raise RuntimeError(f"load benchmark failed:\n{done.stderr[-3000:]}")
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    day = run["outcome"]["days"][LOAD_DAY.isoformat()]
+    scored_rows = read_scored_day(root, LOAD_DAY).num_rows
+    if day["scored"] + day["quarantined"] != reviews or scored_rows != day["scored"]:
+        raise RuntimeError(f"load benchmark: {reviews} reviews in, {day['scored']} scored + {day['quarantined']} quarantined, {scored_rows} rows published")
+    shutil.rmtree(work, ignore_errors=True)
+    samples = run["samples"]
+    stride = max(1, len(samples) // 60)
+    return {
+        "reviews": reviews,
+        "rows": [{
+            "run": "nightly-scoring flow (2 threads), default 3-model champion",
+            "reviews_per_s": reviews / run["seconds"],
+            "seconds": run["seconds"],
+            "peak_rss_mb": run["peak_rss_mb"],
+            "scored": day["scored"],
+            "quarantined": day["quarantined"],
+        }],
+        "peak_rss_mb": run["peak_rss_mb"],
+        "peak_before_flow_mb": run["before_flow_mb"],
+        "memory_goal_mb": 2048,
+        "rss_mb_first_minute_max": max((mb for t, mb in samples if t <= 60), default=None),
+        "rss_mb_last_minute_max": max((mb for t, mb in samples if t >= samples[-1][0] - 60), default=None) if samples else None,
+        "rss_timeline": samples[::stride],
     }
 
 

@@ -84,10 +84,44 @@ class BucketedSequence(keras.utils.PyDataset):
         return batches
 
 
-def predict_bucketed(model: keras.Model, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512, buckets: tuple[int, ...] = DEFAULT_BUCKETS) -> np.ndarray:
+# Inference batches hold at most this many padded tokens. The BiLSTM's activations grow
+# with rows x width, and on CPU the rate per token is flat from 40 to 1,024 rows, so a
+# token budget keeps peak memory low without slowing scoring (docs/benchmarks.md, load).
+MAX_BATCH_TOKENS = 16_384
+MAX_BATCH_ROWS = 1_024
+
+
+def inference_batches(
+    lengths: np.ndarray,
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+    max_tokens: int = MAX_BATCH_TOKENS,
+    max_rows: int = MAX_BATCH_ROWS,
+) -> list[tuple[np.ndarray, int]]:
+    """Deterministic ``(rows, width)`` batches for prediction: rows sorted by length, grouped
+    by bucket width, each batch at most ``max_rows`` rows and ``max_tokens`` padded tokens
+    (never fewer than one row)."""
+    order = np.argsort(lengths, kind="stable")
+    edges = np.asarray(buckets)
+    # A row's bucket is the first edge >= its length; longer rows are truncated to the last.
+    bucket_of = np.minimum(np.searchsorted(edges, lengths[order], side="left"), len(edges) - 1)
+    batches = []
+    for bucket in np.unique(bucket_of):
+        width = int(edges[bucket])
+        rows = order[bucket_of == bucket]
+        step = max(1, min(max_rows, max_tokens // width))
+        batches.extend((rows[i : i + step], width) for i in range(0, len(rows), step))
+    return batches
+
+
+def predict_bucketed(
+    model: keras.Model,
+    ids: np.ndarray,
+    lengths: np.ndarray,
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+    max_tokens: int = MAX_BATCH_TOKENS,
+) -> np.ndarray:
     """Class probabilities in input order, predicting length-sorted bucketed batches."""
     out = np.zeros((len(ids), model.output_shape[-1]), dtype=np.float32)
-    for rows in bucketed_batches(lengths, batch_size):
-        width = bucket_width(int(lengths[rows].max()), buckets)
+    for rows, width in inference_batches(lengths, buckets, max_tokens):
         out[rows] = np.asarray(model.predict_on_batch(ids[rows, :width]))
     return out

@@ -39,12 +39,12 @@ class SentimentClassifier:
     def encode(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.vocabulary.encode(texts, self.max_length)
 
-    def predict_proba(self, texts: pa.Array | Sequence[str], batch_size: int = 512) -> np.ndarray:
+    def predict_proba(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
         ids, lengths = self.encode(texts)
-        return self.predict_proba_ids(ids, lengths, batch_size)
+        return self.predict_proba_ids(ids, lengths)
 
-    def predict_proba_ids(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        return predict_bucketed(self.model, ids, lengths, batch_size, self.buckets)
+    def predict_proba_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return predict_bucketed(self.model, ids, lengths, self.buckets)
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """Label ids after the prior correction tuned on validation."""

@@ -1,0 +1,58 @@
+"""Inference batches: every row once, each padded to its bucket, within the token budget."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sentiment_model.batching import inference_batches, predict_bucketed
+from sentiment_model.registry import load_classifier
+
+BUCKETS = (16, 32, 64, 128, 200)
+
+
+def check_batches(lengths: np.ndarray, max_tokens: int, max_rows: int) -> None:
+    batches = inference_batches(lengths, BUCKETS, max_tokens, max_rows)
+    rows = np.concatenate([r for r, _ in batches]) if batches else np.array([], dtype=int)
+    assert np.array_equal(np.sort(rows), np.arange(len(lengths))), "every row exactly once"
+    for batch_rows, width in batches:
+        assert width in BUCKETS
+        assert lengths[batch_rows].max() <= width or width == BUCKETS[-1]
+        smaller = [edge for edge in BUCKETS if edge < width]
+        assert not smaller or lengths[batch_rows].max() > smaller[-1], "the narrowest bucket that fits"
+        assert len(batch_rows) <= max_rows
+        assert len(batch_rows) == 1 or len(batch_rows) * width <= max_tokens
+
+
+def test_batches_respect_the_token_budget_and_bucket_edges():
+    lengths = np.array([0, 1, 16, 17, 32, 33, 200, 201, 5_000] * 300)
+    check_batches(lengths, max_tokens=2_048, max_rows=100)
+    widths = [width for _, width in inference_batches(lengths, BUCKETS, 2_048, 100)]
+    assert widths == sorted(widths), "short reviews first: deterministic, length-sorted"
+    long_batches = [rows for rows, width in inference_batches(lengths, BUCKETS, 2_048, 100) if width == 200]
+    assert max(len(rows) for rows in long_batches) == 2_048 // 200
+    assert inference_batches(np.array([], dtype=np.int64), BUCKETS) == []
+
+
+def test_a_row_wider_than_the_budget_still_gets_a_batch_of_its_own():
+    batches = inference_batches(np.array([150, 150]), BUCKETS, max_tokens=100)
+    assert [(len(rows), width) for rows, width in batches] == [(1, 200), (1, 200)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 400), max_size=300), st.integers(1, 5_000), st.integers(1, 300))
+def test_batches_cover_every_row_for_any_lengths(lengths, max_tokens, max_rows):
+    check_batches(np.array(lengths, dtype=np.int64), max_tokens, max_rows)
+
+
+def test_predictions_do_not_depend_on_the_batching(tiny_champion_root):
+    """Masked, right-padded batches: a review's probabilities are the same in a batch of
+    one at its own bucket width as in a large mixed batch."""
+    classifier = load_classifier(tiny_champion_root, "champion")
+    texts = ["great value, works well", "broke after a week, terrible", "it is ok i guess", "love it " * 20, ""] * 8
+    ids, lengths = classifier.encode(texts)
+    budget_one_row = predict_bucketed(classifier.model, ids, lengths, classifier.buckets, max_tokens=1)
+    default = predict_bucketed(classifier.model, ids, lengths, classifier.buckets)
+    np.testing.assert_allclose(budget_one_row, default, atol=1e-5)
+    np.testing.assert_allclose(default.sum(axis=1), 1.0, atol=1e-5)
