@@ -84,6 +84,16 @@ class ReportQueries:
         source = f"read_parquet({self._list(paths)})" if paths else "scored_empty"
         self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
 
+    def close(self) -> None:
+        """Close the connection: on object stores it holds open fsspec file handles."""
+        self.con.close()
+
+    def __enter__(self) -> ReportQueries:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
     def run(self, name: str, **parameters: Any) -> list[dict[str, Any]]:
         sql = load_sql(name)
         relation = self.con.execute(sql, parameters) if parameters else self.con.execute(sql)
@@ -178,22 +188,23 @@ def build_report(
 ) -> dict[str, Any]:
     """Run every report query for ``day`` and write report.html, report.md, the chart
     PNGs and summary.json under ``<root>/reports/date=D/``. Returns the summary."""
-    queries = ReportQueries(root, day, window_days, training_counts)
+    with ReportQueries(root, day, window_days, training_counts) as queries:
+        day_rows = queries.day_rows
+        if day_rows:
+            distribution = queries.run("class_distribution")
+            trend = queries.run("sentiment_trend")
+            products = queries.run("top_negative_products", min_support=min_support, limit=top_products)
+            histogram = queries.run("confidence_histogram", low_confidence=low_confidence)
+            quality_rows = queries.run("live_quality")
     folder = root.reports_dir(day)
     root.fs.makedirs(folder, exist_ok=True)
-    if queries.day_rows == 0:
+    if day_rows == 0:
         summary = {"date": day.isoformat(), "reviews": 0, "message": f"no reviews for {day.isoformat()}", "model_version": model_version}
         note = f"<h1>Review sentiment, {day}</h1><p>No reviews for {day}: nothing was scored.</p>"
         root.fs.pipe_file(posixpath.join(folder, "report.html"), f"<!doctype html><meta charset='utf-8'><title>{day}</title>{note}".encode())
         root.fs.pipe_file(posixpath.join(folder, "report.md"), f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n".encode())
         root.write_json_atomic(posixpath.join(folder, "summary.json"), summary)
         return {**summary, "tables": {}, "report_html": root.uri(posixpath.join(folder, "report.html"))}
-
-    distribution = queries.run("class_distribution")
-    trend = queries.run("sentiment_trend")
-    products = queries.run("top_negative_products", min_support=min_support, limit=top_products)
-    histogram = queries.run("confidence_histogram", low_confidence=low_confidence)
-    quality_rows = queries.run("live_quality")
 
     day_counts = np.array([row["day_count"] for row in distribution], dtype=float)
     drift = {
@@ -221,7 +232,7 @@ def build_report(
     charts = _charts(distribution, trend, histogram, confusion, day)
     summary = {
         "date": day.isoformat(),
-        "reviews": int(queries.day_rows),
+        "reviews": int(day_rows),
         "model_version": model_version,
         "class_distribution": distribution,
         "drift": drift,
