@@ -345,6 +345,7 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
         raise RuntimeError(f"load benchmark: {reviews} reviews in, {day['scored']} scored + {day['quarantined']} quarantined, {scored_rows} rows published")
     shutil.rmtree(work, ignore_errors=True)
     samples = run["samples"]
+    end = samples[-1][0] if samples else 0.0
     stride = max(1, len(samples) // 60)
     return {
         "reviews": reviews,
@@ -360,7 +361,7 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
         "peak_before_flow_mb": run["before_flow_mb"],
         "memory_goal_mb": 2048,
         "rss_mb_first_minute_max": max((mb for t, mb in samples if t <= 60), default=None),
-        "rss_mb_last_minute_max": max((mb for t, mb in samples if t >= samples[-1][0] - 60), default=None) if samples else None,
+        "rss_mb_last_minute_max": max((mb for t, mb in samples if t >= end - 60), default=None),
         "rss_timeline": samples[::stride],
     }
 

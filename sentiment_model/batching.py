@@ -12,11 +12,14 @@ import numpy as np
 DEFAULT_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 200)
 
 
+def bucket_widths(lengths: np.ndarray, buckets: tuple[int, ...]) -> np.ndarray:
+    """Each length's bucket: the first edge >= it; longer rows are truncated to the last."""
+    edges = np.asarray(buckets)
+    return edges[np.minimum(np.searchsorted(edges, lengths, side="left"), len(edges) - 1)]
+
+
 def bucket_width(length: int, buckets: tuple[int, ...]) -> int:
-    for edge in buckets:
-        if length <= edge:
-            return edge
-    return buckets[-1]
+    return int(bucket_widths(np.asarray([length]), buckets)[0])
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
@@ -61,7 +64,7 @@ class BucketedSequence(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self._batches[index]
-        width = bucket_width(int(self.lengths[rows].max()), self.buckets)
+        width = self._width(rows)
         one_hot = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
         return self.ids[rows, :width], one_hot, self.weights[rows].astype(np.float32)
 
@@ -101,13 +104,10 @@ def inference_batches(
     by bucket width, each batch at most ``max_rows`` rows and ``max_tokens`` padded tokens
     (never fewer than one row)."""
     order = np.argsort(lengths, kind="stable")
-    edges = np.asarray(buckets)
-    # A row's bucket is the first edge >= its length; longer rows are truncated to the last.
-    bucket_of = np.minimum(np.searchsorted(edges, lengths[order], side="left"), len(edges) - 1)
+    widths = bucket_widths(lengths[order], buckets)
     batches = []
-    for bucket in np.unique(bucket_of):
-        width = int(edges[bucket])
-        rows = order[bucket_of == bucket]
+    for width in np.unique(widths).tolist():
+        rows = order[widths == width]
         step = max(1, min(max_rows, max_tokens // width))
         batches.extend((rows[i : i + step], width) for i in range(0, len(rows), step))
     return batches

@@ -176,6 +176,16 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _empty_day_report(root: DataRoot, day: dt.date, folder: str, model_version: str | None) -> dict[str, Any]:
+    """A report that says plainly that nothing was scored for ``day``."""
+    summary = {"date": day.isoformat(), "reviews": 0, "message": f"no reviews for {day.isoformat()}", "model_version": model_version}
+    note = f"<h1>Review sentiment, {day}</h1><p>No reviews for {day}: nothing was scored.</p>"
+    root.fs.pipe_file(posixpath.join(folder, "report.html"), f"<!doctype html><meta charset='utf-8'><title>{day}</title>{note}".encode())
+    root.fs.pipe_file(posixpath.join(folder, "report.md"), f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n".encode())
+    root.write_json_atomic(posixpath.join(folder, "summary.json"), summary)
+    return {**summary, "tables": {}, "report_html": root.uri(posixpath.join(folder, "report.html"))}
+
+
 def build_report(
     root: DataRoot,
     day: dt.date,
@@ -189,22 +199,16 @@ def build_report(
     """Run every report query for ``day`` and write report.html, report.md, the chart
     PNGs and summary.json under ``<root>/reports/date=D/``. Returns the summary."""
     with ReportQueries(root, day, window_days, training_counts) as queries:
+        folder = root.reports_dir(day)
+        root.fs.makedirs(folder, exist_ok=True)
         day_rows = queries.day_rows
-        if day_rows:
-            distribution = queries.run("class_distribution")
-            trend = queries.run("sentiment_trend")
-            products = queries.run("top_negative_products", min_support=min_support, limit=top_products)
-            histogram = queries.run("confidence_histogram", low_confidence=low_confidence)
-            quality_rows = queries.run("live_quality")
-    folder = root.reports_dir(day)
-    root.fs.makedirs(folder, exist_ok=True)
-    if day_rows == 0:
-        summary = {"date": day.isoformat(), "reviews": 0, "message": f"no reviews for {day.isoformat()}", "model_version": model_version}
-        note = f"<h1>Review sentiment, {day}</h1><p>No reviews for {day}: nothing was scored.</p>"
-        root.fs.pipe_file(posixpath.join(folder, "report.html"), f"<!doctype html><meta charset='utf-8'><title>{day}</title>{note}".encode())
-        root.fs.pipe_file(posixpath.join(folder, "report.md"), f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n".encode())
-        root.write_json_atomic(posixpath.join(folder, "summary.json"), summary)
-        return {**summary, "tables": {}, "report_html": root.uri(posixpath.join(folder, "report.html"))}
+        if day_rows == 0:
+            return _empty_day_report(root, day, folder, model_version)
+        distribution = queries.run("class_distribution")
+        trend = queries.run("sentiment_trend")
+        products = queries.run("top_negative_products", min_support=min_support, limit=top_products)
+        histogram = queries.run("confidence_histogram", low_confidence=low_confidence)
+        quality_rows = queries.run("live_quality")
 
     day_counts = np.array([row["day_count"] for row in distribution], dtype=float)
     drift = {
