@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration,load} [--quick]"""
+"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,tokenize,scoring,training,orchestration,load} [--quick]"""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-BENCHMARKS = ("quality", "ingest", "tokenize", "scoring", "training", "orchestration")
+BENCHMARKS = ("ingest", "tokenize", "scoring", "training", "orchestration")
+# Each trains the default BiLSTM on ~60K reviews (minutes to an hour on 2 cores): run on their own.
+MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "quality-full", "load", *BENCHMARKS))
+    parser.add_argument("name", choices=("all", "load", *BENCHMARKS, *MODEL_BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000)")
+    parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
     args = parser.parse_args()
 
-    from benchmarks import runs
+    from benchmarks import quality, runs
     from benchmarks.common import save
     from benchmarks.report import render
 
@@ -28,9 +31,12 @@ def main() -> None:
     for name in names:
         started = time.perf_counter()
         if name == "quality":
-            result = runs.quality(sample_sizes=(9_000, None), quick=args.quick)
-        elif name == "quality-full":
-            result = runs.quality(sample_sizes=(None,), full_bilstm=True, quick=args.quick)
+            result = quality.quality(sample_sizes=(None,), quick=args.quick)
+        elif name == "quality-9k":
+            result = quality.quality(sample_sizes=(9_000,), quick=args.quick)
+        elif name == "cross-source":
+            families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
+            result = quality.cross_source(families, quick=args.quick)
         elif name == "scoring":
             result = runs.scoring(reviews=args.reviews or 200_000, quick=args.quick)
             name = "scoring" if args.reviews in (None, 200_000) else f"scoring-{args.reviews}"
@@ -44,7 +50,7 @@ def main() -> None:
         path = save(name + ("-quick" if args.quick else ""), result)
         print(f"{name}: {result['seconds']:.0f}s -> {path}")
         for row in result.get("rows", []):
-            print("   ", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if not k.endswith("runs")})
+            print("   ", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if not k.endswith("runs") and not isinstance(v, dict)})
     if not args.quick:
         print(f"wrote {render()}")
 

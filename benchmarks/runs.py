@@ -19,68 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmarks.common import PROJECT_ROOT, SHARED_AMAZON, labelled_splits, median_seconds, shared_root
-from sentiment_model.schema import LABELS
-
-
-def _quality_row(name: str, y: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None = None, **extra: Any) -> dict[str, Any]:
-    from sentiment_model.metrics import classification_metrics
-
-    probabilities = probabilities if probabilities is not None else np.eye(3)[predictions]
-    m = classification_metrics(y, probabilities, predictions)
-    return {"model": name, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], **{f"f1_{k}": v["f1"] for k, v in m["per_class"].items()}, **extra}
-
-
-def quality(sample_sizes: tuple[int | None, ...] = (9_000,), full_bilstm: bool = False, quick: bool = False) -> dict[str, Any]:
-    """Test-split quality of the BiLSTM (default, attention-only), the seed design,
-    TF-IDF+LR and VADER, each trained on the same training rows."""
-    import keras
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    from benchmarks.seed_style import LegacyTokenizer, seed_model, seed_sequences
-    from sentiment_model.baseline import TfidfBaseline
-    from sentiment_model.data import stratified_sample
-    from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
-
-    splits = labelled_splits()
-    test_texts, y_test = texts_and_labels(splits["test"])
-    rows: list[dict[str, Any]] = []
-    analyzer = SentimentIntensityAnalyzer()
-    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in test_texts.to_pylist()])
-    vader = np.where(compound >= 0.05, 2, np.where(compound <= -0.05, 0, 1))
-    rows.append(_quality_row("VADER (lexicon, no training)", y_test, vader, train_rows=0))
-    for size in sample_sizes:
-        train = stratified_sample(splits["train"], n=size, seed=13) if size else splits["train"]
-        label = f"{train.num_rows:,}"
-        texts, y = texts_and_labels(train)
-        started = time.perf_counter()
-        baseline = TfidfBaseline.fit(texts, y)
-        probabilities = baseline.predict_proba(test_texts)
-        rows.append(_quality_row("TF-IDF (1-2 grams) + LR, balanced", y_test, probabilities.argmax(1), probabilities, train_rows=label, train_seconds=time.perf_counter() - started))
-        if size is None and not full_bilstm:
-            continue
-        epochs = 1 if quick else TrainConfig.epochs
-        configs = {
-            "BiLSTM default (attention+max, word2vec, prior correction, 3 seeds)": TrainConfig(epochs=epochs, ensemble_size=1) if quick else TrainConfig(),
-            "BiLSTM attention only, 1 seed": TrainConfig(epochs=epochs, pooling="attention", ensemble_size=1),
-        }
-        for name, config in configs.items():
-            started = time.perf_counter()
-            result = train_classifier(train, splits["validation"], config, log=lambda _: None)
-            probabilities = result.classifier.predict_proba(test_texts)
-            rows.append(_quality_row(name, y_test, result.classifier.decide(probabilities), probabilities, train_rows=label, train_seconds=time.perf_counter() - started, best_epoch=result.best_epoch))
-        # The seed design: legacy tokenizer, left padding, recurrent_dropout, no class weights.
-        started = time.perf_counter()
-        tokenizer = LegacyTokenizer(num_words=30_000)
-        tokenizer.fit_on_texts(texts.to_pylist())
-        model = seed_model(30_000)
-        validation_texts, y_validation = texts_and_labels(splits["validation"])
-        # The seed peaks after 1-2 epochs; with recurrent_dropout it trains at ~200 samples/s here.
-        seed_epochs = 1 if quick else (2 if size is None else 3)
-        model.fit(seed_sequences(tokenizer, texts.to_pylist()), y, validation_data=(seed_sequences(tokenizer, validation_texts.to_pylist()), y_validation),
-                  epochs=seed_epochs, batch_size=64, verbose=0, callbacks=[keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)])
-        probabilities = model.predict(seed_sequences(tokenizer, test_texts.to_pylist()), batch_size=256, verbose=0)
-        rows.append(_quality_row("seed design (left pad, recurrent_dropout 0.2, no weights)", y_test, probabilities.argmax(1), probabilities, train_rows=label, train_seconds=time.perf_counter() - started))
-    return {"test_rows": int(len(y_test)), "rows": rows, "labels": list(LABELS)}
 
 
 def _replicate_gzip(source: Path, target: Path, copies: int) -> None:
@@ -226,24 +164,22 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     """A temporary data root whose day ``LOAD_DAY`` holds ``reviews`` real reviews (the
     shared corpus copied with new ids, in 50K-row files) and whose champion is an
     untrained network of the default shape (speed and memory do not depend on the
-    weights): TrainConfig's sizes, its seed ensemble averaged into one model.
+    weights): what `default_shaped_network` builds from the training defaults.
     Returns the root, its temporary folder and the mean tokens per review."""
     from sentiment_model.classifier import SentimentClassifier
     from sentiment_model.datasets import read_canonical, write_incoming_batches
     from sentiment_model.layout import DataRoot
-    from sentiment_model.model import ModelConfig, average_members, build_model
     from sentiment_model.registry import promote, save_model
     from sentiment_model.text import Vocabulary, review_text, tokenize as our_tokenize
-    from sentiment_model.train import TrainConfig
+    from sentiment_model.train import RetrainConfig, default_shaped_network
 
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
     root = DataRoot(str(work / "root"))
     canonical = read_canonical(shared_root())
     texts = review_text(canonical.column("title"), canonical.column("text"))
     vocab = Vocabulary.build(our_tokenize(texts), 20_000, 2)
-    defaults = TrainConfig()
-    members = [build_model(ModelConfig(vocab_size=len(vocab), embedding_dim=defaults.embedding_dim, lstm_units=defaults.lstm_units, pooling=defaults.pooling)) for _ in range(defaults.ensemble_size)]
-    network = members[0] if len(members) == 1 else average_members(members)
+    defaults = RetrainConfig().train
+    network = default_shaped_network(defaults, len(vocab))
     classifier = SentimentClassifier(network, vocab, defaults.max_length, np.zeros(3), version="bench")
     save_model(root, "bench", classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {"class_counts": {"train": {"negative": 1, "neutral": 1, "positive": 1}}})
     promote(root, "bench", 0.0, "benchmark")
@@ -263,11 +199,12 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
 
 def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     """Parquet in -> scored Parquet out on CPU with the default-size model, vs seed style."""
-    from sentiment_model.train import TrainConfig
+    from sentiment_model.train import RetrainConfig, scoring_networks
 
     reviews = 20_000 if quick else reviews
     root, work, mean_tokens = _replicated_day_root(reviews)
-    defaults = TrainConfig()
+    defaults = RetrainConfig().train
+    networks, frozen_dim = scoring_networks(defaults)
     runs: dict[str, Any] = {}
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     # Above 200K reviews only our pipeline runs (the seed style pads everything in memory).
@@ -277,8 +214,8 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
             raise RuntimeError(f"scoring benchmark ({mode}) failed:\n{done.stderr[-3000:]}")
         runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     gflops = _matmul_gflops()
-    embedding, units = defaults.embedding_dim, defaults.lstm_units
-    flops_per_token = 2 * 4 * (embedding + units) * units * 2 * defaults.ensemble_size
+    embedding, units = defaults.embedding_dim + frozen_dim, defaults.lstm_units
+    flops_per_token = 2 * 4 * (embedding + units) * units * 2 * networks
     ceiling = gflops * 1e9 / (flops_per_token * mean_tokens)
     ours_rate = runs["ours"]["rows"] / runs["ours"]["seconds"]
     rows = [{"pipeline": "ours (stream, bucketed, attention top tokens)", "reviews_per_s": ours_rate, "seconds": runs["ours"]["seconds"], "peak_rss_mb": runs["ours"]["peak_rss_mb"]}]
@@ -292,7 +229,7 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
         "mean_tokens_per_review": mean_tokens,
         "rows": rows,
         "speedup_vs_seed": ours_rate / seed_rate if seed_rate else None,
-        "ensemble_size": defaults.ensemble_size,
+        "networks_per_review": networks,
         "matmul_gflops": gflops,
         "bilstm_flops_per_token": flops_per_token,
         "flop_ceiling_reviews_per_s": ceiling,

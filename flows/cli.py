@@ -117,30 +117,42 @@ def stage_batches(
 @app.command()
 def retrain(
     data_root: DataRootOption = None,
-    sample_size: Annotated[int, typer.Option(help="Stratified subsample of the training split; 0 = all of it.")] = 9_000,
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = 3,
-    max_length: Annotated[int, typer.Option(help="Tokens kept per review.")] = 200,
-    lstm_units: Annotated[int, typer.Option(help="LSTM units per direction.")] = 128,
-    embedding_dim: Annotated[int, typer.Option(help="Embedding size.")] = 128,
-    pooling: Annotated[str, typer.Option(help="attention_max, attention, max or last.")] = "attention_max",
-    word2vec_epochs: Annotated[int, typer.Option(help="Word2vec pretraining epochs on the training text (0 = off).")] = 5,
-    ensemble_size: Annotated[int, typer.Option(help="Seeds averaged into one model.")] = 3,
-    imbalance: Annotated[str, typer.Option(help="none (prior correction only), class_weight or oversample.")] = "none",
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 13,
-    tolerance: Annotated[float, typer.Option(help="Promote if macro-F1 >= champion's - tolerance.")] = 0.0,
+    sample_size: Annotated[Optional[int], typer.Option(help="Stratified subsample of the training split; 0 = all of it. [default: all]")] = None,
+    train_before: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Learn only from reviews dated before this day.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Tokens kept per review.")] = None,
+    lstm_units: Annotated[Optional[int], typer.Option(help="LSTM units per direction.")] = None,
+    embedding_dim: Annotated[Optional[int], typer.Option(help="Trainable embedding size.")] = None,
+    embeddings: Annotated[Optional[str], typer.Option(help="Init of the trainable embedding: random, word2vec, glove-6b-50d or a vectors file.")] = None,
+    frozen_embeddings: Annotated[Optional[str], typer.Option(help="Frozen pretrained channel: glove-6b-50d, a vectors file, or 'none'.")] = None,
+    star_loss_weight: Annotated[Optional[float], typer.Option(help="Weight of the auxiliary 5-star head's loss (0 = no head).")] = None,
+    imbalance: Annotated[Optional[str], typer.Option(help="none, class_weight, sqrt_class_weight or oversample.")] = None,
+    ensemble_size: Annotated[Optional[int], typer.Option(help="Seeds trained (averaged, or distilled with --distill).")] = None,
+    distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Distil the seed ensemble into one network.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
+    tolerance: Annotated[Optional[float], typer.Option(help="Promote if macro-F1 >= champion's - tolerance.")] = None,
 ) -> None:
-    """Train a challenger BiLSTM, compare it with TF-IDF+LR, register it, and gate promotion."""
+    """Train a challenger BiLSTM, compare it with TF-IDF+LR on the same rows, register it,
+    and gate promotion. Options left out keep the defaults of RetrainConfig/TrainConfig
+    (sentiment_model/train.py), the measured winners."""
     from flows.retrain import retrain as retrain_flow
+    from sentiment_model.train import RetrainConfig, TrainConfig
 
     data_root = checked_data_root(data_root)
-    out = retrain_flow(
-        data_root=data_root, sample_size=sample_size or None, epochs=epochs, max_length=max_length, lstm_units=lstm_units,
-        embedding_dim=embedding_dim, pooling=pooling, word2vec_epochs=word2vec_epochs, seed=seed, promotion_tolerance=tolerance,
-        ensemble_size=ensemble_size, imbalance=imbalance,
-    )
+    train_options = {
+        "epochs": epochs, "max_length": max_length, "lstm_units": lstm_units, "embedding_dim": embedding_dim, "embeddings": embeddings,
+        "star_loss_weight": star_loss_weight, "imbalance": imbalance, "ensemble_size": ensemble_size, "distill": distill, "seed": seed,
+    }
+    train_config = {k: v for k, v in train_options.items() if v is not None}
+    if frozen_embeddings is not None:
+        train_config["frozen_embeddings"] = None if frozen_embeddings.lower() == "none" else frozen_embeddings
+    run_options = {"sample_size": None if sample_size == 0 else sample_size, "promotion_tolerance": tolerance, "train_before": train_before.date() if train_before else None}
+    config = RetrainConfig(train=TrainConfig(**train_config), **{k: v for k, v in run_options.items() if v is not None})
+    out = retrain_flow(data_root=data_root, config=config)
     m = out["metrics"]
     typer.echo(f"model {out['version']} at {out['model_dir']}")
-    typer.echo(f"test macro-F1 {m['test']['macro_f1']:.4f} (accuracy {m['test']['accuracy']:.4f}); TF-IDF+LR {m['baseline_tfidf_lr']['macro_f1']:.4f}")
+    typer.echo(f"test macro-F1 {m['test']['macro_f1']:.4f} (accuracy {m['test']['accuracy']:.4f})")
+    typer.echo(m["comparison_with_baseline"]["line"])
     typer.echo(out["decision"]["reason"])
 
 

@@ -6,6 +6,8 @@ are a few fixed widths so compiled graphs (TF, JAX) are reused, not retraced per
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -36,13 +38,17 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Genera
 
 
 class BucketedSequence(keras.utils.PyDataset):
-    """Training batches ``(ids, one_hot, sample_weight)`` cut to each batch's bucket width."""
+    """Training batches ``(ids, targets, sample_weight)`` cut to each batch's bucket width.
+
+    ``targets`` is either label ids (1-D ints, one-hot encoded here), one 2-D float matrix
+    (soft targets, e.g. a teacher's probabilities), or a tuple of 2-D matrices, one per
+    model output (the sample weights then apply to every output)."""
 
     def __init__(
         self,
         ids: np.ndarray,
         lengths: np.ndarray,
-        labels: np.ndarray,
+        targets: np.ndarray | tuple[np.ndarray, ...],
         sample_weights: np.ndarray,
         batch_size: int,
         buckets: tuple[int, ...] = DEFAULT_BUCKETS,
@@ -50,8 +56,10 @@ class BucketedSequence(keras.utils.PyDataset):
         num_classes: int = 3,
     ) -> None:
         super().__init__()
-        self.ids, self.lengths, self.labels, self.weights = ids, lengths, labels, sample_weights
-        self.batch_size, self.buckets, self.num_classes = batch_size, buckets, num_classes
+        if isinstance(targets, np.ndarray) and targets.ndim == 1:
+            targets = np.eye(num_classes, dtype=np.float32)[targets]
+        self.ids, self.lengths, self.targets, self.weights = ids, lengths, targets, sample_weights
+        self.batch_size, self.buckets = batch_size, buckets
         self._rng = np.random.default_rng(seed)
         self._batches = self._shuffled_batches()
 
@@ -62,11 +70,13 @@ class BucketedSequence(keras.utils.PyDataset):
     def num_batches(self) -> int:
         return len(self._batches)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, Any, Any]:
         rows = self._batches[index]
         width = self._width(rows)
-        one_hot = np.eye(self.num_classes, dtype=np.float32)[self.labels[rows]]
-        return self.ids[rows, :width], one_hot, self.weights[rows].astype(np.float32)
+        weights = self.weights[rows].astype(np.float32)
+        if isinstance(self.targets, tuple):
+            return self.ids[rows, :width], tuple(t[rows].astype(np.float32) for t in self.targets), tuple(weights for _ in self.targets)
+        return self.ids[rows, :width], self.targets[rows].astype(np.float32), weights
 
     def on_epoch_end(self) -> None:
         self._batches = self._shuffled_batches()

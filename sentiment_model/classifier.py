@@ -14,6 +14,7 @@ from sentiment_model.batching import DEFAULT_BUCKETS, predict_bucketed
 from sentiment_model.metrics import apply_offsets
 from sentiment_model.model import attention_model
 from sentiment_model.schema import LABELS
+from sentiment_model.subword import SubwordVocabulary
 from sentiment_model.text import OOV_ID, PAD_ID, Vocabulary, tokenize
 
 
@@ -22,7 +23,7 @@ class SentimentClassifier:
     """A trained network with its vocabulary, sequence length and decision offsets."""
 
     model: keras.Model
-    vocabulary: Vocabulary
+    vocabulary: Vocabulary | SubwordVocabulary
     max_length: int = 200
     class_offsets: np.ndarray | None = None
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
@@ -57,7 +58,8 @@ class SentimentClassifier:
         """Class probabilities and the tokens that drove the prediction: attention weights
         when the model has attention, else occlusion (drop each token, see the drop in the
         predicted class's probability)."""
-        tokens = tokenize([text]).to_pylist()[0][: self.max_length] or [""]
+        pieces = self.vocabulary.pieces([text])[0] if isinstance(self.vocabulary, SubwordVocabulary) else tokenize([text]).to_pylist()[0]
+        tokens = pieces[: self.max_length] or [""]
         ids, lengths = self.encode([text])
         probabilities = self.predict_proba_ids(ids, lengths)[0]
         predicted = int(self.decide(probabilities[None, :])[0])

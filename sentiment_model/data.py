@@ -6,6 +6,7 @@ whatever order the rows arrive in.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import numpy as np
@@ -70,6 +71,14 @@ def stratified_sample(
         chosen.append(rows[order[: quotas[name]]])
     picked = np.sort(np.concatenate(chosen)) if chosen else np.array([], dtype=np.int64)
     return table.take(pa.array(picked, type=pa.int64()))
+
+
+def reviews_before(table: pa.Table, day: dt.date) -> pa.Table:
+    """Reviews dated before ``day`` (UTC); undated reviews are left out, since nothing
+    says they precede it. A time-based cut keeps a model from having seen the reviews
+    of the nights it will score."""
+    cutoff = pa.scalar(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc), type=table.schema.field("review_time").type)
+    return table.filter(pc.fill_null(pc.less(table.column("review_time"), cutoff), False))
 
 
 def normalized_text_keys(table: pa.Table) -> list[str]:

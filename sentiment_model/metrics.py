@@ -114,3 +114,49 @@ def save_confusion_png(matrix: list[list[int]] | np.ndarray, path: str | Path, t
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def bootstrap_macro_f1(
+    y_true: np.ndarray,
+    predictions: np.ndarray,
+    baseline_predictions: np.ndarray | None = None,
+    resamples: int = 1_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Macro-F1 with a percentile bootstrap interval over resampled test rows, and, given a
+    baseline's predictions on the same rows, the paired interval of the difference
+    (model - baseline): the same resample for both, so their shared noise cancels.
+    ``verdict`` reads "better" / "worse" only when the difference's interval excludes 0."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    predictions = np.asarray(predictions, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(y_true), size=(resamples, len(y_true)))
+    tail = (1 - confidence) / 2 * 100
+    scores = np.array([macro_f1(y_true[rows], predictions[rows]) for rows in samples])
+    result: dict[str, Any] = {
+        "macro_f1": macro_f1(y_true, predictions),
+        "ci": [float(np.percentile(scores, tail)), float(np.percentile(scores, 100 - tail))],
+        "resamples": resamples,
+        "confidence": confidence,
+    }
+    if baseline_predictions is not None:
+        baseline_predictions = np.asarray(baseline_predictions, dtype=np.int64)
+        differences = scores - np.array([macro_f1(y_true[rows], baseline_predictions[rows]) for rows in samples])
+        low, high = float(np.percentile(differences, tail)), float(np.percentile(differences, 100 - tail))
+        result["baseline_macro_f1"] = macro_f1(y_true, baseline_predictions)
+        result["difference"] = result["macro_f1"] - result["baseline_macro_f1"]
+        result["difference_ci"] = [low, high]
+        result["verdict"] = "better" if low > 0 else "worse" if high < 0 else "tie"
+    return result
+
+
+def comparison_line(comparison: dict[str, Any], model: str = "BiLSTM", baseline: str = "TF-IDF+LR") -> str:
+    """One plain sentence: the two scores, the difference with its interval, the verdict."""
+    low, high = comparison["difference_ci"]
+    verdict = {"better": f"{model} beats {baseline}", "worse": f"{model} is worse than {baseline}", "tie": f"{model} ties with {baseline} (the interval includes 0)"}[comparison["verdict"]]
+    return (
+        f"{verdict}: test macro-F1 {comparison['macro_f1']:.4f} vs {comparison['baseline_macro_f1']:.4f}, "
+        f"difference {comparison['difference']:+.4f} ({comparison['confidence']:.0%} CI {low:+.4f} .. {high:+.4f}, "
+        f"{comparison['resamples']:,} paired bootstrap resamples)"
+    )

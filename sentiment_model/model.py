@@ -1,4 +1,6 @@
-"""The classifier network: Embedding -> BiLSTM -> pooling -> dropout -> softmax(3).
+"""The classifier network: Embedding (+ a frozen pretrained channel) -> BiLSTM ->
+pooling -> dropout -> softmax(3), with an optional auxiliary softmax over the 5 star
+ratings used only in training.
 
 Backend-agnostic Keras 3 (keras.ops only). The LSTM keeps the fused cuDNN path on a GPU
 with TensorFlow: recurrent_dropout=0, tanh/sigmoid, use_bias, right-padded input.
@@ -27,6 +29,11 @@ class ModelConfig:
     dropout: float = 0.4
     num_classes: int = 3
     use_mask: bool = True  # False: the cuDNN fast path under JAX/torch (batches bucketed by length)
+    # Width of a frozen pretrained-vector channel concatenated with the trainable
+    # embedding (0: none). Frozen, the vectors keep what they know about words the
+    # training text rarely shows; the trainable channel learns the task.
+    frozen_embedding_dim: int = 0
+    star_head: bool = False  # a second softmax over the 1-5 star rating (training only)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,8 +95,17 @@ class MaskedMaxPooling(layers.Layer):
         return (input_shape[0], input_shape[-1])
 
 
-def build_model(config: ModelConfig, embedding_matrix: Any = None) -> keras.Model:
-    """The BiLSTM classifier over right-padded token ids (0 = padding)."""
+STAR_HEAD = "stars"
+CLASS_HEAD = "probabilities"
+
+
+def build_model(config: ModelConfig, embedding_matrix: Any = None, frozen_matrix: Any = None) -> keras.Model:
+    """The BiLSTM classifier over right-padded token ids (0 = padding).
+
+    ``embedding_matrix`` initialises the trainable embedding; ``frozen_matrix``
+    (vocab x ``frozen_embedding_dim``) fills the frozen channel. With ``star_head`` the
+    model has two outputs, (class probabilities, star probabilities); use
+    :func:`inference_model` to keep only the first for scoring."""
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedding = layers.Embedding(
         config.vocab_size,
@@ -99,6 +115,16 @@ def build_model(config: ModelConfig, embedding_matrix: Any = None) -> keras.Mode
         embeddings_initializer=keras.initializers.Constant(embedding_matrix) if embedding_matrix is not None else "uniform",
     )
     x = embedding(token_ids)
+    if config.frozen_embedding_dim:
+        frozen = layers.Embedding(
+            config.vocab_size,
+            config.frozen_embedding_dim,
+            mask_zero=config.use_mask,
+            trainable=False,
+            name="frozen_embedding",
+            embeddings_initializer=keras.initializers.Constant(frozen_matrix) if frozen_matrix is not None else "zeros",
+        )
+        x = layers.Concatenate(name="embeddings")([x, frozen(token_ids)])
     if config.spatial_dropout:
         x = layers.SpatialDropout1D(config.spatial_dropout, name="spatial_dropout")(x)
     keep_sequence = config.pooling != "last"
@@ -112,8 +138,18 @@ def build_model(config: ModelConfig, embedding_matrix: Any = None) -> keras.Mode
         attended, _weights = AttentionPooling(name="attention")(x)
         pooled = attended if config.pooling == "attention" else layers.Concatenate(name="pooled")([attended, MaskedMaxPooling(name="max_pool")(x)])
     pooled = layers.Dropout(config.dropout, name="dropout")(pooled)
-    probabilities = layers.Dense(config.num_classes, activation="softmax", name="probabilities", dtype="float32")(pooled)
+    probabilities = layers.Dense(config.num_classes, activation="softmax", name=CLASS_HEAD, dtype="float32")(pooled)
+    if config.star_head:
+        stars = layers.Dense(5, activation="softmax", name=STAR_HEAD, dtype="float32")(pooled)
+        return keras.Model(token_ids, [probabilities, stars], name="bilstm_sentiment")
     return keras.Model(token_ids, probabilities, name="bilstm_sentiment")
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """The class-probability output alone (the star head, if any, only helps training)."""
+    if len(model.outputs) == 1:
+        return model
+    return keras.Model(model.inputs, model.get_layer(CLASS_HEAD).output, name=model.name)
 
 
 def average_members(members: list[keras.Model]) -> keras.Model:

@@ -25,6 +25,7 @@ import orjson
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import ConfigError, DataRoot
 from sentiment_model.metrics import save_confusion_png
+from sentiment_model.subword import SubwordVocabulary
 from sentiment_model.text import Vocabulary
 
 MODEL_FILE = "model.keras"
@@ -55,6 +56,17 @@ def _dump(path: Path, payload: Any) -> None:
     path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
 
 
+def vocabulary_json(vocabulary: Vocabulary | SubwordVocabulary) -> dict[str, Any]:
+    """``{"tokens": [...]}`` for a word vocabulary, ``{"kind", "tokenizer"}`` for a subword one."""
+    return vocabulary.to_json() if isinstance(vocabulary, SubwordVocabulary) else {"tokens": list(vocabulary.tokens)}
+
+
+def vocabulary_from_json(payload: dict[str, Any]) -> Vocabulary | SubwordVocabulary:
+    if "tokenizer" in payload:
+        return SubwordVocabulary(payload["kind"], payload["tokenizer"])
+    return Vocabulary(tuple(payload["tokens"]))
+
+
 def save_model(
     root: DataRoot,
     version: str,
@@ -70,7 +82,7 @@ def save_model(
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         classifier.model.save(folder / MODEL_FILE)
-        _dump(folder / "vocabulary.json", {"tokens": list(classifier.vocabulary.tokens)})
+        _dump(folder / "vocabulary.json", vocabulary_json(classifier.vocabulary))
         _dump(
             folder / "config.json",
             {
@@ -132,11 +144,11 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
         except Exception as exc:  # noqa: BLE001 - a broken file must say which one
             raise ConfigError(f"cannot load {root.uri(folder)}/{MODEL_FILE}: {exc}") from exc
         config = orjson.loads((local / "config.json").read_bytes())
-        tokens = orjson.loads((local / "vocabulary.json").read_bytes())["tokens"]
+        vocabulary = vocabulary_from_json(orjson.loads((local / "vocabulary.json").read_bytes()))
     offsets = config.get("class_offsets")
     return SentimentClassifier(
         model=model,
-        vocabulary=Vocabulary(tuple(tokens)),
+        vocabulary=vocabulary,
         max_length=int(config["max_length"]),
         class_offsets=None if offsets is None else np.asarray(offsets),
         buckets=tuple(config.get("buckets") or (16, 32, 64, 128, 200)),

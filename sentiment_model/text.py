@@ -18,8 +18,9 @@ OOV_ID = 1
 OOV_TOKEN = "[UNK]"
 
 # Order matters: markup and entities first, then URLs and numbers, then emoticons
-# (they hold punctuation), then sentiment-bearing punctuation becomes its own token.
-# Each pass is a full scan of the text, so patterns with one replacement share a pass.
+# (they hold punctuation), then sentiment-bearing punctuation and symbols (emoji, stars:
+# a thumbs-up or an angry face carries sentiment) become tokens of their own, one per
+# symbol. Each pass is a full scan of the text, so patterns with one replacement share a pass.
 _REPLACEMENTS: tuple[tuple[str, str], ...] = (
     (r"<[^>]{0,40}>|&(?:#\d{1,5}|quot|apos|amp|lt|gt|nbsp);", " "),
     (r"(?:https?://|www\.)\S+", " xxurl "),
@@ -28,13 +29,14 @@ _REPLACEMENTS: tuple[tuple[str, str], ...] = (
     (r"\d+(?:[.,]\d+)*", " xxnum "),
     (r"n't\b", " not"),
     (r"([!?])[!?]*", " \\1 "),
-    (r"[^\p{L}\p{N}!?\s]+", " "),
+    (r"(\p{So})", " \\1 "),
+    (r"[^\p{L}\p{N}\p{So}!?\s]+", " "),
 )
 
 
 def normalize_text(texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Array:
     """Lower-case, unescape common HTML, mark URLs, numbers and emoticons, keep ! and ?
-    as tokens, drop other punctuation. Returns one normalized string per input."""
+    and emoji/symbols as tokens, drop other punctuation and invisible characters. Returns one normalized string per input."""
     array = pa.array(texts, type=pa.string()) if not isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()

@@ -13,26 +13,32 @@ from prefect.cache_policies import NONE
 
 from sentiment_model.baseline import TfidfBaseline
 from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.data import add_labels, split_train_validation_test, stratified_sample
+from sentiment_model.data import add_labels, reviews_before, split_train_validation_test, stratified_sample
 from sentiment_model.datasets import current_snapshot, read_canonical
 from sentiment_model.layout import DataRoot
 from tasks.retry import transient_storage_error
-from sentiment_model.metrics import classification_metrics
+from sentiment_model.metrics import bootstrap_macro_f1, classification_metrics, comparison_line
 from sentiment_model.registry import load_classifier, new_version, promote, promotion_decision, read_champion, save_model
 from sentiment_model.schema import LABELS
-from sentiment_model.train import TrainConfig, TrainResult, texts_and_labels, train_classifier
+from sentiment_model.train import RetrainConfig, TrainConfig, TrainResult, texts_and_labels, train_classifier
 
 
 @task(name="load-labelled-splits", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def load_labelled_splits(root: DataRoot, sample_size: int | None, seed: int, split_seed: int) -> tuple[dict[str, pa.Table], dict[str, Any]]:
-    """Canonical reviews -> labels -> split (after dedup) -> optional stratified subsample
-    of the training split. Validation and test are fixed by ``split_seed``."""
+def load_labelled_splits(root: DataRoot, config: RetrainConfig) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+    """Canonical reviews (only those dated before ``train_before``, if set) -> labels ->
+    split (after dedup) -> optional stratified subsample of the training split.
+    Validation and test are fixed by ``split_seed``."""
     snapshot = current_snapshot(root)
-    labelled = add_labels(read_canonical(root))
+    canonical = read_canonical(root)
+    if config.train_before is not None:
+        canonical = reviews_before(canonical, config.train_before)
+    labelled = add_labels(canonical)
+    split_seed, seed, sample_size = config.split_seed, config.train.seed, config.sample_size
     splits = split_train_validation_test(labelled, seed=split_seed)
     if sample_size and sample_size < splits["train"].num_rows:
         splits["train"] = stratified_sample(splits["train"], n=sample_size, seed=seed)
     fingerprint = {
+        "train_before": None if config.train_before is None else config.train_before.isoformat(),
         "canonical_run_id": snapshot["run_id"],
         "canonical_rows": labelled.num_rows,
         "ingest_report": snapshot.get("report"),
@@ -54,25 +60,39 @@ def train_bilstm(splits: dict[str, pa.Table], config: TrainConfig) -> TrainResul
 
 
 @task(name="evaluate-on-test", cache_policy=NONE)
-def evaluate_on_test(classifier: SentimentClassifier, splits: dict[str, pa.Table]) -> dict[str, Any]:
+def evaluate_on_test(classifier: SentimentClassifier, splits: dict[str, pa.Table]) -> tuple[dict[str, Any], np.ndarray]:
+    """Test metrics and the test predictions (for the paired comparison)."""
     texts, labels = texts_and_labels(splits["test"])
     probabilities = classifier.predict_proba(texts)
-    return classification_metrics(labels, probabilities, classifier.decide(probabilities))
+    predictions = classifier.decide(probabilities)
+    return classification_metrics(labels, probabilities, predictions), predictions
 
 
 @task(name="fit-tfidf-baseline", cache_policy=NONE)
-def fit_tfidf_baseline(splits: dict[str, pa.Table], seed: int) -> dict[str, Any]:
+def fit_tfidf_baseline(splits: dict[str, pa.Table], seed: int) -> tuple[dict[str, Any], np.ndarray]:
     """TF-IDF + logistic regression on exactly the same train/test rows."""
     texts, labels = texts_and_labels(splits["train"])
     baseline = TfidfBaseline.fit(texts, labels, seed)
     test_texts, test_labels = texts_and_labels(splits["test"])
-    return classification_metrics(test_labels, baseline.predict_proba(test_texts))
+    probabilities = baseline.predict_proba(test_texts)
+    return classification_metrics(test_labels, probabilities), probabilities.argmax(1)
+
+
+@task(name="compare-with-baseline", cache_policy=NONE)
+def compare_with_baseline(splits: dict[str, pa.Table], predictions: np.ndarray, baseline_predictions: np.ndarray, resamples: int) -> dict[str, Any]:
+    """Both macro-F1s with bootstrap intervals and the paired interval of the difference,
+    plus the plain sentence the summary, the artifact and the demo print."""
+    _, labels = texts_and_labels(splits["test"])
+    comparison = bootstrap_macro_f1(labels, predictions, baseline_predictions, resamples=resamples)
+    comparison["line"] = comparison_line(comparison)
+    return comparison
 
 
 @task(name="register-model", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def register_model(root: DataRoot, result: TrainResult, config: TrainConfig, metrics: dict[str, Any], fingerprint: dict[str, Any]) -> str:
+def register_model(root: DataRoot, result: TrainResult, config: RetrainConfig, metrics: dict[str, Any], fingerprint: dict[str, Any]) -> str:
     version = new_version(fingerprint)
-    save_model(root, version, result.classifier, {"train": config.to_dict(), "model": result.extra["model_config"]}, metrics, fingerprint)
+    saved = {"train": config.train.to_dict(), "retrain": config.model_dump(mode="json", exclude={"train"}), "model": result.extra["model_config"]}
+    save_model(root, version, result.classifier, saved, metrics, fingerprint)
     get_run_logger().info("registered model %s", version)
     return version
 
@@ -109,14 +129,12 @@ def publish_model_artifacts(root: DataRoot, version: str, metrics: dict[str, Any
     for name, m in (("BiLSTM", bilstm), ("TF-IDF + LR", baseline)):
         rows.append({"model": name, "macro_f1": round(m["macro_f1"], 4), "accuracy": round(m["accuracy"], 4), "weighted_f1": round(m["weighted_f1"], 4), **{f"f1_{k}": round(v["f1"], 4) for k, v in m["per_class"].items()}})
     create_table_artifact(key="retrain-metrics", table=rows, description=f"Test split metrics, model {version}")
-    beats = bilstm["macro_f1"] > baseline["macro_f1"]
     matrix = "\n".join("| " + LABELS[i] + " | " + " | ".join(str(c) for c in row) + " |" for i, row in enumerate(bilstm["confusion_matrix"]))
     create_markdown_artifact(
         key="retrain-summary",
         markdown=(
             f"# Model {version}\n\n"
-            f"- test macro-F1 **{bilstm['macro_f1']:.4f}** vs TF-IDF+LR {baseline['macro_f1']:.4f}: "
-            f"{'beats' if beats else 'does NOT beat'} the baseline\n"
+            f"- {metrics['comparison_with_baseline']['line']}\n"
             f"- promotion: {decision['reason']}\n\n"
             "| true \\ predicted | " + " | ".join(LABELS) + " |\n|---|---|---|---|\n" + matrix + "\n"
         ),

@@ -75,3 +75,19 @@ def test_explanation_points_at_sentiment_words(small_model):
     assert abs(sum(explanation["probabilities"].values()) - 1) < 1e-4
     tokens = {t["token"] for t in explanation["top_tokens"]}
     assert tokens & {"great", "terrible", "died", "battery"}
+
+
+# The seed's hand check: four headphone reviews, one of each kind it met (its blog post got
+# three right and the "scam" review wrong). The blog's exact wording is not available
+# offline; these are written to the same four cases.
+HEADPHONE_REVIEWS = [
+    ("These headphones are amazing. The sound is crisp, the bass is deep and they are so comfortable. Worth every penny.", "positive"),
+    ("Worst headphones I have ever owned. The left side died after a week and the replacement broke too.", "negative"),
+    ("This is a scam. What arrived were cheap fake headphones, nothing like the picture. Seller never answered.", "negative"),
+    ("Great headphones for the price, good sound and long battery life. I use them every day at the gym.", "positive"),
+]
+
+
+def test_the_seeds_four_headphone_reviews(small_model):
+    texts, expected = zip(*HEADPHONE_REVIEWS, strict=True)
+    assert small_model.predict(list(texts)) == list(expected)

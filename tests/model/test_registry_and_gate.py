@@ -106,7 +106,7 @@ def test_seed_ensemble_is_one_model_that_round_trips_and_explains(tmp_path):
 
 def test_pretrained_vectors_file_fills_the_embedding_matrix(tmp_path):
     from sentiment_model.text import Vocabulary, tokenize
-    from sentiment_model.train import load_word_vectors
+    from sentiment_model.vectors import load_word_vectors
 
     vocabulary = Vocabulary.build(tokenize(["good bad good ugly"]), max_size=10, min_count=1)
     vectors = tmp_path / "tiny.vec"
@@ -119,6 +119,6 @@ def test_pretrained_vectors_file_fills_the_embedding_matrix(tmp_path):
     splits = split_train_validation_test(synthetic_reviews(300, seed=8), seed=8)
     glove = tmp_path / "glove.txt"
     glove.write_text("".join(f"{w} " + " ".join(["0.1"] * 16) + "\n" for w in ("great", "terrible", "kettle")), encoding="utf-8")
-    config = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=1, max_length=24, min_count=1, pretrained_embeddings=str(glove))
+    config = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=1, max_length=24, min_count=1, embeddings=str(glove))
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
-    assert result.extra["pretrained_hits"] == 3
+    assert result.extra["embedding_hits"] == {str(glove): 3}

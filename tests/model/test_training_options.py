@@ -1,0 +1,112 @@
+"""Training options on a tiny model: pretrained vectors (.npy + word index), the frozen
+channel, the auxiliary star head, class weights and distillation into one network."""
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sentiment_model.data import split_train_validation_test
+from sentiment_model.text import Vocabulary, tokenize
+from sentiment_model.train import TrainConfig, class_weights, star_ids, train_classifier
+from sentiment_model.vectors import VectorsNotFound, read_vectors, vocabulary_matrix
+from tests.conftest import synthetic_reviews
+
+TINY = dict(embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3, embeddings="random")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return split_train_validation_test(synthetic_reviews(400, seed=11), seed=11)
+
+
+def write_npy_vectors(folder, words, matrix):
+    folder.mkdir()
+    np.save(folder / "emb.npy", np.asarray(matrix, dtype=np.float32))
+    pq.write_table(pa.table({"index": words}), folder / "words.parquet")
+    return folder
+
+
+def test_npy_vectors_and_word_index_fill_the_vocabulary_rows(tmp_path):
+    folder = write_npy_vectors(tmp_path / "vec", ["bad", "good", "unrelated"], [[-1, -2], [1, 2], [9, 9]])
+    words, vectors = read_vectors(str(folder))
+    vocabulary = Vocabulary.build(tokenize(["good bad good missing"]), max_size=10, min_count=1)
+    matrix, hits = vocabulary_matrix(words, vectors, vocabulary, missing="zeros")
+    assert hits == 2 and matrix.shape == (len(vocabulary), 2)
+    assert matrix[vocabulary.tokens.index("good") + 2].tolist() == [1, 2]
+    assert matrix[vocabulary.tokens.index("bad") + 2].tolist() == [-1, -2]
+    assert not matrix[vocabulary.tokens.index("missing") + 2].any()  # frozen: no fixed noise
+    assert not matrix[:2].any()  # padding and OOV rows
+
+
+def test_unknown_vectors_source_is_one_clear_error(tmp_path):
+    with pytest.raises(VectorsNotFound, match="no such vectors"):
+        read_vectors(str(tmp_path / "nope.vec"))
+    (tmp_path / "mismatch").mkdir()
+    np.save(tmp_path / "mismatch" / "emb.npy", np.zeros((3, 2), dtype=np.float32))
+    pq.write_table(pa.table({"index": ["a", "b"]}), tmp_path / "mismatch" / "words.parquet")
+    with pytest.raises(VectorsNotFound, match="3, 2"):
+        read_vectors(str(tmp_path / "mismatch"))
+
+
+def test_frozen_channel_stays_fixed_and_star_head_is_training_only(splits, tmp_path):
+    words = ["great", "terrible", "kettle", "okay"]
+    vectors = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
+    folder = write_npy_vectors(tmp_path / "vec", words, vectors)
+    config = TrainConfig(**TINY, frozen_embeddings=str(folder), star_loss_weight=0.5, ensemble_size=1)
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    model = result.classifier.model
+    assert model.output_shape == (None, 3)  # the saved/scoring model has the class head only
+    frozen = np.asarray(model.get_layer("frozen_embedding").get_weights()[0])
+    vocabulary = result.classifier.vocabulary
+    expected, hits = vocabulary_matrix(pa.array(words), vectors, vocabulary, missing="zeros")
+    assert hits == 4 and result.extra["embedding_hits"] == {f"frozen:{folder}": 4}
+    np.testing.assert_array_equal(frozen, expected)  # unchanged by training
+    assert result.extra["model_config"]["star_head"] and result.extra["model_config"]["frozen_embedding_dim"] == 6
+    probabilities = result.classifier.predict_proba(["the kettle is great", "the kettle is terrible"])
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+
+
+def test_star_ids_and_class_weights():
+    table = pa.table({"rating": pa.array([1, 3, 5, None], type=pa.int8())})
+    assert star_ids(table).tolist() == [0, 2, 4, 2]
+    labels = np.array([0, 1, 2, 2, 2, 2, 2, 2])
+    balanced = class_weights(labels, "class_weight")
+    np.testing.assert_allclose(balanced, [8 / 3, 8 / 3, 8 / 18])
+    np.testing.assert_allclose(class_weights(labels, "sqrt_class_weight"), np.sqrt(balanced))
+    assert class_weights(labels, "none").tolist() == [1, 1, 1]
+
+
+def test_distillation_yields_one_network_or_keeps_the_ensemble(splits):
+    config = TrainConfig(**TINY, ensemble_size=2, distill=True, distill_tolerance=1.0)
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    report = result.extra["distillation"]
+    assert report["student_kept"]  # a tolerance of 1.0 always keeps the student
+    model = result.classifier.model
+    assert not any(layer.name.startswith("member_") for layer in model.layers)  # one network
+    assert [h["member"] for h in result.history].count("student") >= 1
+    strict = TrainConfig(**TINY, ensemble_size=2, distill=True, distill_tolerance=-1.0)
+    kept_ensemble = train_classifier(splits["train"], splits["validation"], strict, log=lambda _: None)
+    assert not kept_ensemble.extra["distillation"]["student_kept"]
+    assert any(layer.name.startswith("member_") for layer in kept_ensemble.classifier.model.layers)
+
+
+@pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
+def test_subword_vocabulary_trains_saves_and_reloads(splits, tmp_path, kind):
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.registry import load_classifier, save_model
+    from sentiment_model.subword import SubwordVocabulary
+
+    vocabulary = SubwordVocabulary.build(["the kettle is great", "the kettles are terrible", "greatest kettle"] * 5, kind, size=60, min_count=1)
+    ids, lengths = vocabulary.encode(["kettles", "", "zzqx great"], max_length=8)
+    assert ids.shape == (3, 8) and lengths[1] == 1 and ids[1, 0] == 1  # empty text: one OOV id
+    assert (ids[0, : lengths[0]] > 1).all()  # an unseen plural still maps to known pieces
+    config = TrainConfig(**{**TINY, "vocabulary": kind, "vocab_size": 120, "epochs": 1}, ensemble_size=1)
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    root = DataRoot(str(tmp_path / "root"))
+    metrics = {"test": {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}
+    save_model(root, "v1", result.classifier, {"train": config.to_dict()}, metrics, {})
+    loaded = load_classifier(root, "v1")
+    texts = ["the kettle is great", "the kettel is terible"]
+    np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
+    assert loaded.explain("the kettle is great")["top_tokens"]
