@@ -44,24 +44,24 @@ class TrainConfig(BaseModel):
     embeddings: str = "word2vec"
     word2vec_epochs: int = 5
     # A frozen pretrained channel beside the trainable embedding (None: none).
-    frozen_embeddings: str | None = None
+    frozen_embeddings: str | None = "glove-6b-50d"
     lstm_units: int = 128
     pooling: Literal["attention", "attention_max", "max", "last"] = "attention_max"
     spatial_dropout: float = 0.25
     dropout: float = 0.4
     batch_size: int = 64
-    epochs: int = 3  # it peaks after 1-2 epochs on this corpus, then overfits
+    epochs: int = 2  # validation macro-F1 peaked at epoch 2 in every run on this corpus, then fell
     patience: int = 0
     learning_rate: float = 2e-3
     # Class weights against the 78% positive prior: "class_weight" (balanced),
     # "sqrt_class_weight" (its square root), "oversample" or "none"; the prior correction
     # below is tuned on validation either way.
-    imbalance: Literal["class_weight", "sqrt_class_weight", "oversample", "none"] = "none"
+    imbalance: Literal["class_weight", "sqrt_class_weight", "oversample", "none"] = "sqrt_class_weight"
     # Weight of an auxiliary 5-star softmax loss (0: no star head): 2 vs 3 vs 4 stars is
     # the signal the neutral class lacks.
-    star_loss_weight: float = 0.0
+    star_loss_weight: float = 0.5
     tune_offsets: bool = True
-    ensemble_size: int = 3  # train that many seeds (seed, seed+1, ...)
+    ensemble_size: int = 1  # train that many seeds (seed, seed+1, ...): averaged, or distilled
     # Distil the seed ensemble into one network trained on its averaged probabilities
     # (weight distill_alpha) and the hard labels; kept when its validation macro-F1 is
     # within distill_tolerance of the ensemble's, else the ensemble is kept.

@@ -13,7 +13,7 @@ from sentiment_model.train import TrainConfig, texts_and_labels, train_classifie
 from tests.conftest import synthetic_reviews
 from sentiment_model.classifier import SentimentClassifier
 
-TINY = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
+TINY = TrainConfig(frozen_embeddings=None, ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_clear_errors_for_missing_models(tmp_path):
 
 def test_seed_ensemble_is_one_model_that_round_trips_and_explains(tmp_path):
     splits = split_train_validation_test(synthetic_reviews(400, seed=6), seed=6)
-    config = TrainConfig(ensemble_size=2, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3)
+    config = TrainConfig(frozen_embeddings=None, ensemble_size=2, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     assert len([h for h in result.history if h["member"] == 1]) >= 1  # the second seed trained too
     root = DataRoot(str(tmp_path))
@@ -119,6 +119,6 @@ def test_pretrained_vectors_file_fills_the_embedding_matrix(tmp_path):
     splits = split_train_validation_test(synthetic_reviews(300, seed=8), seed=8)
     glove = tmp_path / "glove.txt"
     glove.write_text("".join(f"{w} " + " ".join(["0.1"] * 16) + "\n" for w in ("great", "terrible", "kettle")), encoding="utf-8")
-    config = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=1, max_length=24, min_count=1, embeddings=str(glove))
+    config = TrainConfig(frozen_embeddings=None, ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=1, max_length=24, min_count=1, embeddings=str(glove))
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     assert result.extra["embedding_hits"] == {str(glove): 3}

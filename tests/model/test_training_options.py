@@ -12,7 +12,7 @@ from sentiment_model.train import TrainConfig, class_weights, star_ids, train_cl
 from sentiment_model.vectors import VectorsNotFound, read_vectors, vocabulary_matrix
 from tests.conftest import synthetic_reviews
 
-TINY = dict(embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3, embeddings="random")
+TINY = dict(frozen_embeddings=None, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3, embeddings="random")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_frozen_channel_stays_fixed_and_star_head_is_training_only(splits, tmp_p
     words = ["great", "terrible", "kettle", "okay"]
     vectors = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
     folder = write_npy_vectors(tmp_path / "vec", words, vectors)
-    config = TrainConfig(**TINY, frozen_embeddings=str(folder), star_loss_weight=0.5, ensemble_size=1)
+    config = TrainConfig(**{**TINY, "frozen_embeddings": str(folder)}, star_loss_weight=0.5, ensemble_size=1)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     model = result.classifier.model
     assert model.output_shape == (None, 3)  # the saved/scoring model has the class head only
