@@ -16,16 +16,17 @@ import platform
 import posixpath
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import orjson
 
-from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import ConfigError, DataRoot
 from sentiment_model.metrics import save_confusion_png
 from sentiment_model.text import Vocabulary
+
+if TYPE_CHECKING:  # Keras (and TensorFlow) load only when a model does: the CLI checks the registry first
+    from sentiment_model.classifier import SentimentClassifier
 
 MODEL_FILE = "model.keras"
 _ARTIFACTS = ("vocabulary.json", "config.json", "metrics.json", "fingerprint.json", "versions.json", "confusion_matrix.png", MODEL_FILE)
@@ -41,6 +42,8 @@ def new_version(fingerprint: dict[str, Any], now: dt.datetime | None = None) -> 
 
 
 def library_versions() -> dict[str, str]:
+    import keras
+
     names = ("keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pyarrow", "scikit-learn", "review-sentiment")
     found: dict[str, str] = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
     for name in names:
@@ -90,6 +93,34 @@ def save_model(
     return target
 
 
+def _parse_json(data: bytes, where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object with the ``required`` keys, or a :class:`ConfigError` naming the file."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{where} is not valid JSON ({exc}): the file is damaged or truncated") from None
+    missing = [key for key in required if not isinstance(payload, dict) or key not in payload]
+    if missing:
+        raise ConfigError(f"{where} lacks {', '.join(missing)}: the file is damaged")
+    return payload
+
+
+def check_model_files(root: DataRoot, folder: str) -> None:
+    """Fail early, naming the file, when a model folder's JSON files are missing or damaged."""
+    local = Path(folder).is_dir()
+    for name, required in _MODEL_JSON.items():
+        path = posixpath.join(folder, name)
+        where = path if local else root.uri(path)
+        try:
+            data = Path(path).read_bytes() if local else root.fs.cat_file(path)
+        except FileNotFoundError:
+            raise ConfigError(f"{where} is missing: the model folder is incomplete") from None
+        _parse_json(data, where, required)
+
+
+_MODEL_JSON = {"config.json": ("max_length",), "vocabulary.json": ("tokens",)}
+
+
 def resolve_model_dir(root: DataRoot, reference: str) -> str:
     """``champion``, a version name, or a folder path -> the model folder (checked)."""
     if reference == "champion":
@@ -120,6 +151,10 @@ def load_classifier(root: DataRoot, reference: str = "champion") -> SentimentCla
 def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
     """Load the model in ``folder`` (a local folder, or one in the root's filesystem).
     Any backend loads what any backend saved."""
+    import keras
+
+    from sentiment_model.classifier import SentimentClassifier
+
     with tempfile.TemporaryDirectory() as tmp:
         if Path(folder).is_dir():
             local = Path(folder)
@@ -131,8 +166,8 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
             model = keras.saving.load_model(local / MODEL_FILE, compile=False)
         except Exception as exc:  # noqa: BLE001 - a broken file must say which one
             raise ConfigError(f"cannot load {root.uri(folder)}/{MODEL_FILE}: {exc}") from exc
-        config = orjson.loads((local / "config.json").read_bytes())
-        tokens = orjson.loads((local / "vocabulary.json").read_bytes())["tokens"]
+        config = _parse_json((local / "config.json").read_bytes(), f"{root.uri(folder)}/config.json", _MODEL_JSON["config.json"])
+        tokens = _parse_json((local / "vocabulary.json").read_bytes(), f"{root.uri(folder)}/vocabulary.json", _MODEL_JSON["vocabulary.json"])["tokens"]
     offsets = config.get("class_offsets")
     return SentimentClassifier(
         model=model,
@@ -146,7 +181,9 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
 
 def read_champion(root: DataRoot) -> dict[str, Any] | None:
     path = root.champion_pointer()
-    return root.read_json(path) if root.exists(path) else None
+    if not root.exists(path):
+        return None
+    return _parse_json(root.fs.cat_file(path), root.uri(path), ("version",))
 
 
 def promotion_decision(challenger_f1: float, champion_f1: float | None, tolerance: float) -> tuple[bool, str]:
