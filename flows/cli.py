@@ -311,10 +311,19 @@ def explain(
     from sentiment_model.registry import load_classifier
     from sentiment_model.settings import get_settings
 
+    import pyarrow as pa
+
+    from sentiment_model.schema import EMPTY_TEXT_LABEL
+    from sentiment_model.scoring import empty_texts
+
     settings = get_settings(data_root=checked_data_root(data_root, model))
+    if empty_texts(pa.array([text]))[0]:
+        typer.echo(f"{EMPTY_TEXT_LABEL}   (the text has no token the model can read: nothing to predict from)")
+        return
     explanation = load_classifier(DataRoot(settings.data_root, settings.storage_options), model).explain(text, top)
     probabilities = "  ".join(f"{k} {v:.3f}" for k, v in explanation["probabilities"].items())
-    typer.echo(f"{explanation['label']}   ({probabilities})")
+    scores = "  ".join(f"{k} {v:.3f}" for k, v in explanation["decision_scores"].items())
+    typer.echo(f"{explanation['label']}   (probabilities: {probabilities}; decision scores, log p + class offset, highest wins: {scores})")
     typer.echo(f"top tokens ({explanation['method']}): " + ", ".join(f"{t['token']} {t['score']:.3f}" for t in explanation["top_tokens"]))
 
 
