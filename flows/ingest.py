@@ -19,7 +19,14 @@ from tasks.ingest import (
 
 
 class IngestIncomplete(RuntimeError):
-    """Some source files failed; the others landed."""
+    """Some source files failed; the others landed. ``report`` is the reconciliation."""
+
+    def __init__(self, message: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the report when Prefect pickles the state
+        return (type(self), (str(self), self.report))
 
 
 @flow(name="ingest")
@@ -61,7 +68,7 @@ def ingest(
     logger.info("ingest %s: %s", run_id, totals)
     if totals["failed_files"]:
         failed = [row["error"] for row in report["files"] if row["status"] == "failed"]
-        raise IngestIncomplete(f"{totals['failed_files']} source file(s) failed, the rest landed: " + "; ".join(failed))
+        raise IngestIncomplete(f"{totals['failed_files']} source file(s) failed, the rest landed: " + "; ".join(failed), report)
     return report
 
 

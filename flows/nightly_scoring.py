@@ -12,7 +12,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.report import artifact_prefix, report
-from sentiment_model.layout import DataRoot, new_run_id
+from sentiment_model.layout import ConfigError, DataRoot, new_run_id
 from sentiment_model.settings import get_settings
 from tasks.scoring import list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
@@ -52,6 +52,8 @@ def nightly_scoring(
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
     first = run_date or yesterday(settings.timezone)
+    if end_date is not None and end_date < first:
+        raise ConfigError(f"end_date {end_date} is before run_date {first}: nothing to do")
     days = [first + dt.timedelta(days=i) for i in range(((end_date or first) - first).days + 1)]
     model_dir = resolve_model(root, model_version)
     version = posixpath.basename(model_dir.rstrip("/"))

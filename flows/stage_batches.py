@@ -10,7 +10,7 @@ from prefect.cache_policies import NONE
 from tasks.retry import transient_storage_error
 
 from sentiment_model.datasets import read_canonical, write_incoming_batches
-from sentiment_model.layout import DataRoot
+from sentiment_model.layout import ConfigError, DataRoot
 from sentiment_model.settings import get_settings
 
 
@@ -25,6 +25,8 @@ def stage_batches(
 ) -> dict[str, int]:
     """Write the canonical reviews dated in [start, end] as one Parquet batch per day,
     the shape the nightly scoring flow consumes."""
+    if start is not None and end is not None and end < start:
+        raise ConfigError(f"end {end} is before start {start}: nothing to do")
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
     counts = stage_days(root, start, end)

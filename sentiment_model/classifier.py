@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from sentiment_model.batching import DEFAULT_BUCKETS, predict_bucketed
-from sentiment_model.metrics import apply_offsets
+from sentiment_model.metrics import apply_offsets, decision_scores
 from sentiment_model.model import attention_model
 from sentiment_model.schema import LABELS
 from sentiment_model.subword import SubwordVocabulary
@@ -76,9 +76,11 @@ class SentimentClassifier:
             scores = drops[: len(tokens)]
             method = "occlusion"
         order = np.argsort(-scores, kind="stable")[:top_k]
+        adjusted = decision_scores(probabilities[None, :], self.class_offsets)[0]
         return {
             "label": LABELS[predicted],
             "probabilities": {name: float(p) for name, p in zip(LABELS, probabilities, strict=True)},
+            "decision_scores": {name: float(s) for name, s in zip(LABELS, adjusted, strict=True)},  # the label is their argmax
             "method": method,
             "top_tokens": [{"token": tokens[i], "score": float(scores[i])} for i in order if ids[0, i] != PAD_ID],
         }

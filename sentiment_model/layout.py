@@ -53,7 +53,11 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
         ) from exc
     if protocol in ("file", "local"):
         local = url.split("://", 1)[1] if "://" in url else url
-        return fsspec.filesystem("file"), str(Path(local).expanduser().resolve())
+        try:
+            resolved = Path(local).expanduser().resolve()
+        except (OSError, RuntimeError) as exc:  # Python 3.11 reports a symlink loop as RuntimeError
+            raise ConfigError(f"{url!r} cannot be resolved (a symlink loop?): {exc}") from None
+        return fsspec.filesystem("file"), str(resolved)
     fs = fs_class(**(storage_options or {}))
     return fs, fs._strip_protocol(url).rstrip("/")
 

@@ -86,10 +86,15 @@ def tune_class_offsets(probabilities: np.ndarray, y_true: np.ndarray, grid: np.n
     return best_offsets
 
 
+def decision_scores(probabilities: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
+    """What a decision is the argmax of: log-probability plus the class's tuned offset."""
+    log_p = np.log(np.clip(probabilities, 1e-9, 1.0))
+    return log_p + (0 if offsets is None else np.asarray(offsets))
+
+
 def apply_offsets(probabilities: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
     """Class decisions after the tuned prior correction."""
-    log_p = np.log(np.clip(probabilities, 1e-9, 1.0))
-    return (log_p + (0 if offsets is None else np.asarray(offsets))).argmax(1)
+    return decision_scores(probabilities, offsets).argmax(1)
 
 
 def save_confusion_png(matrix: list[list[int]] | np.ndarray, path: str | Path, title: str = "Confusion matrix") -> None:

@@ -16,17 +16,18 @@ import platform
 import posixpath
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import orjson
 
-from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import ConfigError, DataRoot
 from sentiment_model.metrics import save_confusion_png
 from sentiment_model.subword import SubwordVocabulary
 from sentiment_model.text import Vocabulary
+
+if TYPE_CHECKING:  # Keras (and TensorFlow) load only when a model does: the CLI checks the registry first
+    from sentiment_model.classifier import SentimentClassifier
 
 MODEL_FILE = "model.keras"
 _ARTIFACTS = ("vocabulary.json", "config.json", "metrics.json", "fingerprint.json", "versions.json", "confusion_matrix.png", MODEL_FILE)
@@ -42,6 +43,8 @@ def new_version(fingerprint: dict[str, Any], now: dt.datetime | None = None) -> 
 
 
 def library_versions() -> dict[str, str]:
+    import keras
+
     names = ("keras", "tensorflow-cpu", "tensorflow", "jax", "torch", "numpy", "pyarrow", "scikit-learn", "review-sentiment")
     found: dict[str, str] = {"python": platform.python_version(), "keras_backend": keras.backend.backend()}
     for name in names:
@@ -61,10 +64,14 @@ def vocabulary_json(vocabulary: Vocabulary | SubwordVocabulary) -> dict[str, Any
     return vocabulary.to_json() if isinstance(vocabulary, SubwordVocabulary) else {"tokens": list(vocabulary.tokens)}
 
 
-def vocabulary_from_json(payload: dict[str, Any]) -> Vocabulary | SubwordVocabulary:
-    if "tokenizer" in payload:
+def vocabulary_from_json(payload: dict[str, Any], where: str = "vocabulary.json") -> Vocabulary | SubwordVocabulary:
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{where} is not a JSON object: the file is damaged")
+    if isinstance(payload.get("tokenizer"), str) and payload.get("kind") in ("bpe", "wordpiece"):
         return SubwordVocabulary(payload["kind"], payload["tokenizer"])
-    return Vocabulary(tuple(payload["tokens"]))
+    if isinstance(payload.get("tokens"), list):
+        return Vocabulary(tuple(payload["tokens"]))
+    raise ConfigError(f"{where} holds neither a token list nor a subword tokenizer: the file is damaged")
 
 
 def save_model(
@@ -102,6 +109,36 @@ def save_model(
     return target
 
 
+def _parse_json(data: bytes, where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object with the ``required`` keys, or a :class:`ConfigError` naming the file."""
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{where} is not valid JSON ({exc}): the file is damaged or truncated") from None
+    missing = [key for key in required if not isinstance(payload, dict) or key not in payload]
+    if missing:
+        raise ConfigError(f"{where} lacks {', '.join(missing)}: the file is damaged")
+    return payload
+
+
+def check_model_files(root: DataRoot, folder: str) -> None:
+    """Fail early, naming the file, when a model folder's JSON files are missing or damaged."""
+    local = Path(folder).is_dir()
+    for name, required in _MODEL_JSON.items():
+        path = posixpath.join(folder, name)
+        where = path if local else root.uri(path)
+        try:
+            data = Path(path).read_bytes() if local else root.fs.cat_file(path)
+        except FileNotFoundError:
+            raise ConfigError(f"{where} is missing: the model folder is incomplete") from None
+        payload = _parse_json(data, where, required)
+        if name == "vocabulary.json":
+            vocabulary_from_json(payload, where)
+
+
+_MODEL_JSON = {"config.json": ("max_length",), "vocabulary.json": ()}  # vocabulary: see vocabulary_from_json
+
+
 def resolve_model_dir(root: DataRoot, reference: str) -> str:
     """``champion``, a version name, or a folder path -> the model folder (checked)."""
     if reference == "champion":
@@ -132,6 +169,10 @@ def load_classifier(root: DataRoot, reference: str = "champion") -> SentimentCla
 def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
     """Load the model in ``folder`` (a local folder, or one in the root's filesystem).
     Any backend loads what any backend saved."""
+    import keras
+
+    from sentiment_model.classifier import SentimentClassifier
+
     with tempfile.TemporaryDirectory() as tmp:
         if Path(folder).is_dir():
             local = Path(folder)
@@ -143,8 +184,9 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
             model = keras.saving.load_model(local / MODEL_FILE, compile=False)
         except Exception as exc:  # noqa: BLE001 - a broken file must say which one
             raise ConfigError(f"cannot load {root.uri(folder)}/{MODEL_FILE}: {exc}") from exc
-        config = orjson.loads((local / "config.json").read_bytes())
-        vocabulary = vocabulary_from_json(orjson.loads((local / "vocabulary.json").read_bytes()))
+        config = _parse_json((local / "config.json").read_bytes(), f"{root.uri(folder)}/config.json", _MODEL_JSON["config.json"])
+        vocabulary_file = f"{root.uri(folder)}/vocabulary.json"
+        vocabulary = vocabulary_from_json(_parse_json((local / "vocabulary.json").read_bytes(), vocabulary_file), vocabulary_file)
     offsets = config.get("class_offsets")
     return SentimentClassifier(
         model=model,
@@ -158,7 +200,9 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
 
 def read_champion(root: DataRoot) -> dict[str, Any] | None:
     path = root.champion_pointer()
-    return root.read_json(path) if root.exists(path) else None
+    if not root.exists(path):
+        return None
+    return _parse_json(root.fs.cat_file(path), root.uri(path), ("version",))
 
 
 def promotion_decision(challenger_f1: float, champion_f1: float | None, tolerance: float) -> tuple[bool, str]:

@@ -132,7 +132,7 @@ def _charts(distribution: list[dict], trend: list[dict], histogram: list[dict], 
     if trend:
         days = [row["day"] for row in trend]
         for label, color in (("negative", "#d62728"), ("neutral", "#7f7f7f"), ("positive", "#2ca02c")):
-            ax.plot(days, [row[label] / row["reviews"] for row in trend], marker="o", color=color, label=label)
+            ax.plot(days, [row[label] / max(row["reviews"] - row["empty_text"], 1) for row in trend], marker="o", color=color, label=label)
         ax.legend(fontsize=8)
         fig.autofmt_xdate()
     ax.set_ylabel("share of the day's reviews")
@@ -209,6 +209,7 @@ def build_report(
         products = queries.run("top_negative_products", min_support=min_support, limit=top_products)
         histogram = queries.run("confidence_histogram", low_confidence=low_confidence)
         quality_rows = queries.run("live_quality")
+        empty_text = int(queries.run("empty_text")[0]["empty_text"])
 
     day_counts = np.array([row["day_count"] for row in distribution], dtype=float)
     drift = {
@@ -239,6 +240,7 @@ def build_report(
         "reviews": int(day_rows),
         "model_version": model_version,
         "class_distribution": distribution,
+        "empty_text": empty_text,  # reviews = sum of the day_counts + empty_text
         "drift": drift,
         "low_confidence_share": low_share,
         "low_confidence_threshold": low_confidence,
@@ -258,7 +260,8 @@ def _headline(summary: dict[str, Any]) -> list[str]:
     shares = {row["label"]: row["day_share"] for row in summary["class_distribution"]}
     lines = [
         f"{summary['reviews']:,} reviews scored with model {summary['model_version']}",
-        f"negative {shares['negative']:.1%}, neutral {shares['neutral']:.1%}, positive {shares['positive']:.1%}",
+        f"negative {shares['negative']:.1%}, neutral {shares['neutral']:.1%}, positive {shares['positive']:.1%}"
+        + (f" ({summary['empty_text']:,} reviews without any token, labelled empty_text, are in no class)" if summary.get("empty_text") else ""),
         f"drift: PSI vs trailing 30 days {_fmt(summary['drift']['psi_vs_trailing'])}, vs training {summary['drift']['psi_vs_training']:.4f} (chi-square p {_fmt(summary['drift']['chi_square_p_vs_training'])})",
         f"low-confidence share (< {summary['low_confidence_threshold']}): {summary['low_confidence_share']:.1%}",
     ]

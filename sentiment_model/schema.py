@@ -11,6 +11,11 @@ import pyarrow as pa
 #: Class names in label-id order. Stars 1-2 -> negative, 3 -> neutral, 4-5 -> positive.
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 
+#: The label of a scored review that gives the model no token (empty after normalization:
+#: only whitespace, zero-width characters, punctuation): not a prediction, so it is kept
+#: out of the class shares and counted on its own.
+EMPTY_TEXT_LABEL = "empty_text"
+
 #: Canonical review, written by ingest under ``<root>/canonical/`` and staged as
 #: nightly batches under ``<root>/incoming/``.
 CANONICAL_SCHEMA = pa.schema(
@@ -48,7 +53,7 @@ SCORED_SCHEMA = pa.schema(
         pa.field("review_id", pa.string(), nullable=False),
         pa.field("product_id", pa.string()),
         pa.field("rating", pa.int8()),  # stars when the feed has them: live quality monitoring
-        pa.field("predicted_label", pa.string(), nullable=False),
+        pa.field("predicted_label", pa.string(), nullable=False),  # a LABELS name, or EMPTY_TEXT_LABEL (p_* and confidence 0)
         pa.field("p_negative", pa.float32(), nullable=False),
         pa.field("p_neutral", pa.float32(), nullable=False),
         pa.field("p_positive", pa.float32(), nullable=False),

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import DataRoot
-from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
-from sentiment_model.text import PAD_ID, review_text
+from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
+from sentiment_model.text import PAD_ID, review_text, tokenize
 from sentiment_model.batching import inference_batches
 
 MANIFEST = "_MANIFEST.json"
@@ -115,11 +115,33 @@ def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array) -> tup
     return probabilities, top
 
 
+def empty_texts(texts: pa.Array) -> np.ndarray:
+    """True where a text gives the model no token (whitespace, zero-width characters,
+    punctuation only): there is nothing to predict from, so it is labelled, not scored."""
+    return np.asarray(pc.equal(pc.list_value_length(tokenize(texts)), 0).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def predict_labels(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
+    """Probabilities, top tokens and label names; texts without tokens skip the model
+    and get :data:`EMPTY_TEXT_LABEL` with all-zero probabilities."""
+    empty = empty_texts(texts)
+    probabilities = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    top_tokens: list[list[str]] = [[] for _ in range(len(texts))]
+    labels = np.full(len(texts), EMPTY_TEXT_LABEL, dtype=object)
+    scored = np.flatnonzero(~empty)
+    if len(scored):
+        scored_probabilities, scored_tokens = predict_with_tokens(classifier, texts.take(pa.array(scored)))
+        probabilities[scored] = scored_probabilities
+        for row, tokens in zip(scored, scored_tokens, strict=True):
+            top_tokens[row] = tokens
+        labels[scored] = np.array(LABELS, dtype=object)[classifier.decide(scored_probabilities)]
+    return probabilities, top_tokens, labels
+
+
 def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.datetime) -> pa.Table:
     """Scored rows for canonical rows that passed the row checks."""
     texts = review_text(table.column("title"), table.column("text"))
-    probabilities, top_tokens = predict_with_tokens(classifier, texts)
-    decisions = classifier.decide(probabilities)
+    probabilities, top_tokens, labels = predict_labels(classifier, texts)
     n = table.num_rows
     review_date = pc.cast(table.column("review_time"), pa.date32())
     return pa.table(
@@ -127,7 +149,7 @@ def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.
             "review_id": table.column("review_id"),
             "product_id": table.column("product_id"),
             "rating": table.column("rating"),
-            "predicted_label": pa.array(np.array(LABELS, dtype=object)[decisions], type=pa.string()),
+            "predicted_label": pa.array(labels, type=pa.string()),
             "p_negative": pa.array(probabilities[:, 0], type=pa.float32()),
             "p_neutral": pa.array(probabilities[:, 1], type=pa.float32()),
             "p_positive": pa.array(probabilities[:, 2], type=pa.float32()),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+import zoneinfo
+
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 #: The repository root, used to find the bundled sources manifest and SQL files.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +41,38 @@ class Settings(BaseSettings):
     chunk_rows: int = Field(default=50_000, gt=0, description="Records per streamed chunk during ingest.")
     timezone: str = Field(default="UTC", description="Timezone that defines 'yesterday' for nightly runs.")
 
+    @field_validator("data_root")
+    @classmethod
+    def _data_root_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the data root is empty: give a folder or a URL such as gs://bucket/prefix")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as America/Los_Angeles)") from exc
+        return value
+
 
 def get_settings(**overrides: object) -> Settings:
-    """Read settings from the environment now, with explicit overrides applied on top."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Read settings from the environment now, with explicit overrides applied on top.
+    A value that cannot work raises :class:`ConfigError` naming the setting."""
+    from sentiment_model.layout import ConfigError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise ConfigError(f"invalid setting: {problems}") from None
+    except SettingsError as exc:  # e.g. SENTIMENT_STORAGE_OPTIONS is not valid JSON
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"invalid setting: {exc}{cause}") from None
+
+
+def _setting_name(location: tuple[object, ...]) -> str:
+    name = str(location[0]) if location else "?"
+    return f"{name} (SENTIMENT_{name.upper()})"

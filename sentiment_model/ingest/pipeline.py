@@ -11,6 +11,7 @@ file (``canonical/CURRENT.json``) is swapped atomically to make it live.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import posixpath
 import re
 from collections import Counter
@@ -48,7 +49,16 @@ class SourceFileError(RuntimeError):
         self.transient = transient
 
 
-_PERMANENT_ERRORS = (EOFError, SourceFormatError, UnicodeError, ValueError, pa.ArrowInvalid, FileNotFoundError, PermissionError)
+_PERMANENT_ERRORS = (
+    EOFError, SourceFormatError, UnicodeError, ValueError, pa.ArrowInvalid,
+    FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError,
+)
+#: OSError numbers that say "this path cannot work", not "the storage hiccuped":
+#: retrying them only delays the error (a data root that is a file was retried ~45 s).
+_PERMANENT_ERRNOS = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM, errno.EEXIST,
+     errno.ENAMETOOLONG, errno.EROFS, errno.EINVAL}
+)
 
 
 def _is_compression_error(exc: BaseException) -> bool:
@@ -57,8 +67,11 @@ def _is_compression_error(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Storage hiccups are retried; format errors and missing files are not."""
+    """Storage hiccups are retried; format errors, missing files, paths that cannot work
+    (not a directory, symlink loops, permission denied) and a full disk are not."""
     if isinstance(exc, _PERMANENT_ERRORS) or _is_compression_error(exc):
+        return False
+    if isinstance(exc, OSError) and exc.errno in _PERMANENT_ERRNOS:
         return False
     return isinstance(exc, (OSError, TimeoutError, ConnectionError))
 

@@ -7,11 +7,12 @@ import datetime as dt
 import io
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sentiment_model.ingest.normalize import normalize_chunk
-from sentiment_model.ingest.readers import read_raw_chunks
+from sentiment_model.ingest.readers import SourceFormatError, looks_like_utf16, read_raw_chunks
 from sentiment_model.ingest.sources import build_spec
 from sentiment_model.text import OOV_ID, Vocabulary, tokenize
 
@@ -32,6 +33,10 @@ json_line = st.one_of(
 def run(spec_entry: dict, data: bytes, chunk_rows: int = 7) -> tuple[int, int, int]:
     """(records read, canonical, quarantined) after reading and normalizing ``data``."""
     spec = build_spec({"name": "prop", "uri": "x", **spec_entry})
+    if looks_like_utf16(data[:4096]):  # the one whole-file error: a clear "wrong encoding"
+        with pytest.raises(SourceFormatError, match="wrong encoding: file looks like UTF-16"):
+            read_raw_chunks(spec, io.BytesIO(data), chunk_rows)
+        assume(False)  # checked; no counts to compare
     read = valid = rejected = 0
     for chunk in read_raw_chunks(spec, io.BytesIO(data), chunk_rows):
         rows, bad = normalize_chunk(chunk.table, spec, "prop", NOW)
