@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration,load} [--quick]"""
+"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration,load,serving} [--quick]"""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ BENCHMARKS = ("quality", "ingest", "tokenize", "scoring", "training", "orchestra
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "quality-full", "load", *BENCHMARKS))
+    parser.add_argument("name", choices=("all", "quality-full", "load", "serving", *BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000)")
     args = parser.parse_args()
@@ -37,6 +37,10 @@ def main() -> None:
         elif name == "load":
             result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
             name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
+        elif name == "serving":
+            from benchmarks.serving import serving
+
+            result = serving(quick=args.quick)
         else:
             result = getattr(runs, name)(quick=args.quick)
         result["seconds"] = time.perf_counter() - started
