@@ -73,8 +73,10 @@ def warm_up(classifier: SentimentClassifier) -> None:
 
 def pointer_stamp(root: DataRoot) -> tuple[Any, ...] | None:
     """What changes when ``champion.json`` is replaced; None when there is none."""
+    path = root.champion_pointer()
+    root.fs.invalidate_cache(path)  # gcsfs answers info() from its listing cache otherwise
     try:
-        info = root.fs.info(root.champion_pointer())
+        info = root.fs.info(path)
     except FileNotFoundError:
         return None
     return tuple(str(info.get(key)) for key in _STAMP_KEYS)
