@@ -202,16 +202,24 @@ def serve(
     """Serve real-time predictions over HTTP (POST /v1/predict, /healthz, /readyz, /metrics, /docs)."""
     import logging
 
+    import pydantic
+
+    from sentiment_model.layout import ConfigError
+    from sentiment_model.settings import get_settings
+
+    try:
+        settings = get_settings(
+            data_root=data_root, serve_model=model, serve_host=host, serve_port=port, serve_runtime=runtime,
+            serve_max_batch_size=max_batch_size, serve_max_wait_ms=max_wait_ms,
+        )
+    except pydantic.ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ConfigError(f"serve setting {problem['loc'][0]}={problem.get('input')!r}: {problem['msg']}") from None
+    checked_data_root(settings.data_root, settings.serve_model)
     import uvicorn
 
     from sentiment_model.serving.app import create_app
-    from sentiment_model.settings import get_settings
 
-    settings = get_settings(
-        data_root=data_root, serve_model=model, serve_host=host, serve_port=port, serve_runtime=runtime,
-        serve_max_batch_size=max_batch_size, serve_max_wait_ms=max_wait_ms,
-    )
-    checked_data_root(settings.data_root, settings.serve_model)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Graceful shutdown: uvicorn stops accepting, lets requests in flight finish, then the
     # app's lifespan drains the micro-batch queue.
