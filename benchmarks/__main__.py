@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,tokenize,scoring,training,orchestration,load} [--quick]"""
+"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,tokenize,scoring,training,orchestration,load,serving} [--quick]"""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source")
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "load", *BENCHMARKS, *MODEL_BENCHMARKS))
+    parser.add_argument("name", choices=("all", "load", "serving", *BENCHMARKS, *MODEL_BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000)")
     parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
@@ -43,6 +43,10 @@ def main() -> None:
         elif name == "load":
             result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
             name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
+        elif name == "serving":
+            from benchmarks.serving import serving
+
+            result = serving(quick=args.quick)
         else:
             result = getattr(runs, name)(quick=args.quick)
         result["seconds"] = time.perf_counter() - started

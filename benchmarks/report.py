@@ -17,6 +17,7 @@ TARGETS = {
     "tokenize": "target: >= 10x the seed-style Keras Tokenizer",
     "quality": "target: the default BiLSTM above TF-IDF+LR by >= 0.03 macro-F1 on all the training data",
     "load": "target: a nightly day of 1,000,000 reviews scored under 2 GB peak memory (VmHWM of the flow's process)",
+    "serving": "target on 2 cores: >= 1,000 reviews/s at 64 clients, p99 < 100 ms at 8 clients",
 }
 
 
@@ -45,6 +46,9 @@ def render() -> Path:
         if path.stem in TARGETS:
             lines += [f"_{TARGETS[path.stem]}_", ""]
         lines.append(_table(result.get("rows", [])))
+        for key, value in result.items():
+            if key.endswith("_rows") and isinstance(value, list):
+                lines += ["", f"{key.removesuffix('_rows')}:", "", _table(value)]
         extras = {k: v for k, v in result.items() if k not in ("rows", "machine", "benchmark", "command", "seconds") and not isinstance(v, (list, dict))}
         if extras:
             lines += ["", *[f"- {k}: {_fmt(v)}" for k, v in extras.items()]]

@@ -341,6 +341,72 @@ def explain(
 
 
 @app.command()
+def serve(
+    model: Annotated[Optional[str], typer.Option(help="champion (hot-reloaded when the pointer moves), a version, or a model folder.")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: $SENTIMENT_SERVE_HOST or 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default: $SENTIMENT_SERVE_PORT or 8000).")] = None,
+    runtime: Annotated[Optional[str], typer.Option(help="keras, onnx or onnx-quantized (default: $SENTIMENT_SERVE_RUNTIME or keras).")] = None,
+    max_batch_size: Annotated[Optional[int], typer.Option(help="Most reviews per model call; 1 turns micro-batching off.")] = None,
+    max_wait_ms: Annotated[Optional[float], typer.Option(help="Longest a request waits for others to join its model call.")] = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Serve real-time predictions over HTTP (POST /v1/predict, /healthz, /readyz, /metrics, /docs)."""
+    import logging
+
+    import pydantic
+
+    from sentiment_model.layout import ConfigError
+    from sentiment_model.settings import get_settings
+
+    try:
+        settings = get_settings(
+            data_root=data_root, serve_model=model, serve_host=host, serve_port=port, serve_runtime=runtime,
+            serve_max_batch_size=max_batch_size, serve_max_wait_ms=max_wait_ms,
+        )
+    except pydantic.ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ConfigError(f"serve setting {problem['loc'][0]}={problem.get('input')!r}: {problem['msg']}") from None
+    checked_data_root(settings.data_root, settings.serve_model)
+    import uvicorn
+
+    from sentiment_model.serving.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Graceful shutdown: uvicorn stops accepting, lets requests in flight finish, then the
+    # app's lifespan drains the micro-batch queue.
+    uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port, timeout_graceful_shutdown=30, access_log=False)
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="onnx or tflite.")],
+    model: Annotated[str, typer.Option(help="Model version, 'champion', or a model folder path.")] = "champion",
+    quantize: Annotated[Optional[str], typer.Option(help="dynamic: int8 weights (4x smaller).")] = None,
+    out: Annotated[Optional[str], typer.Option(help="New folder to write (default: exports/<version>-<format>[-int8]).")] = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Export a model to a self-contained ONNX or TFLite folder (model, vocabulary, offsets, README)."""
+    # Converters reject the cuDNN ops an LSTM traces to on a GPU: export on the CPU.
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    from sentiment_model.layout import ConfigError, DataRoot
+    from sentiment_model.settings import get_settings
+
+    if format not in ("onnx", "tflite"):
+        raise ConfigError(f"--format {format!r}: use onnx or tflite")
+    if quantize not in (None, "dynamic"):
+        raise ConfigError(f"--quantize {quantize!r}: the only quantization is 'dynamic' (full int8 of LSTMs crashes the TFLite converter)")
+    from sentiment_model.export import export_classifier
+    from sentiment_model.registry import load_classifier
+
+    settings = get_settings(data_root=data_root)
+    classifier = load_classifier(DataRoot(settings.data_root, settings.storage_options), model)
+    folder = out or os.path.join("exports", f"{classifier.version}-{format}" + ("-int8" if quantize else ""))
+    written = export_classifier(classifier, folder, format, quantize == "dynamic")  # type: ignore[arg-type]
+    size_mb = (written / ("model." + format)).stat().st_size / 2**20
+    typer.echo(f"exported {classifier.version} as {format}{' (int8 weights)' if quantize else ''}: {written} ({size_mb:.1f} MB model file)")
+
+
+@app.command()
 def demo(data_root: DataRootOption = None) -> None:
     """Run the pipeline end to end on the shared corpus: ingest, retrain (small), stage
     nightly batches, score them, and write the reports."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import zoneinfo
 
@@ -56,6 +57,20 @@ class Settings(BaseSettings):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r} (use an IANA name such as America/Los_Angeles)") from exc
         return value
+    # --- the real-time service (`sentiment serve`) ---------------------------------------
+    serve_host: str = Field(default="127.0.0.1", description="Address the service listens on.")
+    serve_port: int = Field(default=8000, ge=0, le=65535, description="Port the service listens on.")
+    serve_model: str = Field(default="champion", description="Model served: champion (hot-reloaded), a version, or a folder.")
+    serve_runtime: Literal["keras", "onnx", "onnx-quantized"] = Field(
+        default="keras", description="keras, or the model converted to ONNX at load time and run by onnxruntime (optionally int8 weights)."
+    )
+    serve_max_batch_size: int = Field(default=256, ge=1, description="Most reviews gathered into one model call (1 = micro-batching off).")
+    serve_max_wait_ms: float = Field(default=4.0, ge=0, description="Longest a request waits for others to join its model call.")
+    serve_max_queue: int = Field(default=1024, ge=1, description="Requests waiting for the model; beyond it the service answers 503.")
+    serve_max_items: int = Field(default=256, ge=1, description="Most reviews in one request (413 beyond).")
+    serve_max_text_chars: int = Field(default=20_000, ge=1, description="Characters kept per review; longer text is cut and the response says so.")
+    serve_max_body_bytes: int = Field(default=8 * 2**20, ge=1, description="Largest request body accepted (413 beyond).")
+    serve_poll_seconds: float = Field(default=10.0, gt=0, description="How often the champion pointer's generation/mtime is checked.")
 
 
 def get_settings(**overrides: object) -> Settings:
