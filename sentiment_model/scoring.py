@@ -102,7 +102,7 @@ def _conform_rating(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         return pa.nulls(len(column), pa.int8()), pa.nulls(len(column), pa.string())
     if pa.types.is_floating(column.type):
         column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
-        not_whole = pc.invert(pc.equal(pc.floor(column), column))  # also true for +-inf
+        not_whole = pc.invert(pc.equal(pc.floor(column), column))  # +-inf is "whole", and outside 1-5
         outside = pc.or_(pc.less(column, 1), pc.greater(column, 5))
         problems = pc.coalesce(_problem_where(not_whole, "rating is not a whole star"), _problem_where(outside, "rating outside 1-5"))
     else:
@@ -212,6 +212,19 @@ def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.
     )
 
 
+def _create(root: DataRoot, path: str) -> Any:
+    """Open a new output file, making its folder. A newer run of the day that published
+    meanwhile removes this (then superseded) run's folder; make it again rather than
+    fail: the run finds itself superseded when it publishes and removes its own files."""
+    for _ in range(3):
+        root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        try:
+            return root.fs.open(path, "wb")
+        except FileNotFoundError:
+            continue
+    return root.fs.open(path, "wb")
+
+
 def score_file(
     root: DataRoot,
     classifier: SentimentClassifier,
@@ -232,14 +245,13 @@ def score_file(
     out_dir = posixpath.join(root.scored_dir(day), f"run={run_id}")
     part = posixpath.join(out_dir, f"part-{part_index:05d}.parquet")
     quarantine = posixpath.join(root.scored_dir(day), f"quarantine-run={run_id}", f"part-{part_index:05d}.parquet")
-    root.fs.makedirs(out_dir, exist_ok=True)
     try:
         with root.fs.open(source, "rb") as handle:
             parquet = pq.ParquetFile(handle)
             validate_batch_schema(parquet.schema_arrow, root.uri(source))
             reasons: dict[str, int] = {}
             bad_tables = []
-            with root.fs.open(part, "wb") as out, pq.ParquetWriter(out, SCORED_SCHEMA, compression="zstd") as writer:
+            with _create(root, part) as out, pq.ParquetWriter(out, SCORED_SCHEMA, compression="zstd") as writer:
                 for batch in parquet.iter_batches(batch_size=batch_rows):
                     table, cast_problems = _conform(batch, root.uri(source))
                     result.rows_read += table.num_rows
@@ -265,8 +277,7 @@ def score_file(
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise BatchValidationError(f"{root.uri(source)}: not a readable Parquet file: {exc}") from exc
     if bad_tables:
-        root.fs.makedirs(posixpath.dirname(quarantine), exist_ok=True)
-        with root.fs.open(quarantine, "wb") as handle:
+        with _create(root, quarantine) as handle:
             pq.write_table(pa.concat_tables(bad_tables), handle)
         result.quarantined = sum(t.num_rows for t in bad_tables)
         result.quarantine_reasons = reasons
