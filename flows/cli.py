@@ -193,6 +193,7 @@ def score(
     end_date: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Last day of a backfill.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Pin a model version (default: the champion).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler to fan the files out on.")] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Let a day that scores nothing replace a published day that has reviews.")] = False,
     data_root: DataRootOption = None,
 ) -> None:
     """Score a day's nightly batch (or a range) and write its report."""
@@ -204,7 +205,7 @@ def score(
 
     outcome = nightly_scoring(
         run_date=run_date.date() if run_date else None, end_date=end_date.date() if end_date else None,
-        model_version=model, data_root=data_root, dask_address=dask_address,
+        model_version=model, data_root=data_root, dask_address=dask_address, allow_empty=allow_empty,
     )
     for day, result in outcome["days"].items():
         typer.echo(f"{day}: {result['scored']} scored, {result['quarantined']} quarantined -> {result['report']}")

@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.report import artifact_prefix, report
 from sentiment_model.layout import ConfigError, DataRoot, new_run_id
+from sentiment_model.scoring import EmptyRunRefused
 from sentiment_model.settings import get_settings
 from tasks.scoring import list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
@@ -43,11 +44,14 @@ def nightly_scoring(
     max_workers: int = 2,
     window_days: int = 30,
     min_support: int = 3,
+    allow_empty: bool = False,
 ) -> dict[str, Any]:
     """Score ``run_date`` (default: yesterday in the configured timezone), or every day up
     to ``end_date`` for a backfill, with the champion or a pinned ``model_version``. Each
     day is replaced atomically, so reruns are safe. ``dask_address`` fans the files out
-    on a Dask cluster instead of local threads."""
+    on a Dask cluster instead of local threads. A day that scores nothing never replaces
+    a published day with reviews unless ``allow_empty``: the other days still run, and
+    the flow then fails naming the refused days."""
     logger = get_run_logger()
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
@@ -65,22 +69,30 @@ def nightly_scoring(
         runner = ThreadPoolTaskRunner(max_workers=max_workers)
     scorer = score_day_files.with_options(task_runner=runner)
     outcome: dict[str, Any] = {"model_version": version, "days": {}}
+    refused: list[str] = []
     for day in days:
         files = list_batch_files(root, day)
         run_id = new_run_id()
         scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         if files:
             results = scorer(root, model_dir, day, files, run_id, scored_at)
-            manifest = publish_scored_day(root, day, run_id, results, version)
         else:
             logger.warning("no reviews for %s: no batch files under %s", day, root.uri(root.incoming_dir(day)))
-            manifest = publish_scored_day(root, day, run_id, [], version)
+            results = []
+        try:
+            manifest = publish_scored_day(root, day, run_id, results, version, allow_empty)
+        except EmptyRunRefused as exc:
+            logger.error("%s", exc)
+            refused.append(str(exc))
+            continue
         summary = report(
             run_date=day, data_root=settings.data_root, model_version=version, window_days=window_days,
             min_support=min_support, artifact_key_prefix=artifact_prefix(),
         )
-        outcome["days"][day.isoformat()] = {"scored": manifest["rows"], "quarantined": manifest["quarantined"], "report": summary.get("report_html")}
+        outcome["days"][day.isoformat()] = {"scored": manifest["rows"], "quarantined": manifest["quarantined"], "duplicates": manifest.get("duplicates", 0), "report": summary.get("report_html")}
         logger.info("%s: %d reviews scored, %d quarantined; report %s", day, manifest["rows"], manifest["quarantined"], summary.get("report_html"))
+    if refused:
+        raise EmptyRunRefused(" ".join(refused))
     return outcome
 
 

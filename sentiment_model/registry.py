@@ -23,6 +23,7 @@ import orjson
 
 from sentiment_model.layout import ConfigError, DataRoot
 from sentiment_model.metrics import save_confusion_png
+from sentiment_model.pointers import swap_json
 from sentiment_model.subword import SubwordVocabulary
 from sentiment_model.text import Vocabulary
 
@@ -214,15 +215,33 @@ def promotion_decision(challenger_f1: float, champion_f1: float | None, toleranc
     return False, f"macro-F1 {challenger_f1:.4f} < champion {champion_f1:.4f} - tolerance {tolerance}: kept registered, not promoted"
 
 
-def promote(root: DataRoot, version: str, macro_f1: float, reason: str) -> dict[str, Any]:
-    """Atomically point ``champion.json`` at ``version``."""
-    previous = read_champion(root)
-    pointer = {
-        "version": version,
-        "macro_f1": macro_f1,
-        "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "reason": reason,
-        "previous": previous["version"] if previous else None,
-    }
-    root.write_json_atomic(root.champion_pointer(), pointer)
+class ChampionChanged(RuntimeError):
+    """Another promotion moved the champion while this gate compared against the old one."""
+
+
+_UNCHECKED = object()
+
+
+def promote(root: DataRoot, version: str, macro_f1: float, reason: str, expected_champion: Any = _UNCHECKED) -> dict[str, Any]:
+    """Point ``champion.json`` at ``version`` with a compare-and-swap. With
+    ``expected_champion`` (the version the gate compared against, ``None`` for "no
+    champion yet"), the swap happens only if the champion is still that one; otherwise
+    :class:`ChampionChanged` is raised and the pointer is left as the other promotion set it."""
+
+    def decide(current: dict[str, Any] | None) -> dict[str, Any]:
+        standing = current["version"] if current else None
+        if expected_champion is not _UNCHECKED and standing != expected_champion:
+            raise ChampionChanged(
+                f"not promoted: the champion changed from {expected_champion} to {standing} while model {version} "
+                "was being compared; run the gate again against the new champion"
+            )
+        return {
+            "version": version,
+            "macro_f1": macro_f1,
+            "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "reason": reason,
+            "previous": standing,
+        }
+
+    _, pointer = swap_json(root, root.champion_pointer(), decide)
     return pointer

@@ -18,7 +18,7 @@ from sentiment_model.datasets import current_snapshot, read_canonical
 from sentiment_model.layout import DataRoot
 from tasks.retry import transient_storage_error
 from sentiment_model.metrics import bootstrap_macro_f1, classification_metrics, comparison_line
-from sentiment_model.registry import load_classifier, new_version, promote, promotion_decision, read_champion, save_model
+from sentiment_model.registry import ChampionChanged, load_classifier, new_version, promote, promotion_decision, read_champion, save_model
 from sentiment_model.schema import LABELS
 from sentiment_model.train import RetrainConfig, TrainConfig, TrainResult, texts_and_labels, train_classifier
 
@@ -117,7 +117,12 @@ def promotion_gate(root: DataRoot, version: str, splits: dict[str, pa.Table], to
         except Exception as exc:  # noqa: BLE001 - a broken champion should be replaced, and said so
             logger.warning("champion %s cannot be scored (%s); treating it as absent", champion.get("version"), exc)
     promoted, reason = promotion_decision(challenger_f1, champion_f1, tolerance)
-    pointer = promote(root, version, challenger_f1, reason) if promoted else None
+    pointer = None
+    if promoted:
+        try:
+            pointer = promote(root, version, challenger_f1, reason, expected_champion=champion["version"] if champion else None)
+        except ChampionChanged as exc:  # another retrain promoted first: this decision was against the old champion
+            promoted, reason, champion = False, str(exc), read_champion(root)
     logger.info("model %s: %s", version, reason)
     return {"version": version, "promoted": promoted, "reason": reason, "challenger_macro_f1": challenger_f1, "champion_macro_f1": champion_f1, "champion": pointer or champion}
 

@@ -52,8 +52,8 @@ def score_batch_file(root: DataRoot, model_dir: str, source: str, day: dt.date, 
 
 
 @task(name="publish-scored-day", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str) -> dict[str, Any]:
-    return publish_day(root, day, run_id, results, model_version)
+def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str, allow_empty: bool = False) -> dict[str, Any]:
+    return publish_day(root, day, run_id, results, model_version, allow_empty=allow_empty)
 
 
 @task(name="build-report", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)

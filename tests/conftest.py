@@ -28,6 +28,19 @@ def prefect_harness():
         yield
 
 
+GCS_BUCKET = "review-sentiment"
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """A local GCS emulator (honouring upload preconditions, see tests/gcs_emulator.py)
+    with one bucket; yields the gcsfs storage options."""
+    from tests.gcs_emulator import gcs_emulator_running
+
+    with gcs_emulator_running(GCS_BUCKET) as options:
+        yield options
+
+
 @pytest.fixture
 def fixture_copy(tmp_path: Path):
     """Copy a hand-written fixture into tmp_path, optionally gzipped; returns its path."""

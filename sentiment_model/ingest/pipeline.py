@@ -30,11 +30,16 @@ import pyarrow.parquet as pq
 from sentiment_model.ingest.normalize import normalize_chunk
 from sentiment_model.ingest.readers import Rejected, SourceFormatError, read_raw_chunks
 from sentiment_model.ingest.sources import SourceSpec
-from sentiment_model.layout import DataRoot
+from sentiment_model.layout import ConfigError, DataRoot
+from sentiment_model.pointers import swap_json
 from sentiment_model.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_SCHEMA
 
 PARTITION_COLUMN = "review_month"
 UNDATED_PARTITION = "undated"
+
+
+class EmptyIngestRun(ConfigError):
+    """The run produced no canonical rows: the live snapshot is left as it is."""
 
 
 class SourceFileError(RuntimeError):
@@ -296,13 +301,30 @@ def finish_ingest_run(
     root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int = 3
 ) -> dict[str, Any]:
     """After every file is staged: deduplicate and write the snapshot, reconcile, swap the
-    CURRENT pointer, remove the run's staging, and prune old snapshots."""
+    CURRENT pointer, remove the run's staging, and prune old snapshots. A run with no
+    canonical rows never becomes live (:class:`EmptyIngestRun`, report still written)."""
     snapshot = write_canonical_snapshot(root, run_id, results, created_at)
     report = reconciliation(results)
+    if report["totals"]["canonical"] == 0:
+        root.write_json_atomic(root.ingest_report(run_id), {"run_id": run_id, **report})
+        root.remove_tree(root.staging_dir(run_id))
+        root.remove_tree(snapshot)
+        raise EmptyIngestRun(_empty_run_message(root, run_id, report))
     pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
     root.remove_tree(root.staging_dir(run_id))
-    pruned = prune_snapshots(root, keep_snapshots, run_id)
+    pruned = prune_snapshots(root, keep_snapshots, pointer["run_id"])
     return {**report, "pointer": pointer, "pruned_snapshots": pruned}
+
+
+def _empty_run_message(root: DataRoot, run_id: str, report: dict[str, Any]) -> str:
+    t = report["totals"]
+    live = root.read_json(root.canonical_pointer()) if root.exists(root.canonical_pointer()) else None
+    kept = f"{root.uri(root.canonical_pointer())} still names snapshot {live['run_id']}" if live else "no snapshot is live yet"
+    return (
+        f"ingest {run_id} produced no canonical rows ({t['files']} file(s), {t['failed_files']} failed, "
+        f"{t['records_read']} records read, {t['quarantined']} quarantined), so nothing was published: {kept}. "
+        f"Per-file counts: {root.uri(root.ingest_report(run_id))}"
+    )
 
 
 def reconciliation(results: list[FileResult]) -> dict[str, Any]:
@@ -335,7 +357,9 @@ def reconciliation(results: list[FileResult]) -> dict[str, Any]:
 
 
 def publish_snapshot(root: DataRoot, run_id: str, snapshot: str, report: dict[str, Any], created_at: dt.datetime) -> dict[str, Any]:
-    """Write the run's report, then atomically point ``canonical/CURRENT.json`` at the snapshot."""
+    """Write the run's report, then point ``canonical/CURRENT.json`` at the snapshot with a
+    compare-and-swap: the newest run (run ids sort by start time) wins, so an older run
+    finishing late never replaces a newer live snapshot. Returns the pointer that stands."""
     root.write_json_atomic(root.ingest_report(run_id), {"run_id": run_id, **report})
     pointer = {
         "run_id": run_id,
@@ -344,8 +368,8 @@ def publish_snapshot(root: DataRoot, run_id: str, snapshot: str, report: dict[st
         "created_at": created_at.isoformat(),
         "report": posixpath.relpath(root.ingest_report(run_id), root.path),
     }
-    root.write_json_atomic(root.canonical_pointer(), pointer)
-    return pointer
+    _, standing = swap_json(root, root.canonical_pointer(), lambda current: pointer if current is None or current["run_id"] < run_id else None)
+    return standing
 
 
 def ingest_all(

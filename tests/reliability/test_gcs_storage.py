@@ -5,31 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 
 import pytest
 
-from tests.conftest import FIXTURES, require_shared_corpus
+from tests.conftest import FIXTURES, GCS_BUCKET, require_shared_corpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
-BUCKET = "review-sentiment"
+BUCKET = GCS_BUCKET
 DAY = dt.date(2015, 8, 31)
-
-
-@pytest.fixture(scope="module")
-def gcs_emulator():
-    from gcp_storage_emulator.server import create_server
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    server.start()
-    try:
-        yield {"endpoint_url": f"http://127.0.0.1:{port}", "token": "anon"}
-    finally:
-        server.stop()
 
 
 def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monkeypatch):
