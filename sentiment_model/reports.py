@@ -124,8 +124,9 @@ class ReportQueries:
         day_files = scored_files(root, day)
         trailing = [day - dt.timedelta(days=i) for i in range(1, window_days + 1)]
         window_files = [f for d in trailing for f in scored_files(root, d)]
-        self._view("scored_day_raw", [_duckdb_path(root, f) for f in day_files])
-        self._view("scored_window_raw", [_duckdb_path(root, f) for f in window_files])
+        self._view("scored_day_raw", [_duckdb_path(root, f) for f in day_files], "scored_empty")
+        # An empty window takes the day's columns (the model's classes), not the default schema's.
+        self._view("scored_window_raw", [_duckdb_path(root, f) for f in window_files], "scored_day_raw WHERE false")
         self.classes = tuple(classes) if classes else self._probability_classes()
         p_first, p_last = f'"p_{self.classes[0]}"', f'"p_{self.classes[-1]}"'
         if len(self.classes) > 3:  # one class per star: the extreme classes are the strong view
@@ -167,8 +168,8 @@ class ReportQueries:
     def _list(paths: list[str]) -> str:
         return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
-    def _view(self, name: str, paths: list[str]) -> None:
-        source = f"read_parquet({self._list(paths)})" if paths else "scored_empty"
+    def _view(self, name: str, paths: list[str], empty: str) -> None:
+        source = f"read_parquet({self._list(paths)})" if paths else empty
         self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
 
     def close(self) -> None:
@@ -330,7 +331,8 @@ def _charts(summary: dict[str, Any], histogram: list[dict], window_days: int) ->
     ax.set_xlabel("tokens per review")
     ax.set_ylabel("share of reviews")
     ax.set_title("Review length")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     charts["length_distribution.png"] = _png(fig)
 
     drift = summary["text_drift"]
