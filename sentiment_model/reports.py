@@ -307,7 +307,7 @@ def _charts(summary: dict[str, Any], histogram: list[dict], window_days: int) ->
     if quality_trend:
         days = [dt.date.fromisoformat(row["day"]) for row in quality_trend]
         for label, color in zip(classes, colors, strict=True):
-            ax.plot(days, [row["f1"].get(label) for row in quality_trend], marker="o", color=color, label=f"F1 {label}")
+            ax.plot(days, [np.nan if row["f1"].get(label) is None else row["f1"][label] for row in quality_trend], marker="o", color=color, label=f"F1 {label}")
         ax.plot(days, [row["macro_f1"] for row in quality_trend], color="black", linewidth=2, label="macro-F1")
         ax.legend(fontsize=7, ncol=2)
         ax.set_ylim(0, 1)
@@ -475,20 +475,27 @@ def _live_quality(rows: list[dict[str, Any]], day: dt.date, classes: Sequence[st
     trend = []
     for when in sorted(by_day):
         quality = monitoring.per_class_quality(by_day[when], classes)
-        trend.append({"day": when.isoformat(), "rated_reviews": int(by_day[when].sum()), "macro_f1": float(np.mean([q["f1"] for q in quality])), "f1": {q["class"]: q["f1"] for q in quality}})
+        trend.append({"day": when.isoformat(), "rated_reviews": int(by_day[when].sum()), "macro_f1": _macro_f1_present(quality), "f1": {q["class"]: q["f1"] if q["support"] else None for q in quality}})
     confusion = by_day.get(day)
     if confusion is None or confusion.sum() == 0:
         return {"rated_reviews": 0, "trend": trend}
     per_class = monitoring.per_class_quality(confusion, classes)
     return {
         "rated_reviews": int(confusion.sum()),
-        "macro_f1": float(np.mean([q["f1"] for q in per_class])),
+        "macro_f1": _macro_f1_present(per_class),
         "accuracy": float(np.trace(confusion) / confusion.sum()),
         "classes_present": [q["class"] for q in per_class if q["support"]],
         "per_class": per_class,
         "confusion_matrix": confusion.tolist(),
         "trend": trend,
     }
+
+
+def _macro_f1_present(per_class: list[dict[str, Any]]) -> float:
+    """Macro-F1 over the classes the stars contain (a day without 3-star reviews has no
+    neutral class to get right)."""
+    present = [q["f1"] for q in per_class if q["support"]]
+    return float(np.mean(present)) if present else 0.0
 
 
 def _trend(rows: list[dict[str, Any]], classes: Sequence[str]) -> list[dict[str, Any]]:
@@ -684,7 +691,7 @@ def _headline(summary: dict[str, Any]) -> list[str]:
     live = summary["live_quality"]
     if live["rated_reviews"]:
         per_class = ", ".join(f"{q['class']} {q['f1']:.3f}" for q in live["per_class"])
-        lines.append(f"live quality against {live['rated_reviews']:,} star ratings: macro-F1 {live['macro_f1']:.4f} (F1 {per_class}), accuracy {live['accuracy']:.4f}")
+        lines.append(f"live quality against {live['rated_reviews']:,} star ratings: macro-F1 {live['macro_f1']:.4f} over the classes present (F1 {per_class}), accuracy {live['accuracy']:.4f}")
     if summary["text_drift"]:
         lines.append(f"text drift (domain classifier AUC, day vs {window}): {summary['text_drift']['auc']:.3f}")
     lines.append(f"alerts: {len(summary['alerts'])}" + (" — " + "; ".join(a["message"] for a in summary["alerts"][:5]) if summary["alerts"] else ""))
