@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration,load} [--quick]"""
+"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration,load,report} [--quick]"""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ BENCHMARKS = ("quality", "ingest", "tokenize", "scoring", "training", "orchestra
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "quality-full", "load", *BENCHMARKS))
+    parser.add_argument("name", choices=("all", "quality-full", "load", "report", *BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
-    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000)")
+    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000)")
     args = parser.parse_args()
 
     from benchmarks import runs
@@ -34,6 +34,9 @@ def main() -> None:
         elif name == "scoring":
             result = runs.scoring(reviews=args.reviews or 200_000, quick=args.quick)
             name = "scoring" if args.reviews in (None, 200_000) else f"scoring-{args.reviews}"
+        elif name == "report":
+            result = runs.report(reviews=args.reviews or 200_000, quick=args.quick)
+            name = "report" if args.reviews in (None, 200_000) else f"report-{args.reviews}"
         elif name == "load":
             result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
             name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
