@@ -145,9 +145,12 @@ class ReportQueries:
         else:
             self.con.execute(f"CREATE VIEW scored_trend AS SELECT *, {extra}, CAST(NULL AS DATE) AS scored_date FROM scored_empty")
         columns = ", ".join(f'"p_{c}"' for c in self.classes)
+        # Only class decisions: a row labelled outside the classes (e.g. empty_text) has no belief to compare.
+        decided = "predicted_label IN (" + ", ".join("'" + c.replace("'", "''") + "'" for c in self.classes) + ")"
         self.con.execute(
             f"CREATE VIEW scored_probabilities AS "
-            f"UNPIVOT (SELECT 'day' AS period, {columns} FROM scored_day_raw UNION ALL SELECT 'trailing' AS period, {columns} FROM scored_window_raw) "
+            f"UNPIVOT (SELECT 'day' AS period, {columns} FROM scored_day_raw WHERE {decided} "
+            f"UNION ALL SELECT 'trailing' AS period, {columns} FROM scored_window_raw WHERE {decided}) "
             f"ON {columns} INTO NAME class VALUE p"
         )
         counts = training_counts or {}

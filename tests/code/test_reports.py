@@ -208,6 +208,8 @@ def _write_scored_day(root: DataRoot, day: dt.date, classes: tuple[str, ...], pr
         if label in classes:
             probabilities[row] = 0.02 / (len(classes) - 1)
             probabilities[row, classes.index(label)] = 0.98
+        else:  # no class decision, no probabilities
+            probabilities[row] = np.nan
     table = pa.table({
         "review_id": [f"r{i}" for i in range(n)],
         "product_id": ["P1"] * n,
