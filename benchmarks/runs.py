@@ -352,8 +352,8 @@ with prefect_test_harness(server_startup_timeout=120):
     for _ in range(3):
         t = time.perf_counter(); nightly_scoring(run_date=day, data_root=root.url); flow_times.append(time.perf_counter() - t)
 t = time.perf_counter()
-from sentiment_model.reports import build_report
-build_report(root, day, {"negative": 1, "neutral": 1, "positive": 1}, "bench")
+from sentiment_model.reports import ModelContext, build_report
+build_report(root, day, ModelContext(version="bench", training_counts={"negative": 1, "neutral": 1, "positive": 1}))
 report_seconds = time.perf_counter() - t
 print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": report_seconds}))
 """
@@ -392,3 +392,101 @@ def _small_day_root() -> tuple[Any, dt.date]:
     promote(root, "bench", 0.0, "benchmark")
     write_incoming_batches(root, read_canonical(shared_root(), start=day, end=day))
     return root, day
+
+
+REPORT_SCRIPT = """
+import json, sys, time, datetime as dt
+from prefect.testing.utilities import prefect_test_harness
+from sentiment_model.layout import DataRoot
+from sentiment_model.reports import build_report, model_context
+root, day, window = DataRoot(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), int(sys.argv[3])
+t = time.perf_counter()
+summary = build_report(root, day, model_context(root, root.models_dir("bench")), window_days=window)
+direct = time.perf_counter() - t
+with prefect_test_harness(server_startup_timeout=120):
+    from flows.report import report
+    t = time.perf_counter()
+    flow_summary = report(run_date=day, data_root=root.url, model_version="bench", window_days=window)
+    flow = time.perf_counter() - t
+print(json.dumps({"direct": direct, "flow": flow, "timings": flow_summary["timings_seconds"], "alerts": len(flow_summary["alerts"]),
+                  "lime_seconds": flow_summary["explanations"]["seconds_per_explanation"], "explained": len(flow_summary["explanations"]["reviews"]),
+                  "text_drift_auc": (flow_summary["text_drift"] or {}).get("auc"), "reviews": flow_summary["reviews"]}))
+"""
+
+
+def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
+    """Write ``day``'s scored output without a model: probabilities drawn around each
+    review's stars (so live quality and drift have something to measure), the first
+    tokens as attention tokens, in the scored schema, with the day's manifest."""
+    import posixpath
+
+    import pyarrow.parquet as pq
+
+    from sentiment_model.schema import SCORED_SCHEMA
+    from sentiment_model.scoring import MANIFEST, list_day_files
+    from sentiment_model.text import review_text, tokenize as our_tokenize
+
+    rng = np.random.default_rng(seed)
+    folder = root.scored_dir(day)
+    files, rows = [], 0
+    for index, path in enumerate(list_day_files(root, day)):
+        batch = pq.read_table(path)
+        n = batch.num_rows
+        stars = batch.column("rating").to_numpy(zero_copy_only=False).astype(int)
+        label = np.where(stars <= 2, 0, np.where(stars == 3, 1, 2))
+        alpha = np.ones((n, 3)) + 4 * np.eye(3)[label]
+        probabilities = rng.gamma(alpha)
+        probabilities = (probabilities / probabilities.sum(1, keepdims=True)).astype(np.float32)
+        tokens = pc.list_slice(our_tokenize(review_text(batch.column("title"), batch.column("text"))), 0, 3)
+        table = pa.table({
+            "review_id": batch.column("review_id"), "product_id": batch.column("product_id"), "rating": batch.column("rating"),
+            "predicted_label": pa.array(np.array(LABELS, dtype=object)[probabilities.argmax(1)], pa.string()),
+            "p_negative": probabilities[:, 0], "p_neutral": probabilities[:, 1], "p_positive": probabilities[:, 2],
+            "confidence": probabilities.max(1), "top_tokens": tokens.cast(pa.list_(pa.string())),
+            "review_date": pa.array([day] * n, pa.date32()), "model_version": pa.array(["bench"] * n, pa.string()),
+            "scored_at": pa.array([dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)] * n, pa.timestamp("s", tz="UTC")),
+        }, schema=SCORED_SCHEMA)
+        name = f"run=bench/part-{index:05d}.parquet"
+        root.fs.makedirs(posixpath.join(folder, "run=bench"), exist_ok=True)
+        pq.write_table(table, posixpath.join(folder, name), compression="zstd")
+        files.append(name)
+        rows += n
+    root.write_json_atomic(posixpath.join(folder, MANIFEST), {"date": day.isoformat(), "run_id": "bench", "model_version": "bench", "files": files, "rows": rows, "quarantined": 0})
+    return rows
+
+
+def report(reviews: int = 200_000, window_days: int = 30, quick: bool = False) -> dict[str, Any]:
+    """The nightly report and its artifacts for one scored day of ``reviews`` real reviews
+    with a full trailing window (``window_days`` earlier days of the same size): the
+    `report` flow (build + artifacts, on a temporary local API) and the library call,
+    with the report's own per-stage timings. The scored day is synthesized from the
+    shared corpus (probabilities drawn around the stars), the model is the untrained
+    default-shape champion: no training, same costs."""
+    reviews = 20_000 if quick else reviews
+    window_days = 3 if quick else window_days
+    root, work, _ = _replicated_day_root(reviews)
+    _scored_copy_of_incoming(root, LOAD_DAY)
+    for back in range(1, window_days + 1):  # the same reviews on every trailing day: cheap to stage
+        earlier = LOAD_DAY - dt.timedelta(days=back)
+        for kind in (root.incoming_dir, root.scored_dir):
+            root.fs.copy(kind(LOAD_DAY), kind(earlier), recursive=True)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-c", REPORT_SCRIPT, root.url, LOAD_DAY.isoformat(), str(window_days)], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    if done.returncode:
+        raise RuntimeError(f"report benchmark failed:\n{done.stderr[-3000:]}")
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "reviews": run["reviews"],
+        "window_days": window_days,
+        "rows": [
+            {"path": "Prefect flow: report (build + artifacts)", "seconds": run["flow"], "reviews": run["reviews"], "trailing_reviews": run["reviews"] * window_days},
+            {"path": "library: build_report", "seconds": run["direct"], "reviews": run["reviews"], "trailing_reviews": run["reviews"] * window_days},
+        ],
+        "stage_seconds_in_flow": run["timings"],
+        "lime_seconds_per_explanation": run["lime_seconds"],
+        "explained_reviews": run["explained"],
+        "alerts": run["alerts"],
+        "goal_seconds": 60,
+        "note": "one run each, the library call first (cold: TensorFlow import, language model load), then the flow",
+    }

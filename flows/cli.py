@@ -439,6 +439,26 @@ def retrain_config(train: dict[str, Any], run: dict[str, Any]) -> Any:
         if source and source not in ("random", "word2vec"):
             read_vectors(source)  # a missing extra or file is one line now, not a failed run later
     return config
+alerts_app = typer.Typer(help="Notifications for the nightly report's alerts and for failed nightly runs.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("install")
+def alerts_install(
+    block: Annotated[str, typer.Option(help="Notification block as <block-type-slug>/<name>, e.g. slack-webhook/ops-channel.")],
+    flow_name: Annotated[str, typer.Option(help="The flow whose failed runs notify.")] = "nightly-scoring",
+) -> None:
+    """Create (or replace) the Prefect automations that send the report's alert events and
+    failed nightly runs to a notification block, on the server at $PREFECT_API_URL."""
+    from flows.alerts import install_alerts
+
+    try:
+        automations = install_alerts(block, flow_name)
+    except ValueError as exc:  # no such block, or not a notification block
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    for automation in automations:
+        typer.echo(f"automation {automation.name!r} ({automation.id}) -> {block}")
 
 
 def main() -> None:

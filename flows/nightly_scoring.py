@@ -14,8 +14,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.report import artifact_prefix, report
 from sentiment_model.layout import ConfigError, DataRoot, new_run_id
 from sentiment_model.scoring import EmptyRunRefused
-from sentiment_model.settings import get_settings
-from tasks.scoring import list_batch_files, publish_scored_day, resolve_model, score_batch_file
+from sentiment_model.settings import ReportThresholds, get_settings
+from tasks.scoring import emit_report_events, list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
 
 def yesterday(timezone: str) -> dt.date:
@@ -45,13 +45,16 @@ def nightly_scoring(
     window_days: int = 30,
     min_support: int = 3,
     allow_empty: bool = False,
+    thresholds: ReportThresholds | None = None,
 ) -> dict[str, Any]:
     """Score ``run_date`` (default: yesterday in the configured timezone), or every day up
     to ``end_date`` for a backfill, with the champion or a pinned ``model_version``. Each
     day is replaced atomically, so reruns are safe. ``dask_address`` fans the files out
     on a Dask cluster instead of local threads. A day that scores nothing never replaces
     a published day with reviews unless ``allow_empty``: the other days still run, and
-    the flow then fails naming the refused days."""
+    the flow then fails naming the refused days. After each day's report, Prefect events
+    announce it and every kind of threshold it crossed (``flows/alerts.py`` turns them
+    into notifications)."""
     logger = get_run_logger()
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
@@ -86,10 +89,11 @@ def nightly_scoring(
             refused.append(str(exc))
             continue
         summary = report(
-            run_date=day, data_root=settings.data_root, model_version=version, window_days=window_days,
-            min_support=min_support, artifact_key_prefix=artifact_prefix(),
+            run_date=day, data_root=settings.data_root, model_version=model_dir, window_days=window_days,
+            min_support=min_support, artifact_key_prefix=artifact_prefix(), thresholds=thresholds or settings.report_thresholds,
         )
-        outcome["days"][day.isoformat()] = {"scored": manifest["rows"], "quarantined": manifest["quarantined"], "duplicates": manifest.get("duplicates", 0), "report": summary.get("report_html")}
+        events = emit_report_events(summary, root.uri(root.path))
+        outcome["days"][day.isoformat()] = {"scored": manifest["rows"], "quarantined": manifest["quarantined"], "duplicates": manifest.get("duplicates", 0), "report": summary.get("report_html"), "alerts": len(summary.get("alerts") or []), "events": events}
         logger.info("%s: %d reviews scored, %d quarantined; report %s", day, manifest["rows"], manifest["quarantined"], summary.get("report_html"))
     if refused:
         raise EmptyRunRefused(" ".join(refused))

@@ -9,12 +9,14 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.events import emit_event
 
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import DataRoot
 from tasks.retry import transient_storage_error
 from sentiment_model.registry import load_model_dir, read_champion, resolve_model_dir
-from sentiment_model.reports import build_report, summary_markdown
+from sentiment_model.reports import build_report, model_context, summary_markdown
+from sentiment_model.settings import ReportThresholds
 from sentiment_model.scoring import FileScore, list_day_files, publish_day, score_file
 
 
@@ -57,24 +59,59 @@ def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[
 
 
 @task(name="build-report", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def build_day_report(root: DataRoot, day: dt.date, model_version: str | None, window_days: int, min_support: int) -> dict[str, Any]:
-    counts = {"negative": 0, "neutral": 0, "positive": 0}
-    if model_version:
-        fingerprint_path = root.join("models", model_version, "fingerprint.json")
-        if root.exists(fingerprint_path):
-            counts = root.read_json(fingerprint_path).get("class_counts", {}).get("train", counts)
-    return build_report(root, day, counts, model_version, window_days=window_days, min_support=min_support)
+def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window_days: int, min_support: int, thresholds: ReportThresholds) -> dict[str, Any]:
+    """The day's report; the model folder supplies the training reference (fingerprint),
+    the test metrics, the vocabulary and the network for explanations."""
+    return build_report(root, day, model_context(root, model_dir), window_days=window_days, min_support=min_support, thresholds=thresholds)
 
 
 @task(name="publish-report-artifacts", cache_policy=NONE)
 def publish_report_artifacts(summary: dict[str, Any], key_prefix: str) -> None:
-    """Markdown and tables in the Prefect UI, keyed so the UI keeps their history."""
+    """Markdown (with the key charts) and tables in the Prefect UI, keyed so the UI keeps
+    their history."""
     create_markdown_artifact(key=f"{key_prefix}-report", markdown=summary_markdown(summary), description=f"Review sentiment {summary['date']}")
     tables = summary.get("tables") or {}
     if tables.get("class_distribution"):
         create_table_artifact(key=f"{key_prefix}-class-distribution", table=_plain(tables["class_distribution"]), description=f"class distribution {summary['date']}")
     if tables.get("top_negative_products") is not None:
         create_table_artifact(key=f"{key_prefix}-negative-products", table=_plain(tables["top_negative_products"]) or [{"product_id": "(none)"}], description=f"most negative products {summary['date']}")
+    if tables.get("live_quality_per_class"):
+        create_table_artifact(key=f"{key_prefix}-live-quality", table=_plain(tables["live_quality_per_class"]), description=f"live quality per class against star ratings {summary['date']}")
+    if tables.get("input_health"):
+        create_table_artifact(key=f"{key_prefix}-input-health", table=_plain(tables["input_health"]), description=f"input health {summary['date']}")
+
+
+#: Event names the nightly flow emits; the automations in flows/alerts.py react to them.
+REPORT_EVENT = "review-sentiment.report.published"
+ALERT_EVENT_PREFIX = "review-sentiment.alert."
+
+
+@task(name="emit-report-events", cache_policy=NONE)
+def emit_report_events(summary: dict[str, Any], data_root_uri: str) -> list[str]:
+    """One `review-sentiment.report.published` event per report, and one
+    `review-sentiment.alert.<kind>` event per kind of crossed threshold (drift,
+    input-health, live-quality, no-reviews). Returns the event names emitted."""
+    resource = {"prefect.resource.id": f"review-sentiment.day.{summary['date']}", "prefect.resource.name": f"reviews of {summary['date']}", "review-sentiment.data-root": data_root_uri}
+    alerts = summary.get("alerts") or []
+    emitted = []
+    published = emit_event(
+        event=REPORT_EVENT, resource=resource,
+        payload={"date": summary["date"], "reviews": summary.get("reviews", 0), "alerts": len(alerts), "report": summary.get("report_html"), "model_version": summary.get("model_version")},
+    )
+    if published is not None:
+        emitted.append(REPORT_EVENT)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for alert in alerts:
+        by_kind.setdefault(alert["kind"].replace("_", "-"), []).append(alert)
+    logger = get_run_logger()
+    for kind, found in sorted(by_kind.items()):
+        name = ALERT_EVENT_PREFIX + kind
+        messages = [a["message"] for a in found]
+        logger.warning("%s on %s: %s", name, summary["date"], "; ".join(messages))
+        event = emit_event(event=name, resource=resource, payload={"date": summary["date"], "report": summary.get("report_html"), "messages": messages[:20], "count": len(found)})
+        if event is not None:
+            emitted.append(name)
+    return emitted
 
 
 def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

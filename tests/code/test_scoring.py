@@ -40,7 +40,7 @@ def test_scores_a_day_writes_report_and_is_idempotent(tiny_champion_root):
     summary = root.read_json(posixpath.join(report_dir, "summary.json"))
     assert summary["reviews"] == 300 and summary["live_quality"]["rated_reviews"] == 300
     assert 0.5 < summary["live_quality"]["macro_f1"] <= 1.0
-    assert summary["drift"]["psi_vs_training"] >= 0
+    assert summary["drift"]["class_shares"]["training"]["psi"] >= 0
 
     nightly_scoring(run_date=DAY, data_root=root.url)
     assert scored_rows(root, DAY).equals(first)  # same rows, byte for byte, but scored_at

@@ -106,6 +106,15 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
         cli("work-pool", "create", "process-pool", "--type", "process")
         cli("work-pool", "create", "gpu", "--type", "process")
         cli("--no-prompt", "deploy", "--all")
+        # Alerts: a notification block and the automations, as the README tells users to.
+        block = subprocess.run(
+            [sys.executable, "-c", "from prefect.blocks.notifications import CustomWebhookNotificationBlock as B; "
+             "B(name='e2e', url='http://127.0.0.1:9/hook', json_data={'text': '{{subject}}'}).save('e2e-alerts')"],
+            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        )
+        assert block.returncode == 0, block.stderr[-2000:]
+        installed = subprocess.run([str(BIN / "sentiment"), "alerts", "install", "--block", "custom-webhook/e2e-alerts"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        assert installed.returncode == 0 and "review-sentiment: report alert" in installed.stdout, installed.stderr[-2000:]
         deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
         by_name = {d["name"]: d for d in deployments}
         assert set(by_name) == {"nightly-scoring", "retrain", "ingest", "report"}
@@ -136,6 +145,17 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
             keys |= {a["key"] for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json()}
         assert {"nightly-scoring-report", "nightly-scoring-class-distribution", "nightly-scoring-negative-products"} <= keys
         assert any(a["type"] == "progress" for run in subflow_runs for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json())
+
+        def events(prefix: str) -> list[dict]:
+            return httpx.post(f"{api}/events/filter", json={"filter": {"event": {"prefix": [prefix]}}, "limit": 50}, timeout=10).json()["events"]
+
+        # The report's event (and any alert event) is on the server, tied to the flow run;
+        # an alert event makes the installed automation act.
+        published = wait_for(lambda: events("review-sentiment.report.published"), 60, "the report event on the server")
+        assert published[0]["resource"]["prefect.resource.id"] == f"review-sentiment.day.{DAY.isoformat()}"
+        assert flow_run["id"] in {r["prefect.resource.id"].split(".")[-1] for e in published for r in e["related"]}
+        if events("review-sentiment.alert."):
+            wait_for(lambda: events("prefect.automation."), 120, "the alert automation to act")
 
         scored = read_scored_day(root, DAY)
         assert scored.num_rows == staged and len(set(scored.column("review_id").to_pylist())) == staged
