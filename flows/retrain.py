@@ -15,6 +15,7 @@ from tasks.model import (
     compare_with_baseline,
     evaluate_on_test,
     fit_tfidf_baseline,
+    input_reference,
     load_labelled_splits,
     promotion_gate,
     publish_model_artifacts,
@@ -57,7 +58,7 @@ def retrain(data_root: str | None = None, config: RetrainConfig | None = None) -
         "train_samples_per_second": result.train_samples_per_second,
         "training": {key: value for key, value in result.extra.items() if key != "model_config"},
     }
-    version = register_model(root, result, config, metrics, fingerprint)
+    version = register_model(root, result, config, metrics, fingerprint, input_reference(result.classifier, splits))
     decision = promotion_gate(root, version, splits, config.promotion_tolerance)
     publish_model_artifacts(root, version, metrics, decision)
     logger.info("model %s: %s; %s", version, comparison["line"], decision["reason"])

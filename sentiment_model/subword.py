@@ -76,5 +76,14 @@ class SubwordVocabulary:
         ids = np.fromiter((i for e in encodings for i in e.ids[:max_length]), dtype=np.int32, count=int(offsets[-1]))
         return pad_right(ids, offsets, max_length)
 
+    def lookup(self, token_lists: pa.ListArray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Flat piece ids and per-review offsets of already tokenized texts (as
+        Vocabulary.lookup; used by input-health statistics), each cut to ``max_length``."""
+        words = [" ".join(tokens) for tokens in token_lists.to_pylist()]
+        encodings = self._tokenizer.encode_batch(words)
+        cut = [e.ids if max_length is None else e.ids[:max_length] for e in encodings]
+        offsets = np.concatenate([[0], np.cumsum([len(ids) for ids in cut])]).astype(np.int64)
+        return np.fromiter((i for ids in cut for i in ids), dtype=np.int32, count=int(offsets[-1])), offsets
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "tokenizer": self.tokenizer_json}

@@ -17,6 +17,7 @@ from sentiment_model.data import add_labels, reviews_before, split_train_validat
 from sentiment_model.datasets import current_snapshot, read_canonical
 from sentiment_model.layout import DataRoot
 from tasks.retry import transient_storage_error
+from sentiment_model.monitoring import training_reference
 from sentiment_model.metrics import bootstrap_macro_f1, classification_metrics, comparison_line
 from sentiment_model.registry import ChampionChanged, load_classifier, new_version, promote, promotion_decision, read_champion, save_model
 from sentiment_model.schema import LABELS
@@ -88,8 +89,18 @@ def compare_with_baseline(splits: dict[str, pa.Table], predictions: np.ndarray, 
     return comparison
 
 
+@task(name="input-reference", cache_policy=NONE)
+def input_reference(classifier: SentimentClassifier, splits: dict[str, pa.Table]) -> dict[str, Any]:
+    """What each night's report compares with: input statistics of the training texts and
+    the model's class-probability histograms on the validation split."""
+    train_texts, _ = texts_and_labels(splits["train"])
+    validation_texts, _ = texts_and_labels(splits["validation"])
+    return training_reference(train_texts, classifier.vocabulary, classifier.max_length, classifier.predict_proba(validation_texts), LABELS)
+
+
 @task(name="register-model", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def register_model(root: DataRoot, result: TrainResult, config: RetrainConfig, metrics: dict[str, Any], fingerprint: dict[str, Any]) -> str:
+def register_model(root: DataRoot, result: TrainResult, config: RetrainConfig, metrics: dict[str, Any], fingerprint: dict[str, Any], input_reference: dict[str, Any]) -> str:
+    fingerprint = {**fingerprint, "input_reference": input_reference}
     version = new_version(fingerprint)
     saved = {"train": config.train.to_dict(), "retrain": config.model_dump(mode="json", exclude={"train"}), "model": result.extra["model_config"]}
     save_model(root, version, result.classifier, saved, metrics, fingerprint)
