@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import FIXTURES
-from tests.reliability.test_gcs_storage import BUCKET, gcs_emulator  # noqa: F401 - the emulator fixture
+from tests.conftest import GCS_BUCKET as BUCKET
 
 
 def test_evaluate_reads_gs_sources_with_the_configured_storage_options(gcs_emulator, tiny_champion_root, tmp_path, monkeypatch):  # noqa: F811

@@ -7,7 +7,7 @@ from pathlib import Path
 from sentiment_model.layout import DataRoot
 from sentiment_model.registry import promote, read_champion
 from sentiment_model.serving.holder import ModelHolder, pointer_stamp
-from tests.reliability.test_gcs_storage import BUCKET, gcs_emulator  # noqa: F401 - the emulator fixture
+from tests.conftest import GCS_BUCKET as BUCKET
 
 
 def test_holder_follows_a_champion_on_gcs(gcs_emulator, tiny_champion_root):  # noqa: F811
