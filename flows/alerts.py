@@ -84,3 +84,11 @@ def install_alerts(block: str, flow_name: str = "nightly-scoring") -> list[Autom
                 client.delete_automation(existing.id)
             created.append(automation.create())
     return created
+
+
+if __name__ == "__main__":
+    import sys
+
+    # python -m flows.alerts <block-type-slug>/<name>: the same as `sentiment alerts install`.
+    for created_automation in install_alerts(sys.argv[1]):
+        print(f"automation {created_automation.name!r} ({created_automation.id}) -> {sys.argv[1]}")

@@ -1,5 +1,6 @@
 -- Which products drew the most negative reviews today, and what share of their reviews
--- is negative? Products with fewer than $min_support reviews that day are left out.
+-- is negative? Products with fewer than $min_support reviews that day are left out, and so
+-- are reviews labelled 'empty_text' (no token: no prediction to count).
 -- Views: scored_day (with p_most_negative: the most negative class's probability),
 -- negative_labels (label): the classes that count as negative.
 SELECT
@@ -9,6 +10,7 @@ SELECT
     count(*) FILTER (WHERE predicted_label IN (SELECT label FROM negative_labels)) / count(*) AS negative_share,
     avg(p_most_negative) AS mean_p_negative
 FROM scored_day
+WHERE predicted_label <> 'empty_text'
 GROUP BY 1
 HAVING count(*) >= $min_support AND count(*) FILTER (WHERE predicted_label IN (SELECT label FROM negative_labels)) > 0
 ORDER BY negative DESC, negative_share DESC, product_id

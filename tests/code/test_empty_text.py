@@ -16,7 +16,7 @@ from flows.cli import app
 from sentiment_model.datasets import write_incoming_batches
 from sentiment_model.layout import DataRoot
 from sentiment_model.registry import load_classifier
-from sentiment_model.reports import build_report
+from sentiment_model.reports import ModelContext, build_report
 from sentiment_model.schema import CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS
 from sentiment_model.scoring import read_scored_day, score_day, score_table
 from tests.conftest import canonical_rows, synthetic_reviews
@@ -56,16 +56,17 @@ def test_report_keeps_empty_text_out_of_the_shares_and_reconciles(tiny_champion_
     assert manifest["rows"] == 40
     labels = read_scored_day(root, DAY).column("predicted_label").to_pylist()
     assert labels.count(EMPTY_TEXT_LABEL) == len(TOKENLESS)
-    summary = build_report(root, DAY, {"negative": 1, "neutral": 1, "positive": 1}, classifier.version)
-    assert summary["reviews"] == 40 and summary["empty_text"] == len(TOKENLESS)
+    summary = build_report(root, DAY, ModelContext(version=classifier.version, training_counts={"negative": 1, "neutral": 1, "positive": 1}))
+    assert summary["reviews"] == 40 and summary["other_labels"] == {EMPTY_TEXT_LABEL: len(TOKENLESS)}
     counts = {row["label"]: row["day_count"] for row in summary["class_distribution"]}
-    assert sum(counts.values()) + summary["empty_text"] == summary["reviews"]
+    assert EMPTY_TEXT_LABEL not in counts and sum(counts.values()) + len(TOKENLESS) == summary["reviews"]
     assert abs(sum(row["day_share"] for row in summary["class_distribution"]) - 1) < 1e-9
     assert summary["live_quality"]["rated_reviews"] == 40 - len(TOKENLESS)
     assert sum(row["reviews"] for row in summary["top_negative_products"]) <= 40 - len(TOKENLESS)
-    assert summary["trend"][-1]["empty_text"] == len(TOKENLESS)
+    last = summary["trend"][-1]
+    assert last["reviews"] == 40 and sum(last[name] for name in ("negative", "neutral", "positive")) == 40 - len(TOKENLESS)
     markdown = root.fs.cat_file(root.join("reports", f"date={DAY}", "report.md")).decode()
-    assert f"({len(TOKENLESS)} reviews without any token, labelled empty_text, are in no class)" in markdown
+    assert EMPTY_TEXT_LABEL in markdown and "outside the classes" in markdown
 
 
 def test_explain_prints_empty_text_and_the_scores_the_label_came_from(tiny_champion_root):
