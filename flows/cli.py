@@ -325,12 +325,12 @@ def explain(
     from sentiment_model.registry import load_classifier
     from sentiment_model.settings import get_settings
 
+    settings = get_settings(data_root=checked_data_root(data_root, model))  # before TensorFlow loads
     import pyarrow as pa
 
     from sentiment_model.schema import EMPTY_TEXT_LABEL
     from sentiment_model.scoring import empty_texts
 
-    settings = get_settings(data_root=checked_data_root(data_root, model))
     if empty_texts(pa.array([text]))[0]:
         typer.echo(f"{EMPTY_TEXT_LABEL}   (the text has no token the model can read: nothing to predict from)")
         return
