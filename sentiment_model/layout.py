@@ -167,5 +167,10 @@ class DataRoot:
         return self.fs.exists(path)
 
     def remove_tree(self, path: str) -> None:
-        if self.fs.exists(path):
-            self.fs.rm(path, recursive=True)
+        """Remove a folder and its contents; gone already (or going: another run may be
+        clearing the same old folder at the same moment) is fine."""
+        try:
+            if self.fs.exists(path):
+                self.fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass
