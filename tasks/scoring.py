@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 from typing import Any
 
+import duckdb
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
@@ -17,7 +18,7 @@ from tasks.retry import transient_storage_error
 from sentiment_model.registry import load_model_dir, read_champion, resolve_model_dir
 from sentiment_model.reports import build_report, model_context, summary_markdown
 from sentiment_model.settings import ReportThresholds
-from sentiment_model.scoring import FileScore, list_day_files, publish_day, score_file
+from sentiment_model.scoring import FileScore, list_day_files, publish_day, published_run, score_file
 
 
 _CLASSIFIERS: dict[tuple[str, str], SentimentClassifier] = {}
@@ -58,11 +59,26 @@ def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[
     return publish_day(root, day, run_id, results, model_version, allow_empty=allow_empty)
 
 
+#: How often a report is rebuilt when its day is republished under it (concurrent runs).
+REPORT_REBUILDS = 3
+
+
 @task(name="build-report", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
 def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window_days: int, min_support: int, thresholds: ReportThresholds) -> dict[str, Any]:
     """The day's report; the model folder supplies the training reference (fingerprint),
-    the test metrics, the vocabulary and the network for explanations."""
-    return build_report(root, day, model_context(root, model_dir), window_days=window_days, min_support=min_support, thresholds=thresholds)
+    the test metrics, the vocabulary and the network for explanations. A newer run of
+    the same day may publish (and clear this run's files) while the report reads them:
+    then the report is rebuilt from the day as it now stands."""
+    context = model_context(root, model_dir)
+    for _ in range(REPORT_REBUILDS):
+        run_before = published_run(root, day)
+        try:
+            return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
+        except (FileNotFoundError, duckdb.IOException):
+            if published_run(root, day) == run_before:
+                raise
+            get_run_logger().info("%s was republished while its report was built: rebuilding the report", day)
+    return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
 
 
 @task(name="publish-report-artifacts", cache_policy=NONE)
