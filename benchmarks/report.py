@@ -23,13 +23,15 @@ TARGETS = {
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:+.4f}" if abs(v) < 1 else f"{v:,.0f}" for v in value) + "]"
     if isinstance(value, float):
         return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.0f}"
     return str(value)
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    rows = [{k: v for k, v in row.items() if not k.endswith("runs")} for row in rows]
+    rows = [{k: v for k, v in row.items() if not k.endswith("runs") and k != "line" and not isinstance(v, dict)} for row in rows]
     if not rows:
         return ""
     keys = list(rows[0])

@@ -410,12 +410,6 @@ def _remove_runs(root: DataRoot, folder: str, doomed: Any) -> None:
             root.remove_tree(entry)
 
 
-def published_run(root: DataRoot, day: dt.date) -> str | None:
-    """The run id the day's manifest names now (None if the day was never scored)."""
-    path = posixpath.join(root.scored_dir(day), MANIFEST)
-    return root.read_json(path).get("run_id") if root.exists(path) else None
-
-
 def scored_files(root: DataRoot, day: dt.date) -> list[str]:
     """The live scored parts of a day (via its manifest); empty if never scored."""
     folder = root.scored_dir(day)

@@ -18,7 +18,7 @@ from tasks.retry import transient_storage_error
 from sentiment_model.registry import load_model_dir, read_champion, resolve_model_dir
 from sentiment_model.reports import build_report, model_context, summary_markdown
 from sentiment_model.settings import ReportThresholds
-from sentiment_model.scoring import FileScore, list_day_files, publish_day, published_run, score_file
+from sentiment_model.scoring import FileScore, list_day_files, publish_day, score_file
 
 
 _CLASSIFIERS: dict[tuple[str, str], SentimentClassifier] = {}
@@ -67,17 +67,18 @@ REPORT_REBUILDS = 3
 def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window_days: int, min_support: int, thresholds: ReportThresholds) -> dict[str, Any]:
     """The day's report; the model folder supplies the training reference (fingerprint),
     the test metrics, the vocabulary and the network for explanations. A newer run of
-    the same day may publish (and clear this run's files) while the report reads them:
+    the same day may publish (and clear older runs' files) while the report reads them:
     then the report is rebuilt from the day as it now stands."""
     context = model_context(root, model_dir)
     for _ in range(REPORT_REBUILDS):
-        run_before = published_run(root, day)
         try:
             return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
-        except (FileNotFoundError, duckdb.IOException):
-            if published_run(root, day) == run_before:
-                raise
-            get_run_logger().info("%s was republished while its report was built: rebuilding the report", day)
+        except (FileNotFoundError, duckdb.IOException) as exc:
+            # A published manifest never names a missing file (the swap is a compare-and-swap
+            # and clean-up only removes older runs), so a missing part means a newer run
+            # replaced the day under the report: read the day again, past any listing cache.
+            get_run_logger().info("%s changed while its report was built (%s): rebuilding the report", day, str(exc).splitlines()[0])
+            root.fs.invalidate_cache()
     return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
 
 
