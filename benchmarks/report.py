@@ -45,7 +45,12 @@ def render() -> Path:
             continue
         result = orjson.loads(path.read_bytes())
         m = result["machine"]
-        lines = [f"### {path.stem}", "", f"`{result['command']}` ({result['seconds']:.0f} s; {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, GPU: {m['gpu'] or 'none'}; Keras backend {m['keras_backend']}; {m['date']})", ""]
+        lines = [
+            f"### {path.stem}",
+            "",
+            f"`{result['command']}` ({result['seconds']:.0f} s; {m['cores']} cores, {m['cpu']}, {m['memory_gb']} GB, GPU: {m['gpu'] or 'none'}; Keras backend {m['keras_backend']}; {m['date']})",
+            "",
+        ]
         if path.stem in TARGETS:
             lines += [f"_{TARGETS[path.stem]}_", ""]
         lines.append(_table(result.get("rows", [])))

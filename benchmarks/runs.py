@@ -61,7 +61,7 @@ def ingest(quick: bool = False) -> dict[str, Any]:
 
         def ours(spec=spec, path=path) -> int:
             root = DataRoot(tempfile.mkdtemp(dir=work))
-            result = ingest_file(root, "bench", spec, str(path), 0, ingested_at=dt.datetime.now(dt.timezone.utc))
+            result = ingest_file(root, "bench", spec, str(path), 0, ingested_at=dt.datetime.now(dt.UTC))
             return result.records_read
 
         def pandas_pipeline(path=path, kind=kind) -> int:
@@ -71,12 +71,21 @@ def ingest(quick: bool = False) -> dict[str, Any]:
 
         ours_s, ours_all, records = median_seconds(ours, repeats)
         pandas_s, pandas_all, _ = median_seconds(pandas_pipeline, repeats)
-        rows.append({
-            "input": kind, "file_mb_gzip": megabytes, "records": records,
-            "ours_seconds": ours_s, "ours_mb_per_s": megabytes / ours_s, "ours_reviews_per_s": records / ours_s,
-            "pandas_seconds": pandas_s, "pandas_mb_per_s": megabytes / pandas_s, "speedup_vs_pandas": pandas_s / ours_s,
-            "ours_runs": ours_all, "pandas_runs": pandas_all,
-        })
+        rows.append(
+            {
+                "input": kind,
+                "file_mb_gzip": megabytes,
+                "records": records,
+                "ours_seconds": ours_s,
+                "ours_mb_per_s": megabytes / ours_s,
+                "ours_reviews_per_s": records / ours_s,
+                "pandas_seconds": pandas_s,
+                "pandas_mb_per_s": megabytes / pandas_s,
+                "speedup_vs_pandas": pandas_s / ours_s,
+                "ours_runs": ours_all,
+                "pandas_runs": pandas_all,
+            }
+        )
     shutil.rmtree(work, ignore_errors=True)
     return {"rows": rows, "note": "ours = read + validate + normalize + quarantine + review_id + Parquet (staging write); pandas = read + to_parquet only"}
 
@@ -95,7 +104,8 @@ def tokenize(n: int = 100_000, quick: bool = False) -> dict[str, Any]:
     import keras
 
     from benchmarks.seed_style import LegacyTokenizer, seed_sequences
-    from sentiment_model.text import Vocabulary, tokenize as our_tokenize
+    from sentiment_model.text import Vocabulary
+    from sentiment_model.text import tokenize as our_tokenize
 
     n = 20_000 if quick else n
     texts = _texts(n)
@@ -170,7 +180,8 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     from sentiment_model.datasets import read_canonical, write_incoming_batches
     from sentiment_model.layout import DataRoot
     from sentiment_model.registry import promote, save_model
-    from sentiment_model.text import Vocabulary, review_text, tokenize as our_tokenize
+    from sentiment_model.text import Vocabulary, review_text
+    from sentiment_model.text import tokenize as our_tokenize
     from sentiment_model.train import RetrainConfig, default_shaped_network
 
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
@@ -189,7 +200,7 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
         ids = pc.binary_join_element_wise(canonical.column("review_id"), pa.scalar(f"-{copy}"), "")
         parts.append(canonical.set_column(0, "review_id", ids))
     day = pa.concat_tables(parts).slice(0, reviews)
-    review_time = dt.datetime.combine(LOAD_DAY, dt.time(), dt.timezone.utc)
+    review_time = dt.datetime.combine(LOAD_DAY, dt.time(), dt.UTC)
     day = day.set_column(day.schema.get_field_index("review_time"), "review_time", pa.array([review_time] * reviews, pa.timestamp("s", tz="UTC")))
     write_incoming_batches(root, day, rows_per_file=50_000)
     lengths = np.diff(vocab.lookup(our_tokenize(texts))[1])
@@ -222,7 +233,14 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     seed_rate = None
     if "seed" in runs:
         seed_rate = runs["seed"]["rows"] / runs["seed"]["seconds"]
-        rows.append({"pipeline": "seed style (pad to 200, predict all at once; first 50K of the batch)", "reviews_per_s": seed_rate, "seconds": runs["seed"]["seconds"], "peak_rss_mb": runs["seed"]["peak_rss_mb"]})
+        rows.append(
+            {
+                "pipeline": "seed style (pad to 200, predict all at once; first 50K of the batch)",
+                "reviews_per_s": seed_rate,
+                "seconds": runs["seed"]["seconds"],
+                "peak_rss_mb": runs["seed"]["peak_rss_mb"],
+            }
+        )
     shutil.rmtree(work, ignore_errors=True)
     return {
         "reviews": reviews,
@@ -286,14 +304,16 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
     stride = max(1, len(samples) // 60)
     return {
         "reviews": reviews,
-        "rows": [{
-            "run": "nightly-scoring flow (2 threads), default 3-model champion",
-            "reviews_per_s": reviews / run["seconds"],
-            "seconds": run["seconds"],
-            "peak_rss_mb": run["peak_rss_mb"],
-            "scored": day["scored"],
-            "quarantined": day["quarantined"],
-        }],
+        "rows": [
+            {
+                "run": "nightly-scoring flow (2 threads), default 3-model champion",
+                "reviews_per_s": reviews / run["seconds"],
+                "seconds": run["seconds"],
+                "peak_rss_mb": run["peak_rss_mb"],
+                "scored": day["scored"],
+                "quarantined": day["quarantined"],
+            }
+        ],
         "peak_rss_mb": run["peak_rss_mb"],
         "peak_before_flow_mb": run["before_flow_mb"],
         "memory_goal_mb": 2048,
@@ -312,7 +332,8 @@ def training(samples: int = 4_000, quick: bool = False) -> dict[str, Any]:
     from benchmarks.seed_style import seed_model
     from sentiment_model.batching import BucketedSequence
     from sentiment_model.data import stratified_sample
-    from sentiment_model.text import Vocabulary, tokenize as our_tokenize
+    from sentiment_model.text import Vocabulary
+    from sentiment_model.text import tokenize as our_tokenize
     from sentiment_model.train import texts_and_labels
 
     samples = 1_000 if quick else samples
@@ -381,7 +402,8 @@ def _small_day_root() -> tuple[Any, dt.date]:
     from sentiment_model.layout import DataRoot
     from sentiment_model.model import ModelConfig, build_model
     from sentiment_model.registry import promote, save_model
-    from sentiment_model.text import Vocabulary, review_text, tokenize as our_tokenize
+    from sentiment_model.text import Vocabulary, review_text
+    from sentiment_model.text import tokenize as our_tokenize
 
     day = dt.date(2015, 8, 30)
     canonical = read_canonical(shared_root())
@@ -418,9 +440,10 @@ def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
 
     import pyarrow.parquet as pq
 
-    from sentiment_model.schema import SCORED_SCHEMA
+    from sentiment_model.schema import LABELS, SCORED_SCHEMA
     from sentiment_model.scoring import MANIFEST, list_day_files
-    from sentiment_model.text import review_text, tokenize as our_tokenize
+    from sentiment_model.text import review_text
+    from sentiment_model.text import tokenize as our_tokenize
 
     rng = np.random.default_rng(seed)
     folder = root.scored_dir(day)
@@ -434,14 +457,23 @@ def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
         probabilities = rng.gamma(alpha)
         probabilities = (probabilities / probabilities.sum(1, keepdims=True)).astype(np.float32)
         tokens = pc.list_slice(our_tokenize(review_text(batch.column("title"), batch.column("text"))), 0, 3)
-        table = pa.table({
-            "review_id": batch.column("review_id"), "product_id": batch.column("product_id"), "rating": batch.column("rating"),
-            "predicted_label": pa.array(np.array(LABELS, dtype=object)[probabilities.argmax(1)], pa.string()),
-            "p_negative": probabilities[:, 0], "p_neutral": probabilities[:, 1], "p_positive": probabilities[:, 2],
-            "confidence": probabilities.max(1), "top_tokens": tokens.cast(pa.list_(pa.string())),
-            "review_date": pa.array([day] * n, pa.date32()), "model_version": pa.array(["bench"] * n, pa.string()),
-            "scored_at": pa.array([dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)] * n, pa.timestamp("s", tz="UTC")),
-        }, schema=SCORED_SCHEMA)
+        table = pa.table(
+            {
+                "review_id": batch.column("review_id"),
+                "product_id": batch.column("product_id"),
+                "rating": batch.column("rating"),
+                "predicted_label": pa.array(np.array(LABELS, dtype=object)[probabilities.argmax(1)], pa.string()),
+                "p_negative": probabilities[:, 0],
+                "p_neutral": probabilities[:, 1],
+                "p_positive": probabilities[:, 2],
+                "confidence": probabilities.max(1),
+                "top_tokens": tokens.cast(pa.list_(pa.string())),
+                "review_date": pa.array([day] * n, pa.date32()),
+                "model_version": pa.array(["bench"] * n, pa.string()),
+                "scored_at": pa.array([dt.datetime(2030, 1, 1, tzinfo=dt.UTC)] * n, pa.timestamp("s", tz="UTC")),
+            },
+            schema=SCORED_SCHEMA,
+        )
         name = f"run=bench/part-{index:05d}.parquet"
         root.fs.makedirs(posixpath.join(folder, "run=bench"), exist_ok=True)
         pq.write_table(table, posixpath.join(folder, name), compression="zstd")
@@ -470,7 +502,7 @@ def report(reviews: int = 200_000, window_days: int = 30, quick: bool = False) -
     done = subprocess.run([sys.executable, "-c", REPORT_SCRIPT, root.url, LOAD_DAY.isoformat(), str(window_days)], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
     if done.returncode:
         raise RuntimeError(f"report benchmark failed:\n{done.stderr[-3000:]}")
-    run = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith("RESULT "))[len("RESULT "):])
+    run = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith("RESULT "))[len("RESULT ") :])
     shutil.rmtree(work, ignore_errors=True)
     return {
         "reviews": run["reviews"],

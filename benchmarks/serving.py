@@ -76,14 +76,16 @@ def _export_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
         single_s, _, _ = median_seconds(lambda c=classifier: c.predict_proba([typical]), 30)
         batch_s, _, probabilities = median_seconds(lambda c=classifier: c.predict_proba(texts), 1 if name.startswith("tflite") else 3)
         predicted = classifier.decide(probabilities)
-        rows.append({
-            "format": name,
-            "file_mb": path.stat().st_size / 2**20,
-            "single_review_ms": single_s * 1000,
-            "batch_reviews_per_s": rows_n / batch_s,
-            "test_macro_f1": classification_metrics(labels, probabilities, predicted)["macro_f1"],
-            "agreement_with_keras": float(np.mean(predicted == reference)),
-        })
+        rows.append(
+            {
+                "format": name,
+                "file_mb": path.stat().st_size / 2**20,
+                "single_review_ms": single_s * 1000,
+                "batch_reviews_per_s": rows_n / batch_s,
+                "test_macro_f1": classification_metrics(labels, probabilities, predicted)["macro_f1"],
+                "agreement_with_keras": float(np.mean(predicted == reference)),
+            }
+        )
     keras_f1 = rows[0]["test_macro_f1"]
     for row in rows:
         row["macro_f1_minus_keras"] = row["test_macro_f1"] - keras_f1
@@ -173,11 +175,16 @@ def _serving_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
                 requests = (REQUESTS if batch_size > 1 else UNBATCHED_REQUESTS)[clients] // (5 if quick else 1)
                 measured = asyncio.run(_drive(f"{base}/v1/predict", reviews, clients, requests))
                 calls, scored = _batch_stats(base)
-                rows.append({
-                    "runtime": runtime, "micro_batching": batching, "clients": clients, **measured,
-                    "mean_reviews_per_model_call": (scored - reviews_before) / max(1.0, calls - calls_before),
-                    "load_average_1min": os.getloadavg()[0],
-                })
+                rows.append(
+                    {
+                        "runtime": runtime,
+                        "micro_batching": batching,
+                        "clients": clients,
+                        **measured,
+                        "mean_reviews_per_model_call": (scored - reviews_before) / max(1.0, calls - calls_before),
+                        "load_average_1min": os.getloadavg()[0],
+                    }
+                )
                 print("   ", rows[-1], flush=True)
                 if measured["errors"]:
                     print(f"    {measured['errors']} failed requests; the service's log ends:\n{log.read_text()[-2000:]}", flush=True)

@@ -31,10 +31,7 @@ _ALERT_BODY = (
     "{% for message in event.payload.messages %}- {{ message }}\n{% endfor %}"
     "Report: {{ event.payload.report }}"
 )
-_FAILED_BODY = (
-    "Flow run {{ event.resource['prefect.resource.name'] }} of nightly-scoring ended "
-    "{{ event.event.split('.')[-1] }}: {{ event.payload.get('validated_state', {}).get('message', '') }}"
-)
+_FAILED_BODY = "Flow run {{ event.resource['prefect.resource.name'] }} of nightly-scoring ended {{ event.event.split('.')[-1] }}: {{ event.payload.get('validated_state', {}).get('message', '') }}"
 
 
 def alert_automations(block_document_id: UUID, flow_name: str = "nightly-scoring") -> list[Automation]:
@@ -54,7 +51,9 @@ def alert_automations(block_document_id: UUID, flow_name: str = "nightly-scoring
             trigger=EventTrigger(
                 expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
                 match_related={"prefect.resource.role": "flow", "prefect.resource.name": flow_name},
-                posture=Posture.Reactive, threshold=1, within=0,
+                posture=Posture.Reactive,
+                threshold=1,
+                within=0,
             ),
             actions=[notify_failed],
         ),

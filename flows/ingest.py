@@ -44,13 +44,10 @@ def ingest(
     settings = get_settings(data_root=data_root, sources_manifest=sources_manifest, sources_base_uri=sources_base_uri, chunk_rows=chunk_rows)
     root = DataRoot(settings.data_root, settings.storage_options)
     run_id = new_run_id()
-    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
     files = resolve_source_files(settings.sources_manifest, settings.sources_base_uri, settings.storage_options)
-    futures = [
-        ingest_source_file.submit(root, run_id, spec, source, index, started, settings.chunk_rows, settings.storage_options)
-        for index, (spec, source) in enumerate(files)
-    ]
+    futures = [ingest_source_file.submit(root, run_id, spec, source, index, started, settings.chunk_rows, settings.storage_options) for index, (spec, source) in enumerate(files)]
     results: list[FileResult] = []
     for index, ((spec, source), future) in enumerate(zip(files, futures, strict=True)):
         future.wait()

@@ -76,7 +76,7 @@ def nightly_scoring(
     for day in days:
         files = list_batch_files(root, day)
         run_id = new_run_id()
-        scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        scored_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         if files:
             results = scorer(root, model_dir, day, files, run_id, scored_at)
         else:
@@ -89,11 +89,23 @@ def nightly_scoring(
             refused.append(str(exc))
             continue
         summary = report(
-            run_date=day, data_root=settings.data_root, model_version=model_dir, window_days=window_days,
-            min_support=min_support, artifact_key_prefix=artifact_prefix(), thresholds=thresholds or settings.report_thresholds,
+            run_date=day,
+            data_root=settings.data_root,
+            model_version=model_dir,
+            window_days=window_days,
+            min_support=min_support,
+            artifact_key_prefix=artifact_prefix(),
+            thresholds=thresholds or settings.report_thresholds,
         )
         events = emit_report_events(summary, root.uri(root.path))
-        outcome["days"][day.isoformat()] = {"scored": manifest["rows"], "quarantined": manifest["quarantined"], "duplicates": manifest.get("duplicates", 0), "report": summary.get("report_html"), "alerts": len(summary.get("alerts") or []), "events": events}
+        outcome["days"][day.isoformat()] = {
+            "scored": manifest["rows"],
+            "quarantined": manifest["quarantined"],
+            "duplicates": manifest.get("duplicates", 0),
+            "report": summary.get("report_html"),
+            "alerts": len(summary.get("alerts") or []),
+            "events": events,
+        }
         logger.info("%s: %d reviews scored, %d quarantined; report %s", day, manifest["rows"], manifest["quarantined"], summary.get("report_html"))
     if refused:
         raise EmptyRunRefused(" ".join(refused))

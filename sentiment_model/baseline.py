@@ -19,7 +19,7 @@ class TfidfBaseline:
     pipeline: Pipeline
 
     @classmethod
-    def fit(cls, texts: pa.Array, labels: np.ndarray, seed: int = 13) -> "TfidfBaseline":
+    def fit(cls, texts: pa.Array, labels: np.ndarray, seed: int = 13) -> TfidfBaseline:
         pipeline = make_pipeline(
             TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True, token_pattern=r"[^\s]+"),
             LogisticRegression(class_weight="balanced", max_iter=2_000, C=4.0, random_state=seed),

@@ -77,7 +77,7 @@ def reviews_before(table: pa.Table, day: dt.date) -> pa.Table:
     """Reviews dated before ``day`` (UTC); undated reviews are left out, since nothing
     says they precede it. A time-based cut keeps a model from having seen the reviews
     of the nights it will score."""
-    cutoff = pa.scalar(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc), type=table.schema.field("review_time").type)
+    cutoff = pa.scalar(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC), type=table.schema.field("review_time").type)
     return table.filter(pc.fill_null(pc.less(table.column("review_time"), cutoff), False))
 
 

@@ -46,9 +46,9 @@ def read_canonical(
     if start is not None or end is not None:
         time = ds.field("review_time")
         if start is not None:
-            expression = time >= pa.scalar(dt.datetime.combine(start, dt.time(), dt.timezone.utc), pa.timestamp("s", tz="UTC"))
+            expression = time >= pa.scalar(dt.datetime.combine(start, dt.time(), dt.UTC), pa.timestamp("s", tz="UTC"))
         if end is not None:
-            upper = time < pa.scalar(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.timezone.utc), pa.timestamp("s", tz="UTC"))
+            upper = time < pa.scalar(dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC), pa.timestamp("s", tz="UTC"))
             expression = upper if expression is None else expression & upper
     names = columns or CANONICAL_SCHEMA.names
     table = dataset.to_table(columns=names, filter=expression)

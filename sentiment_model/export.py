@@ -193,9 +193,15 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
     )
     (target / "README.md").write_text(
         _README.format(
-            format=format, quantized=", int8 weights" if quantize else "", version=classifier.version, model_file=model_file,
-            input=INPUT_NAME, shape="(batch, time)" if format == "onnx" else f"(1, {classifier.max_length})",
-            max_length=classifier.max_length, labels=", ".join(LABELS), note=note,
+            format=format,
+            quantized=", int8 weights" if quantize else "",
+            version=classifier.version,
+            model_file=model_file,
+            input=INPUT_NAME,
+            shape="(batch, time)" if format == "onnx" else f"(1, {classifier.max_length})",
+            max_length=classifier.max_length,
+            labels=", ".join(LABELS),
+            note=note,
         ),
         encoding="utf-8",
     )

@@ -47,10 +47,7 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
     try:
         fs_class = fsspec.get_filesystem_class(protocol)
     except (ValueError, ImportError) as exc:
-        raise ConfigError(
-            f"Unknown or unavailable storage scheme '{protocol}://' in {url!r}: "
-            "use a local path, file://, gs:// or memory://"
-        ) from exc
+        raise ConfigError(f"Unknown or unavailable storage scheme '{protocol}://' in {url!r}: use a local path, file://, gs:// or memory://") from exc
     if protocol in ("file", "local"):
         local = url.split("://", 1)[1] if "://" in url else url
         try:
@@ -65,7 +62,7 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
 def new_run_id(now: dt.datetime | None = None) -> str:
     """A unique run id that sorts by start time: UTC timestamp to the microsecond (runs
     of one date are ordered by it: the newest wins), plus 6 random hex chars."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:6]}"
 
 

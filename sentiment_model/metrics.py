@@ -56,10 +56,7 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, y_pred
         "weighted_f1": float((f1 * support).sum() / support.sum()) if support.sum() else 0.0,
         "roc_auc_ovr": float(np.mean(valid_auc)) if valid_auc else None,
         "roc_auc_per_class": auc,
-        "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
-            for i, name in enumerate(LABELS)
-        },
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])} for i, name in enumerate(LABELS)},
         "confusion_matrix": matrix.tolist(),
         "confusion_matrix_normalized": normalized.round(4).tolist(),
         "labels": list(LABELS),

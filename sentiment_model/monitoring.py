@@ -219,8 +219,7 @@ def per_class_quality(confusion: np.ndarray, classes: Sequence[str]) -> list[dic
     recall = np.divide(tp, support, out=np.zeros(len(tp)), where=support > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(len(tp)), where=(precision + recall) > 0)
     return [
-        {"class": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i]), "predicted": int(predicted[i])}
-        for i, name in enumerate(classes)
+        {"class": name, "precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i]), "predicted": int(predicted[i])} for i, name in enumerate(classes)
     ]
 
 
@@ -254,7 +253,15 @@ def text_drift_alerts(drift: dict[str, Any] | None, thresholds: ReportThresholds
     if not drift or drift["auc"] < thresholds.text_drift_auc:
         return []
     tokens = ", ".join(t["token"] for t in drift["day_tokens"][:5])
-    return [_alert("drift", "text: domain classifier AUC", drift["auc"], thresholds.text_drift_auc, f"text drift: day vs reference AUC {drift['auc']:.3f} >= {thresholds.text_drift_auc} (today's tokens: {tokens})")]
+    return [
+        _alert(
+            "drift",
+            "text: domain classifier AUC",
+            drift["auc"],
+            thresholds.text_drift_auc,
+            f"text drift: day vs reference AUC {drift['auc']:.3f} >= {thresholds.text_drift_auc} (today's tokens: {tokens})",
+        )
+    ]
 
 
 def input_health_alerts(day: dict[str, Any], reference: dict[str, Any] | None, reference_name: str, thresholds: ReportThresholds) -> list[dict[str, Any]]:
@@ -288,8 +295,12 @@ def quality_alerts(live: dict[str, Any], expected: dict[str, Any] | None, thresh
     for row in judged:
         test_f1 = (expected.get("per_class") or {}).get(row["class"], {}).get("f1")
         if test_f1 is not None and test_f1 - row["f1"] > thresholds.f1_drop:
-            alerts.append(_alert("live_quality", f"F1 {row['class']}", row["f1"], test_f1 - thresholds.f1_drop, f"live F1 of {row['class']} {row['f1']:.3f} vs test {test_f1:.3f} (drop > {thresholds.f1_drop})"))
+            alerts.append(
+                _alert("live_quality", f"F1 {row['class']}", row["f1"], test_f1 - thresholds.f1_drop, f"live F1 of {row['class']} {row['f1']:.3f} vs test {test_f1:.3f} (drop > {thresholds.f1_drop})")
+            )
     test_macro = expected.get("macro_f1")
     if per_class and len(judged) == len(per_class) and test_macro is not None and test_macro - live["macro_f1"] > thresholds.f1_drop:
-        alerts.append(_alert("live_quality", "macro-F1", live["macro_f1"], test_macro - thresholds.f1_drop, f"live macro-F1 {live['macro_f1']:.3f} vs test {test_macro:.3f} (drop > {thresholds.f1_drop})"))
+        alerts.append(
+            _alert("live_quality", "macro-F1", live["macro_f1"], test_macro - thresholds.f1_drop, f"live macro-F1 {live['macro_f1']:.3f} vs test {test_macro:.3f} (drop > {thresholds.f1_drop})")
+        )
     return alerts

@@ -72,10 +72,7 @@ def swap_json(root: DataRoot, path: str, decide: Decide) -> tuple[bool, Pointer 
             return _read_decide_write(root, path, decide)
     if {"gs", "gcs"} & set(_protocols(root)):
         return _gcs_swap(root, path, decide)
-    raise PointerBackendError(
-        f"cannot swap {root.uri(path)} safely: storage {_protocols(root)[0]!r} has no compare-and-swap here; "
-        "use a local folder, gs:// or memory://"
-    )
+    raise PointerBackendError(f"cannot swap {root.uri(path)} safely: storage {_protocols(root)[0]!r} has no compare-and-swap here; use a local folder, gs:// or memory://")
 
 
 def _read_decide_write(root: DataRoot, path: str, decide: Decide) -> tuple[bool, Pointer | None]:
@@ -133,15 +130,16 @@ def gcs_write_if_generation(fs: Any, path: str, data: bytes, generation: int) ->
     if it does not exist). False when the precondition failed (HTTP 412)."""
     bucket, key, _ = fs.split_path(path)
     metadata = json.dumps({"name": key, "contentType": "application/json"})
-    body = (
-        b"--==0==\nContent-Type: application/json; charset=UTF-8\n\n" + metadata.encode()
-        + b"\n--==0==\nContent-Type: application/json\n\n" + data + b"\n--==0==--"
-    )
+    body = b"--==0==\nContent-Type: application/json; charset=UTF-8\n\n" + metadata.encode() + b"\n--==0==\nContent-Type: application/json\n\n" + data + b"\n--==0==--"
     try:
         fs.call(
-            "POST", f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
-            uploadType="multipart", headers={"Content-Type": 'multipart/related; boundary="==0=="'},
-            data=body, json_out=True, ifGenerationMatch=str(generation),
+            "POST",
+            f"{fs._location}/upload/storage/v1/b/{quote(bucket)}/o",
+            uploadType="multipart",
+            headers={"Content-Type": 'multipart/related; boundary="==0=="'},
+            data=body,
+            json_out=True,
+            ifGenerationMatch=str(generation),
         )
     except FileExistsError:  # gcsfs maps 412 Precondition Failed to FileExistsError
         return False

@@ -39,7 +39,7 @@ def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
 
 
 def new_version(fingerprint: dict[str, Any], now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{fingerprint_hash(fingerprint)[:8]}"
 
 
@@ -231,14 +231,11 @@ def promote(root: DataRoot, version: str, macro_f1: float, reason: str, expected
     def decide(current: dict[str, Any] | None) -> dict[str, Any]:
         standing = current["version"] if current else None
         if expected_champion is not _UNCHECKED and standing != expected_champion:
-            raise ChampionChanged(
-                f"not promoted: the champion changed from {expected_champion} to {standing} while model {version} "
-                "was being compared; run the gate again against the new champion"
-            )
+            raise ChampionChanged(f"not promoted: the champion changed from {expected_champion} to {standing} while model {version} was being compared; run the gate again against the new champion")
         return {
             "version": version,
             "macro_f1": macro_f1,
-            "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "reason": reason,
             "previous": standing,
         }

@@ -26,16 +26,16 @@ from sentiment_model import monitoring
 from sentiment_model.layout import DataRoot
 from sentiment_model.schema import LABELS, SCORED_SCHEMA
 from sentiment_model.scoring import list_day_files, scored_files
-from sentiment_model.settings import PROJECT_ROOT, ReportThresholds
+from sentiment_model.settings import ReportThresholds, bundled_path
 from sentiment_model.text import Vocabulary, review_text
 
-SQL_DIR = PROJECT_ROOT / "sql"
 #: Charts shown inline in the Prefect UI's markdown artifact (the rest are in the HTML).
 KEY_CHARTS = ("class_distribution.png", "sentiment_trend.png", "probability_histograms.png", "live_quality_trend.png")
 
 
-def load_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
-    return (sql_dir / f"{name}.sql").read_text(encoding="utf-8")
+def load_sql(name: str, sql_dir: Path | None = None) -> str:
+    """A report query from ``sql/`` (the checkout's, or the installed wheel's)."""
+    return ((sql_dir or bundled_path("sql")) / f"{name}.sql").read_text(encoding="utf-8")
 
 
 # Kept importable from here: callers and tests know it by this module.
@@ -217,7 +217,9 @@ def read_day_texts(root: DataRoot, day: dt.date, limit: int | None = None) -> pa
         title = table.column("title") if "title" in table.column_names else pa.nulls(table.num_rows, pa.string())
         body = table.column("text") if "text" in table.column_names else pa.nulls(table.num_rows, pa.string())
         product = table.column("product_id") if "product_id" in table.column_names else pa.nulls(table.num_rows, pa.string())
-        tables.append(pa.table({"review_id": table.column("review_id").cast(pa.string()), "product_id": product.cast(pa.string()), "text": review_text(title.cast(pa.string()), body.cast(pa.string()))}))
+        tables.append(
+            pa.table({"review_id": table.column("review_id").cast(pa.string()), "product_id": product.cast(pa.string()), "text": review_text(title.cast(pa.string()), body.cast(pa.string()))})
+        )
     if not tables:
         return pa.table({"review_id": pa.array([], pa.string()), "product_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
     out = pa.concat_tables(tables)
@@ -350,8 +352,9 @@ def _charts(summary: dict[str, Any], histogram: list[dict], window_days: int) ->
 
     fig, ax = plt.subplots(figsize=(6.4, 2.8))
     if histogram:
-        ax.bar([row["bin_start"] for row in histogram], [row["reviews"] for row in histogram], width=0.045, align="edge",
-               color=["#ff7f0e" if row["low_confidence"] else "#1f77b4" for row in histogram])
+        ax.bar(
+            [row["bin_start"] for row in histogram], [row["reviews"] for row in histogram], width=0.045, align="edge", color=["#ff7f0e" if row["low_confidence"] else "#1f77b4" for row in histogram]
+        )
     ax.set_xlabel("confidence (top class probability); orange = low")
     ax.set_ylabel("reviews")
     ax.set_title("Confidence")
@@ -427,15 +430,17 @@ def _class_distribution(rows: list[dict[str, Any]], classes: Sequence[str]) -> t
     totals = {key: sum(row[key] for row in ordered) for key in ("day_count", "trailing_count", "training_count")}
     out = []
     for row in ordered:
-        out.append({
-            "label": row["label"],
-            "day_count": int(row["day_count"]),
-            "day_share": row["day_count"] / totals["day_count"] if totals["day_count"] else 0.0,
-            "trailing_count": int(row["trailing_count"]),
-            "trailing_share": row["trailing_count"] / totals["trailing_count"] if totals["trailing_count"] else None,
-            "training_count": int(row["training_count"]),
-            "training_share": row["training_count"] / totals["training_count"] if totals["training_count"] else None,
-        })
+        out.append(
+            {
+                "label": row["label"],
+                "day_count": int(row["day_count"]),
+                "day_share": row["day_count"] / totals["day_count"] if totals["day_count"] else 0.0,
+                "trailing_count": int(row["trailing_count"]),
+                "trailing_share": row["trailing_count"] / totals["trailing_count"] if totals["trailing_count"] else None,
+                "training_count": int(row["training_count"]),
+                "training_share": row["training_count"] / totals["training_count"] if totals["training_count"] else None,
+            }
+        )
     other = {row["label"]: int(row["day_count"]) for row in rows if row["label"] not in classes and row["day_count"]}
     return out, other
 
@@ -453,8 +458,7 @@ def _drift(distribution: list[dict[str, Any]], hist_rows: list[dict[str, Any]], 
     for reference, key in (("trailing", "trailing_count"), ("training", "training_count")):
         drift["class_shares"][reference] = monitoring.distribution_drift(day_counts, [row[key] for row in distribution])
         drift["probabilities"][reference] = {
-            label: measured for label in classes
-            if (measured := monitoring.distribution_drift(histograms["day"].get(label, []) or [0], histograms[reference].get(label)))
+            label: measured for label in classes if (measured := monitoring.distribution_drift(histograms["day"].get(label, []) or [0], histograms[reference].get(label)))
         } or None
     if model.training_counts is None:
         drift["unavailable"]["class_shares_vs_training"] = "the model has no training class counts (no fingerprint, e.g. a model folder outside the registry)"
@@ -478,7 +482,9 @@ def _live_quality(rows: list[dict[str, Any]], day: dt.date, classes: Sequence[st
     trend = []
     for when in sorted(by_day):
         quality = monitoring.per_class_quality(by_day[when], classes)
-        trend.append({"day": when.isoformat(), "rated_reviews": int(by_day[when].sum()), "macro_f1": _macro_f1_present(quality), "f1": {q["class"]: q["f1"] if q["support"] else None for q in quality}})
+        trend.append(
+            {"day": when.isoformat(), "rated_reviews": int(by_day[when].sum()), "macro_f1": _macro_f1_present(quality), "f1": {q["class"]: q["f1"] if q["support"] else None for q in quality}}
+        )
     confusion = by_day.get(day)
     if confusion is None or confusion.sum() == 0:
         return {"rated_reviews": 0, "trend": trend}
@@ -514,15 +520,17 @@ def _trend(rows: list[dict[str, Any]], classes: Sequence[str]) -> list[dict[str,
     for when in sorted(days):
         entry = days[when]
         decided = sum(entry["counts"].get(label, 0) for label in classes)
-        out.append({
-            "day": when.isoformat(),
-            "reviews": entry["reviews"],
-            **{label: entry["counts"].get(label, 0) for label in classes},
-            "shares": {label: entry["counts"].get(label, 0) / decided if decided else 0.0 for label in classes},
-            "strongly_negative_share": entry["strongly_negative"] / entry["reviews"],
-            "strongly_positive_share": entry["strongly_positive"] / entry["reviews"],
-            "mean_confidence": entry["confidence_sum"] / entry["reviews"],
-        })
+        out.append(
+            {
+                "day": when.isoformat(),
+                "reviews": entry["reviews"],
+                **{label: entry["counts"].get(label, 0) for label in classes},
+                "shares": {label: entry["counts"].get(label, 0) / decided if decided else 0.0 for label in classes},
+                "strongly_negative_share": entry["strongly_negative"] / entry["reviews"],
+                "strongly_positive_share": entry["strongly_positive"] / entry["reviews"],
+                "mean_confidence": entry["confidence_sum"] / entry["reviews"],
+            }
+        )
     return out
 
 
@@ -684,10 +692,8 @@ def _headline(summary: dict[str, Any]) -> list[str]:
     lines = [
         f"{summary['reviews']:,} reviews scored with model {summary['model_version']}",
         shares + (f" (outside the classes: {summary['other_labels']})" if summary["other_labels"] else ""),
-        "class-share drift: " + "; ".join(
-            f"vs {name}: PSI {m['psi']:.3f}, JS {m['js_distance']:.3f}" if m else f"vs {name}: unavailable"
-            for name, m in ((window, drift["trailing"]), ("training", drift["training"]))
-        ),
+        "class-share drift: "
+        + "; ".join(f"vs {name}: PSI {m['psi']:.3f}, JS {m['js_distance']:.3f}" if m else f"vs {name}: unavailable" for name, m in ((window, drift["trailing"]), ("training", drift["training"]))),
         f"strongly negative {_pct(summary['strong_sentiment']['strongly_negative_share'])}, strongly positive {_pct(summary['strong_sentiment']['strongly_positive_share'])} ({summary['strong_sentiment']['rule']})",
         f"low-confidence share (< {summary['low_confidence_threshold']}): {summary['low_confidence_share']:.1%}",
     ]
@@ -726,8 +732,13 @@ def _sections(summary: dict[str, Any]) -> list[tuple[str, str, list[dict[str, An
     text_rows = [] if not text else [{**t, "side": "today"} for t in text["day_tokens"]] + [{**t, "side": "reference"} for t in text["reference_tokens"]]
     explanations = summary["explanations"]
     explained = [
-        {"product_id": r["product_id"], f"p({explanations.get('explained_class', '')})": r["p_most_negative"], "attention tokens": r["top_tokens"],
-         "LIME words (weight)": [f"{w['token']} ({w['weight']:+.2f})" for w in r.get("lime", [])], "text": r["text"][:160]}
+        {
+            "product_id": r["product_id"],
+            f"p({explanations.get('explained_class', '')})": r["p_most_negative"],
+            "attention tokens": r["top_tokens"],
+            "LIME words (weight)": [f"{w['token']} ({w['weight']:+.2f})" for w in r.get("lime", [])],
+            "text": r["text"][:160],
+        }
         for r in explanations["reviews"]
     ]
     cost = explanations.get("seconds_per_explanation")
@@ -735,14 +746,37 @@ def _sections(summary: dict[str, Any]) -> list[tuple[str, str, list[dict[str, An
         ("alerts", "Alerts", [{k: a[k] for k in ("kind", "name", "value", "threshold", "message")} for a in summary["alerts"]], [], f"thresholds: {summary['thresholds']}"),
         ("classes", "Class distribution", summary["class_distribution"], ["class_distribution.png"], f"shares among the model's classes; other labels: {summary['other_labels'] or 'none'}"),
         ("drift", "Drift (effect sizes)", _drift_rows(summary), ["probability_histograms.png"], f"PSI and Jensen-Shannon distance (base 2) vs the {window} and the training data. {drift_notes}"),
-        ("strong", "Strongly negative / strongly positive", [{k: row[k] for k in ("day", "reviews", "strongly_negative_share", "strongly_positive_share")} for row in summary["trend"]], [], summary["strong_sentiment"]["rule"]),
-        ("quality", "Live quality against star ratings", live.get("per_class") or [], ["live_quality_trend.png", "live_confusion_matrix.png"],
-         f"{live['rated_reviews']:,} rated reviews today; model's test split: " + ", ".join(f"{q['class']} F1 {q['f1']:.3f}" for q in summary["model_test_quality"])),
+        (
+            "strong",
+            "Strongly negative / strongly positive",
+            [{k: row[k] for k in ("day", "reviews", "strongly_negative_share", "strongly_positive_share")} for row in summary["trend"]],
+            [],
+            summary["strong_sentiment"]["rule"],
+        ),
+        (
+            "quality",
+            "Live quality against star ratings",
+            live.get("per_class") or [],
+            ["live_quality_trend.png", "live_confusion_matrix.png"],
+            f"{live['rated_reviews']:,} rated reviews today; model's test split: " + ", ".join(f"{q['class']} F1 {q['f1']:.3f}" for q in summary["model_test_quality"]),
+        ),
         ("input", "Input health", summary["input_health"]["rows"], ["length_distribution.png"], summary["input_health"].get("note") or f"day vs the {window} (sample) and the training data"),
-        ("text-drift", "Text drift: what people write about", text_rows, ["text_drift_tokens.png"],
-         f"domain classifier AUC {text['auc']:.3f} on {text['reviews_per_side']:,} reviews per side (day vs {window})" if text else "unavailable: too few reviews in the day or the reference window"),
-        ("explanations", "Why the worst reviews are negative", explained, [],
-         (explanations.get("note") or "") + (f" LIME: {explanations['lime_samples']} perturbed texts each, {cost:.2f} s per explanation" if cost is not None else "")),
+        (
+            "text-drift",
+            "Text drift: what people write about",
+            text_rows,
+            ["text_drift_tokens.png"],
+            f"domain classifier AUC {text['auc']:.3f} on {text['reviews_per_side']:,} reviews per side (day vs {window})"
+            if text
+            else "unavailable: too few reviews in the day or the reference window",
+        ),
+        (
+            "explanations",
+            "Why the worst reviews are negative",
+            explained,
+            [],
+            (explanations.get("note") or "") + (f" LIME: {explanations['lime_samples']} perturbed texts each, {cost:.2f} s per explanation" if cost is not None else ""),
+        ),
         ("products", "Products with the most negative reviews", summary["top_negative_products"], [], ""),
         ("trend", "Trend", [{k: v for k, v in row.items() if k != "shares"} for row in summary["trend"]], ["sentiment_trend.png", "confidence_histogram.png"], ""),
     ]
@@ -759,9 +793,7 @@ def render_html(summary: dict[str, Any], charts: dict[str, bytes]) -> str:
     """One self-contained HTML file: charts embedded as base64 PNG, no external resource."""
 
     def figures(names: list[str]) -> str:
-        return "".join(
-            f"<figure><img alt='{name}' src='data:image/png;base64,{base64.b64encode(charts[name]).decode()}'/></figure>" for name in names if name in charts
-        )
+        return "".join(f"<figure><img alt='{name}' src='data:image/png;base64,{base64.b64encode(charts[name]).decode()}'/></figure>" for name in names if name in charts)
 
     items = "".join(f"<li>{html.escape(line)}</li>" for line in _headline(summary))
     body = "".join(
@@ -795,4 +827,3 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         return f"# Review sentiment, {summary['date']}\n\n{summary.get('message', 'no reviews')}\n"
     images = {name: f"data:image/png;base64,{base64.b64encode(data).decode()}" for name, data in (summary.get("charts") or {}).items()}
     return _render_md(summary, images) + f"\n\nFull HTML report (one self-contained file): `{summary.get('report_html', '')}`\n"
-

@@ -20,12 +20,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sentiment_model.batching import inference_batches
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import ConfigError, DataRoot
 from sentiment_model.pointers import swap_json
 from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
 from sentiment_model.text import PAD_ID, review_text, tokenize
-from sentiment_model.batching import inference_batches
 
 MANIFEST = "_MANIFEST.json"
 TOP_TOKENS = 3
@@ -285,13 +285,18 @@ def score_file(
                         bad_reasons = problems.filter(bad)
                         for reason in bad_reasons.to_pylist():
                             reasons[reason] = reasons.get(reason, 0) + 1
-                        bad_tables.append(pa.table({
-                            "source": [root.uri(source)] * bad_rows.num_rows,
-                            "record_number": pa.nulls(bad_rows.num_rows, pa.int64()),
-                            "raw": _raw_rows(bad_rows),
-                            "quarantine_reason": bad_reasons,
-                            "ingested_at": [scored_at] * bad_rows.num_rows,
-                        }, schema=QUARANTINE_SCHEMA))
+                        bad_tables.append(
+                            pa.table(
+                                {
+                                    "source": [root.uri(source)] * bad_rows.num_rows,
+                                    "record_number": pa.nulls(bad_rows.num_rows, pa.int64()),
+                                    "raw": _raw_rows(bad_rows),
+                                    "quarantine_reason": bad_reasons,
+                                    "ingested_at": [scored_at] * bad_rows.num_rows,
+                                },
+                                schema=QUARANTINE_SCHEMA,
+                            )
+                        )
                         table = table.filter(ok)
                     if table.num_rows:
                         writer.write_table(score_table(classifier, table, scored_at))
@@ -346,9 +351,7 @@ def _newer_manifest(root: DataRoot, day: dt.date, run_id: str) -> dict[str, Any]
     return current if current is not None and current["run_id"] > run_id else None
 
 
-def publish_day(
-    root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str, allow_empty: bool = False
-) -> dict[str, Any]:
+def publish_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str, allow_empty: bool = False) -> dict[str, Any]:
     """Drop the day's duplicate reviews, swap the day's manifest to this run (a
     compare-and-swap, :mod:`sentiment_model.pointers`), then remove older runs' folders.
 
@@ -378,7 +381,7 @@ def publish_day(
         "rows": sum(r.scored for r in results),
         "quarantined": sum(r.quarantined for r in results),
         "duplicates": sum(r.duplicates for r in results),
-        "published_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
     def decide(current: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -440,7 +443,7 @@ def score_day(
 ) -> dict[str, Any]:
     """Score every batch file of ``day`` in this process and publish it: the library
     path the nightly flow orchestrates (the flow fans the files out as tasks)."""
-    scored_at = scored_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    scored_at = scored_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     files = list_day_files(root, day)
     results = [score_file(root, classifier, source, day, run_id, index, scored_at) for index, source in enumerate(files)]
     return publish_day(root, day, run_id, results, classifier.version or "unversioned", allow_empty=allow_empty)

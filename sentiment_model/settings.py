@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from pathlib import Path
 from typing import Literal
-
-import zoneinfo
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +12,15 @@ from pydantic_settings.exceptions import SettingsError
 
 #: The repository root, used to find the bundled sources manifest and SQL files.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: Where an installed wheel keeps them (pyproject's force-include maps them here).
+PACKAGED_RESOURCES = Path(__file__).resolve().parent / "resources"
+
+
+def bundled_path(name: str) -> Path:
+    """A file or folder shipped with the code (``sql``, ``sources.toml``): the checkout's
+    copy when running from the repository, else the installed wheel's."""
+    checkout = PROJECT_ROOT / name
+    return checkout if checkout.exists() else PACKAGED_RESOURCES / name
 
 
 class ReportThresholds(BaseModel):
@@ -52,7 +60,7 @@ class Settings(BaseSettings):
         description='Extra fsspec options as JSON, e.g. {"endpoint_url": "http://127.0.0.1:9023", "token": "anon"}.',
     )
     sources_manifest: str = Field(
-        default=str(PROJECT_ROOT / "sources.toml"),
+        default_factory=lambda: str(bundled_path("sources.toml")),
         description="TOML manifest that lists the raw sources and their formats.",
     )
     sources_base_uri: str | None = Field(
@@ -81,6 +89,7 @@ class Settings(BaseSettings):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r} (use an IANA name such as America/Los_Angeles)") from exc
         return value
+
     # --- the real-time service (`sentiment serve`) ---------------------------------------
     serve_host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     serve_port: int = Field(default=8000, ge=0, le=65535, description="Port the service listens on.")

@@ -31,7 +31,7 @@ class SubwordVocabulary:
     tokenizer_json: str
 
     @classmethod
-    def build(cls, texts: pa.Array | Sequence[str], kind: SubwordKind = "bpe", size: int = 20_000, min_count: int = 2) -> "SubwordVocabulary":
+    def build(cls, texts: pa.Array | Sequence[str], kind: SubwordKind = "bpe", size: int = 20_000, min_count: int = 2) -> SubwordVocabulary:
         from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
         specials = [PAD_TOKEN, OOV_TOKEN]

@@ -66,7 +66,7 @@ class Vocabulary:
     tokens: tuple[str, ...]
 
     @classmethod
-    def build(cls, token_lists: pa.ListArray, max_size: int = 20_000, min_count: int = 2) -> "Vocabulary":
+    def build(cls, token_lists: pa.ListArray, max_size: int = 20_000, min_count: int = 2) -> Vocabulary:
         """Most frequent tokens of the training texts (ties broken alphabetically)."""
         counts = pc.value_counts(pc.list_flatten(token_lists))
         table = pa.table({"token": counts.field("values"), "count": counts.field("counts")})

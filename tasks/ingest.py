@@ -16,9 +16,7 @@ from tasks.retry import transient_storage_error
 
 
 @task(name="resolve-source-files", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def resolve_source_files(
-    manifest_path: str, base_uri: str | None, storage_options: dict[str, Any]
-) -> list[tuple[SourceSpec, str]]:
+def resolve_source_files(manifest_path: str, base_uri: str | None, storage_options: dict[str, Any]) -> list[tuple[SourceSpec, str]]:
     """Expand the manifest's URIs and globs to (spec, file) pairs, in manifest order."""
     logger = get_run_logger()
     manifest = load_manifest(manifest_path, base_uri)
@@ -52,17 +50,21 @@ def ingest_source_file(
 ) -> FileResult:
     """Read, normalize and stage one file; quarantine what cannot be used."""
     result = ingest_file(
-        root, run_id, spec, source, file_index,
-        ingested_at=ingested_at, chunk_rows=chunk_rows, source_storage_options=source_storage_options,
+        root,
+        run_id,
+        spec,
+        source,
+        file_index,
+        ingested_at=ingested_at,
+        chunk_rows=chunk_rows,
+        source_storage_options=source_storage_options,
     )
     get_run_logger().info("%s: %d read, %d valid, %d quarantined", source, result.records_read, result.valid, result.quarantined)
     return result
 
 
 @task(name="publish-canonical-snapshot", retries=1, retry_delay_seconds=10, retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def publish_canonical_snapshot(
-    root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int
-) -> dict[str, Any]:
+def publish_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int) -> dict[str, Any]:
     """Deduplicate, write the snapshot, reconcile, then swap the CURRENT pointer."""
     report = finish_ingest_run(root, run_id, results, created_at, keep_snapshots)
     get_run_logger().info("canonical snapshot %s is live: %s (pruned %d old)", run_id, report["totals"], len(report["pruned_snapshots"]))
@@ -72,10 +74,7 @@ def publish_canonical_snapshot(
 @task(name="publish-ingest-artifacts", cache_policy=NONE)
 def publish_ingest_artifacts(report: dict[str, Any]) -> None:
     """The reconciliation as a table artifact and a markdown summary in the Prefect UI."""
-    rows = [
-        {k: row[k] for k in ("source_name", "source", "status", "records_read", "canonical", "duplicates", "quarantined", "error")}
-        for row in report["files"]
-    ]
+    rows = [{k: row[k] for k in ("source_name", "source", "status", "records_read", "canonical", "duplicates", "quarantined", "error")} for row in report["files"]]
     create_table_artifact(key="ingest-reconciliation", table=rows, description="Records per source file: read = canonical + duplicates + quarantined")
     totals = report["totals"]
     failed = [row for row in report["files"] if row["status"] == "failed"]

@@ -16,12 +16,12 @@ from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.data import add_labels, reviews_before, split_train_validation_test, stratified_sample
 from sentiment_model.datasets import current_snapshot, read_canonical
 from sentiment_model.layout import DataRoot
-from tasks.retry import transient_storage_error
-from sentiment_model.monitoring import training_reference
 from sentiment_model.metrics import bootstrap_macro_f1, classification_metrics, comparison_line
+from sentiment_model.monitoring import training_reference
 from sentiment_model.registry import ChampionChanged, load_classifier, new_version, promote, promotion_decision, read_champion, save_model
 from sentiment_model.schema import LABELS
 from sentiment_model.train import RetrainConfig, TrainConfig, TrainResult, texts_and_labels, train_classifier
+from tasks.retry import transient_storage_error
 
 
 @task(name="load-labelled-splits", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
@@ -143,7 +143,15 @@ def publish_model_artifacts(root: DataRoot, version: str, metrics: dict[str, Any
     bilstm, baseline = metrics["test"], metrics["baseline_tfidf_lr"]
     rows = []
     for name, m in (("BiLSTM", bilstm), ("TF-IDF + LR", baseline)):
-        rows.append({"model": name, "macro_f1": round(m["macro_f1"], 4), "accuracy": round(m["accuracy"], 4), "weighted_f1": round(m["weighted_f1"], 4), **{f"f1_{k}": round(v["f1"], 4) for k, v in m["per_class"].items()}})
+        rows.append(
+            {
+                "model": name,
+                "macro_f1": round(m["macro_f1"], 4),
+                "accuracy": round(m["accuracy"], 4),
+                "weighted_f1": round(m["weighted_f1"], 4),
+                **{f"f1_{k}": round(v["f1"], 4) for k, v in m["per_class"].items()},
+            }
+        )
     create_table_artifact(key="retrain-metrics", table=rows, description=f"Test split metrics, model {version}")
     matrix = "\n".join("| " + LABELS[i] + " | " + " | ".join(str(c) for c in row) + " |" for i, row in enumerate(bilstm["confusion_matrix"]))
     create_markdown_artifact(

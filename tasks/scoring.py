@@ -14,12 +14,11 @@ from prefect.events import emit_event
 
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import DataRoot
-from tasks.retry import transient_storage_error
 from sentiment_model.registry import load_model_dir, read_champion, resolve_model_dir
 from sentiment_model.reports import build_report, model_context, summary_markdown
-from sentiment_model.settings import ReportThresholds
 from sentiment_model.scoring import FileScore, list_day_files, publish_day, score_file
-
+from sentiment_model.settings import ReportThresholds
+from tasks.retry import transient_storage_error
 
 _CLASSIFIERS: dict[tuple[str, str], SentimentClassifier] = {}
 _CLASSIFIERS_LOCK = threading.Lock()
@@ -91,7 +90,9 @@ def publish_report_artifacts(summary: dict[str, Any], key_prefix: str) -> None:
     if tables.get("class_distribution"):
         create_table_artifact(key=f"{key_prefix}-class-distribution", table=_plain(tables["class_distribution"]), description=f"class distribution {summary['date']}")
     if tables.get("top_negative_products") is not None:
-        create_table_artifact(key=f"{key_prefix}-negative-products", table=_plain(tables["top_negative_products"]) or [{"product_id": "(none)"}], description=f"most negative products {summary['date']}")
+        create_table_artifact(
+            key=f"{key_prefix}-negative-products", table=_plain(tables["top_negative_products"]) or [{"product_id": "(none)"}], description=f"most negative products {summary['date']}"
+        )
     if tables.get("live_quality_per_class"):
         create_table_artifact(key=f"{key_prefix}-live-quality", table=_plain(tables["live_quality_per_class"]), description=f"live quality per class against star ratings {summary['date']}")
     if tables.get("input_health"):
@@ -112,7 +113,8 @@ def emit_report_events(summary: dict[str, Any], data_root_uri: str) -> list[str]
     alerts = summary.get("alerts") or []
     emitted = []
     published = emit_event(
-        event=REPORT_EVENT, resource=resource,
+        event=REPORT_EVENT,
+        resource=resource,
         payload={"date": summary["date"], "reviews": summary.get("reviews", 0), "alerts": len(alerts), "report": summary.get("report_html"), "model_version": summary.get("model_version")},
     )
     if published is not None:

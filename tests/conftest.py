@@ -124,7 +124,7 @@ def canonical_rows(table, day, source="fixture"):
     from sentiment_model.schema import CANONICAL_SCHEMA
 
     n = table.num_rows
-    when = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+    when = dt.datetime.combine(day, dt.time(12), dt.UTC)
     return pa.table(
         {
             "review_id": table.column("review_id"),

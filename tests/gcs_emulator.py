@@ -11,10 +11,11 @@ server handles one request at a time, so check-then-write is atomic there too.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
+
+from tests.processes import free_port
 
 
 def _object_name(request: Any) -> str | None:
@@ -54,12 +55,6 @@ def install_generation_preconditions() -> None:
         handler = methods.get(server.POST)
         if handler is objects.insert:
             methods[server.POST] = _honour_generation_match(objects.insert)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager

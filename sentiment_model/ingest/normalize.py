@@ -69,7 +69,7 @@ def parse_rating(values: pa.Array) -> tuple[pa.Array, pa.Array]:
 #: quarantined: Amazon reviews start in the 1990s, and a time in the future is a wrong unit
 #: or a wrong clock. The ranges of the four epoch units do not overlap inside this window,
 #: so an epoch value's unit (s, ms, us, ns) is told by its magnitude.
-EARLIEST_REVIEW_TIME = dt.datetime(1990, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST_REVIEW_TIME = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
 LATEST_REVIEW_SLACK = dt.timedelta(days=1)
 _EPOCH_UNITS = (("s", 1.0), ("ms", 1e3), ("us", 1e6), ("ns", 1e9))
 
@@ -93,7 +93,7 @@ def parse_review_time(values: pa.Array, time_format: str | None, now: dt.datetim
     n = len(values)
     if time_format is None:
         return pa.nulls(n, type=target), _null_strings(n)
-    latest = (now or dt.datetime.now(dt.timezone.utc)) + LATEST_REVIEW_SLACK
+    latest = (now or dt.datetime.now(dt.UTC)) + LATEST_REVIEW_SLACK
     low, high = EARLIEST_REVIEW_TIME.timestamp(), latest.timestamp()
     text = pc.utf8_trim_whitespace(values.cast(pa.string()))
     present = pc.and_(pc.is_valid(text), pc.not_equal(text, ""))
@@ -135,9 +135,7 @@ def clean_text(values: pa.Array) -> pa.Array:
 
 def dedup_keys(raw: pa.Table, spec: SourceSpec) -> pa.Array:
     """The string each record's identity is hashed from: namespace + dedup fields."""
-    names = spec.dedup_fields if spec.dedup_fields != "*" else [
-        n for n in raw.column_names if n != RECORD_NUMBER and n not in spec.dedup_exclude
-    ]
+    names = spec.dedup_fields if spec.dedup_fields != "*" else [n for n in raw.column_names if n != RECORD_NUMBER and n not in spec.dedup_exclude]
     parts = []
     for name in names:
         column = pc.fill_null(_column(raw, name).cast(pa.string()), "")
@@ -174,9 +172,7 @@ def review_ids(keys: pa.Array) -> pa.Array:
     return md5_hex(keys)[0]
 
 
-def normalize_chunk(
-    raw: pa.Table, spec: SourceSpec, source: str, ingested_at: dt.datetime
-) -> tuple[pa.Table, list[Rejected]]:
+def normalize_chunk(raw: pa.Table, spec: SourceSpec, source: str, ingested_at: dt.datetime) -> tuple[pa.Table, list[Rejected]]:
     """Map a raw chunk to staged rows (canonical + content_hash); return ``(rows, rejected)``."""
     n = raw.num_rows
     if n == 0:

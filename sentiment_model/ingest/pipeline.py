@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import fsspec
-import orjson
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -55,15 +55,20 @@ class SourceFileError(RuntimeError):
 
 
 _PERMANENT_ERRORS = (
-    EOFError, SourceFormatError, UnicodeError, ValueError, pa.ArrowInvalid,
-    FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError, FileExistsError,
+    EOFError,
+    SourceFormatError,
+    UnicodeError,
+    ValueError,
+    pa.ArrowInvalid,
+    FileNotFoundError,
+    PermissionError,
+    NotADirectoryError,
+    IsADirectoryError,
+    FileExistsError,
 )
 #: OSError numbers that say "this path cannot work", not "the storage hiccuped":
 #: retrying them only delays the error (a data root that is a file was retried ~45 s).
-_PERMANENT_ERRNOS = frozenset(
-    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM, errno.EEXIST,
-     errno.ENAMETOOLONG, errno.EROFS, errno.EINVAL}
-)
+_PERMANENT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENAMETOOLONG, errno.EROFS, errno.EINVAL})
 
 
 def _is_compression_error(exc: BaseException) -> bool:
@@ -185,13 +190,11 @@ def ingest_file(
     return result
 
 
-def read_source_rows(
-    spec: SourceSpec, source: str, *, chunk_rows: int = 50_000, storage_options: dict[str, Any] | None = None
-) -> tuple[pa.Table, int, Counter[str]]:
+def read_source_rows(spec: SourceSpec, source: str, *, chunk_rows: int = 50_000, storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, int, Counter[str]]:
     """Read one raw file straight into canonical rows in memory (no staging, no dedup
     across files): for scoring or evaluating a labelled dump. Returns
     ``(rows deduplicated by review_id, records read, quarantine reasons)``."""
-    ingested_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    ingested_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     tables, records, reasons = [], 0, Counter()
     try:
         with fsspec.open(source, "rb", compression="infer", **(storage_options or {})) as stream:
@@ -268,7 +271,7 @@ def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResu
     snapshot = root.canonical_run_dir(run_id)
     schema = CANONICAL_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string()))
     ordered = sorted((r for r in results if r.ok), key=lambda r: r.file_index)
-    deduplicator = _Deduplicator(root, run_id, ingested_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+    deduplicator = _Deduplicator(root, run_id, ingested_at or dt.datetime.now(dt.UTC).replace(microsecond=0))
     ds.write_dataset(
         deduplicator.batches(ordered),
         base_dir=snapshot,
@@ -297,9 +300,7 @@ def prune_snapshots(root: DataRoot, keep: int, live_run_id: str) -> list[str]:
     return doomed
 
 
-def finish_ingest_run(
-    root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int = 3
-) -> dict[str, Any]:
+def finish_ingest_run(root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int = 3) -> dict[str, Any]:
     """After every file is staged: deduplicate and write the snapshot, reconcile, swap the
     CURRENT pointer, remove the run's staging, and prune old snapshots. A run with no
     canonical rows never becomes live (:class:`EmptyIngestRun`, report still written)."""
@@ -386,7 +387,7 @@ def ingest_all(
 
     manifest = load_manifest(manifest_path, base_uri)
     run_id = new_run_id()
-    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     results: list[FileResult] = []
     index = 0
     for spec in manifest.sources:

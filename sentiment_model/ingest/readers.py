@@ -89,10 +89,7 @@ def check_encoding(stream: IO[bytes], spec: SourceSpec) -> None:
     stream.seek(start)
     why = looks_like_utf16(head)
     if why:
-        raise SourceFormatError(
-            f"wrong encoding: file looks like UTF-16 ({why}) but source {spec.name!r} declares "
-            f"encoding={spec.encoding!r}; declare encoding = \"utf-16\" in its sources.toml entry"
-        )
+        raise SourceFormatError(f'wrong encoding: file looks like UTF-16 ({why}) but source {spec.name!r} declares encoding={spec.encoding!r}; declare encoding = "utf-16" in its sources.toml entry')
 
 
 class DecodedUtf8Stream(io.RawIOBase):
@@ -196,9 +193,7 @@ def _strings_table(rows: dict[str, list[str | None]], record_numbers: list[int])
     return pa.table(columns)
 
 
-def _parse_json_lines_slow(
-    lines: list[bytes], fields: list[str], first_record: int, encoding: str
-) -> RawChunk:
+def _parse_json_lines_slow(lines: list[bytes], fields: list[str], first_record: int, encoding: str) -> RawChunk:
     """Line-by-line parse that isolates bad lines. Used only when the fast parse of a
     block fails, so one broken line costs one block's speed, not the whole file."""
     rows: dict[str, list[str | None]] = {name: [] for name in fields}
@@ -323,9 +318,7 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
             block_size *= 4
 
 
-def _read_csv_pass(
-    spec: SourceSpec, stream: IO[bytes], chunk_rows: int, names: list[str], wanted: list[str], block_size: int, progress: _CsvProgress
-) -> Iterator[RawChunk]:
+def _read_csv_pass(spec: SourceSpec, stream: IO[bytes], chunk_rows: int, names: list[str], wanted: list[str], block_size: int, progress: _CsvProgress) -> Iterator[RawChunk]:
     """One read of the file with one block size; skips what ``progress`` says was yielded."""
     invalid_rows: list[Rejected] = []
     header_rows = 1 if spec.header else 0

@@ -32,7 +32,7 @@ class ColumnMapping(BaseModel):
     review_time: str | None = None
 
     @model_validator(mode="after")
-    def _needs_some_text(self) -> "ColumnMapping":
+    def _needs_some_text(self) -> ColumnMapping:
         if self.title is None and self.text is None:
             raise ValueError("a source must map at least one of title or text")
         return self
@@ -71,7 +71,7 @@ class SourceSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _check(self) -> "SourceSpec":
+    def _check(self) -> SourceSpec:
         if self.reader == "csv" and not self.header and not self.column_names:
             raise ValueError(f"source {self.name!r}: a header-less CSV needs column_names")
         if self.columns.review_time and not self.time_format:
@@ -239,9 +239,7 @@ def load_manifest(path: str | Path, base_uri: str | None = None) -> Manifest:
     return Manifest(base_uri=base, sources=specs)
 
 
-def resolve_files(
-    spec: SourceSpec, base_uri: str, storage_options: dict[str, Any] | None = None
-) -> list[str]:
+def resolve_files(spec: SourceSpec, base_uri: str, storage_options: dict[str, Any] | None = None) -> list[str]:
     """Expand a spec's ``uri`` (file, folder or glob) to a sorted list of file URLs. A
     file whose name holds glob characters (``[``, ``*``, ``?``) is taken literally when
     it exists under that exact name."""

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
@@ -128,9 +128,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
     """The service for ``settings``; ``holder`` defaults to the registry's ``serve_model``."""
     metrics = metrics or (holder.metrics if holder and holder.metrics else ServiceMetrics())
     if holder is None:
-        holder = ModelHolder(
-            DataRoot(settings.data_root, settings.storage_options), settings.serve_model, settings.serve_runtime, settings.serve_poll_seconds, metrics
-        )
+        holder = ModelHolder(DataRoot(settings.data_root, settings.storage_options), settings.serve_model, settings.serve_runtime, settings.serve_poll_seconds, metrics)
     holder.metrics = metrics
 
     def score(texts: list[str]) -> Scored:

@@ -19,9 +19,7 @@ class ServiceMetrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.requests = Counter("sentiment_http_requests_total", "HTTP requests by route, method and status.", ("route", "method", "status"), registry=r)
-        self.latency = Histogram(
-            "sentiment_http_request_seconds", "HTTP request latency by route, method and status.", ("route", "method", "status"), buckets=LATENCY_BUCKETS, registry=r
-        )
+        self.latency = Histogram("sentiment_http_request_seconds", "HTTP request latency by route, method and status.", ("route", "method", "status"), buckets=LATENCY_BUCKETS, registry=r)
         self.batch_reviews = Histogram("sentiment_batch_reviews", "Reviews per model call.", buckets=BATCH_BUCKETS, registry=r)
         self.batch_requests = Histogram("sentiment_batch_requests", "Requests gathered into one model call.", buckets=BATCH_BUCKETS, registry=r)
         self.model_seconds = Histogram("sentiment_model_call_seconds", "Time of one model call (tokenize + predict).", buckets=LATENCY_BUCKETS, registry=r)

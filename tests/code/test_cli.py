@@ -47,6 +47,6 @@ def test_run_ids_sort_by_start_time_even_within_one_second():
 
     from sentiment_model.layout import new_run_id
 
-    start = dt.datetime(2026, 1, 1, 2, 0, 0, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, 2, 0, 0, 1, tzinfo=dt.UTC)
     ids = [new_run_id(start + dt.timedelta(microseconds=i)) for i in range(50)]
     assert ids == sorted(ids) and len(set(ids)) == 50

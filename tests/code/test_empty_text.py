@@ -36,14 +36,14 @@ def rows_with_tokenless_reviews() -> pa.Table:
 
 def test_tokenless_reviews_are_labelled_empty_text_not_negative(tiny_champion_root):
     classifier = load_classifier(tiny_champion_root, "champion")
-    scored = score_table(classifier, rows_with_tokenless_reviews(), dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)).to_pylist()
+    scored = score_table(classifier, rows_with_tokenless_reviews(), dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).to_pylist()
     empty, predicted = scored[: len(TOKENLESS)], scored[len(TOKENLESS) :]
     assert [r["predicted_label"] for r in empty] == [EMPTY_TEXT_LABEL] * len(TOKENLESS)
     assert all(r["p_negative"] == r["p_neutral"] == r["p_positive"] == r["confidence"] == 0.0 and r["top_tokens"] == [] for r in empty)
     assert {r["predicted_label"] for r in predicted} <= set(LABELS)
     assert all(abs(r["p_negative"] + r["p_neutral"] + r["p_positive"] - 1) < 1e-4 for r in predicted)
     # The rows that have tokens get the same prediction as when scored on their own.
-    alone = score_table(classifier, rows_with_tokenless_reviews().slice(len(TOKENLESS)), dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)).to_pylist()
+    alone = score_table(classifier, rows_with_tokenless_reviews().slice(len(TOKENLESS)), dt.datetime(2026, 1, 1, tzinfo=dt.UTC)).to_pylist()
     assert [r["predicted_label"] for r in alone] == [r["predicted_label"] for r in predicted]
 
 

@@ -90,7 +90,7 @@ def test_memory_data_root_and_staged_batches(tmp_path, fixture_copy):
 
 def test_unknown_scheme_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"Unknown or unavailable storage scheme 'nosuch://'"):
-        DataRoot("nosuch://bucket/x").fs
+        _ = DataRoot("nosuch://bucket/x").fs
     with pytest.raises(ConfigError, match="run `sentiment ingest` first"):
         read_canonical(DataRoot(str(tmp_path / "empty")))
 

@@ -14,7 +14,7 @@ from sentiment_model.ingest.pipeline import FileResult, SourceFileError, ingest_
 from sentiment_model.ingest.sources import build_spec
 from sentiment_model.layout import DataRoot
 
-NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def run_file(root: DataRoot, spec_entry: dict, path: Path, index: int = 0) -> tuple[FileResult, list[dict], list[dict]]:
@@ -46,7 +46,7 @@ def test_mcauley_json_lines_quarantines_each_broken_line(root, fixture_copy):
     assert len(rows) == 4
     by_reviewer = {r["reviewer_id"]: r for r in rows}
     assert by_reviewer["AUSER0001"]["rating"] == 2
-    assert by_reviewer["AUSER0001"]["review_time"] == dt.datetime(2014, 2, 28, tzinfo=dt.timezone.utc)
+    assert by_reviewer["AUSER0001"]["review_time"] == dt.datetime(2014, 2, 28, tzinfo=dt.UTC)
     assert by_reviewer["AUSER0006"]["rating"] == 1  # rating given as the string "1.0"
     assert by_reviewer["AUSER0002"]["title"] == "Works great"
     # The exact repeat gets the same review_id (dedup happens at merge time).
@@ -67,7 +67,7 @@ def test_invalid_utf8_line_is_quarantined_not_fatal(root, tmp_path):
 def test_reviews23_jsonl_uses_millisecond_timestamps_and_parent_asin(root, fixture_copy):
     result, rows, quarantine = run_file(root, {"preset": "reviews23_jsonl"}, fixture_copy("reviews23.jsonl"))
     assert [r["product_id"] for r in rows] == ["B0KETTLE00", "B0KETTLE00"]
-    assert rows[0]["review_time"] == dt.datetime(2020, 5, 4, 18, 10, 55, tzinfo=dt.timezone.utc)
+    assert rows[0]["review_time"] == dt.datetime(2020, 5, 4, 18, 10, 55, tzinfo=dt.UTC)
     assert rows[1]["rating"] == 1
     assert reasons(quarantine) == {3: "rating missing"}
 
@@ -98,21 +98,25 @@ def test_bom_crlf_csv_with_na_rating(root, fixture_copy):
     result, rows, quarantine = run_file(root, spec, fixture_copy("bom_crlf.csv", gz=True))
     assert [r["rating"] for r in rows] == [5, 1]
     assert rows[1]["text"] == 'Died in the remote, "dead on arrival"'
-    assert rows[0]["review_time"] == dt.datetime(2017, 3, 2, tzinfo=dt.timezone.utc)
+    assert rows[0]["review_time"] == dt.datetime(2017, 3, 2, tzinfo=dt.UTC)
     assert reasons(quarantine) == {3: "rating missing"}
     assert orjson.loads(quarantine[0]["raw"])["reviews.text"] == "No rating here"
 
 
 def test_cp1252_csv_with_star_phrases(root, fixture_copy):
     spec = {
-        "preset": "csv", "encoding": "cp1252", "time_format": "%d %B %Y",
+        "preset": "csv",
+        "encoding": "cp1252",
+        "time_format": "%d %B %Y",
         "columns": {"product_id": "product", "rating": "review_rating", "text": "review_text", "review_time": "reviewed_at"},
-        "dedup_namespace": "iphone", "dedup_fields": "*", "dedup_exclude": ["record"],
+        "dedup_namespace": "iphone",
+        "dedup_fields": "*",
+        "dedup_exclude": ["record"],
     }
     result, rows, quarantine = run_file(root, spec, fixture_copy("cp1252.csv"))
     assert rows[0]["text"] == "\u201cDecent\u201d but costs \u20ac900"
     assert [r["rating"] for r in rows] == [3, 5]
-    assert rows[0]["review_time"] == dt.datetime(2018, 12, 12, tzinfo=dt.timezone.utc)
+    assert rows[0]["review_time"] == dt.datetime(2018, 12, 12, tzinfo=dt.UTC)
     assert reasons(quarantine) == {3: "rating is not a number: 'five stars'"}
 
 
@@ -130,7 +134,7 @@ def test_aws_tsv_keeps_literal_quotes_and_quarantines_short_rows(root, fixture_c
     assert rows[0]["title"] == 'Love the "classic" look'
     assert rows[0]["text"].startswith("Keeps time. 10/10")
     assert rows[2]["text"] == "" and rows[2]["title"] == "Headline only"  # empty body kept: it has a title
-    assert rows[1]["review_time"] == dt.datetime(2015, 8, 30, tzinfo=dt.timezone.utc)
+    assert rows[1]["review_time"] == dt.datetime(2015, 8, 30, tzinfo=dt.UTC)
     assert rows[0]["review_id"] == rows[3]["review_id"]  # same AWS review_id twice
     assert len(quarantine) == 1 and "fields, expected 15" in quarantine[0]["quarantine_reason"]
 
@@ -184,14 +188,14 @@ def test_csv_declared_utf8_with_cp1252_bytes_quarantines_only_those_rows(root, t
 def test_huge_text_emoji_rtl_and_control_characters_survive(root, tmp_path):
     from sentiment_model.ingest.normalize import MAX_TEXT_CHARS
 
-    texts = ["word " * 200_000, "Love it \U0001F60D\U0001F44D", "\u05de\u05d5\u05e6\u05e8 \u05de\u05e6\u05d5\u05d9\u05df \u0645\u0645\u062a\u0627\u0632", "bell\x07 and tab\t and nul\x00 inside"]
+    texts = ["word " * 200_000, "Love it \U0001f60d\U0001f44d", "\u05de\u05d5\u05e6\u05e8 \u05de\u05e6\u05d5\u05d9\u05df \u0645\u0645\u062a\u0627\u0632", "bell\x07 and tab\t and nul\x00 inside"]
     path = tmp_path / "odd.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps({"reviewerID": f"R{i}", "asin": "B1", "reviewText": t, "overall": 5, "unixReviewTime": 1400000000}) for i, t in enumerate(texts)))
     result, rows, quarantine = run_file(root, {"preset": "mcauley_json"}, path)
     assert quarantine == [] and len(rows) == 4
     by_id = {r["reviewer_id"]: r["text"] for r in rows}
     assert len(by_id["R0"]) == MAX_TEXT_CHARS  # 1 MB of text is kept, cut to the cap
-    assert by_id["R1"].endswith("\U0001F60D\U0001F44D") and by_id["R2"].startswith("\u05de") and "\x00" in by_id["R3"]
+    assert by_id["R1"].endswith("\U0001f60d\U0001f44d") and by_id["R2"].startswith("\u05de") and "\x00" in by_id["R3"]
 
 
 # --- one bad value must not fail the whole file -----------------------------------------
@@ -207,7 +211,7 @@ def test_epoch_unit_is_detected_and_out_of_range_times_are_quarantined(root, tmp
     times = [seconds, seconds * 1000 + 123, seconds * 1_000_000, seconds * 1_000_000_000, 1, int(NOW.timestamp()) + 3 * 86_400, "1" * 23, -5]
     path = _jsonl(tmp_path / "times.jsonl", [{"reviewerID": f"R{i}", "asin": "B", "reviewText": "ok", "overall": 5, "unixReviewTime": t} for i, t in enumerate(times)])
     result, rows, quarantine = run_file(root, {"preset": "mcauley_json"}, path)
-    when = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(seconds, dt.UTC)
     assert {r["reviewer_id"]: r["review_time"] for r in rows} == {"R0": when, "R1": when, "R2": when, "R3": when}
     why = reasons(quarantine)
     assert sorted(why) == [5, 6, 7, 8]
@@ -218,7 +222,13 @@ def test_epoch_unit_is_detected_and_out_of_range_times_are_quarantined(root, tmp
 def test_out_of_range_dates_in_text_formats_are_quarantined(root, tmp_path):
     path = tmp_path / "dates.csv"
     path.write_text("product,rating,text,date\nP,5,old,0001-01-01\nP,5,fine,2015-08-31\nP,5,future,2999-01-01\n")
-    spec = {"preset": "csv", "columns": {"product_id": "product", "rating": "rating", "text": "text", "review_time": "date"}, "time_format": "%Y-%m-%d", "dedup_namespace": "x", "dedup_fields": ["text"]}
+    spec = {
+        "preset": "csv",
+        "columns": {"product_id": "product", "rating": "rating", "text": "text", "review_time": "date"},
+        "time_format": "%Y-%m-%d",
+        "dedup_namespace": "x",
+        "dedup_fields": ["text"],
+    }
     _, rows, quarantine = run_file(root, spec, path)
     assert [r["text"] for r in rows] == ["fine"]
     assert reasons(quarantine) == {1: "review_time outside 1990-01-01 .. 2026-01-03: '0001-01-01'", 3: "review_time outside 1990-01-01 .. 2026-01-03: '2999-01-01'"}
@@ -284,7 +294,11 @@ def test_declared_encoding_is_honoured_for_json_lines(root, tmp_path):
 
 
 UTF16_CASES = [
-    ("mcauley_json", "r.jsonl", lambda: "\n".join(orjson.dumps({"reviewerID": f"R{i}", "asin": "B", "reviewText": f"t\u00e9 {i}", "overall": 5, "unixReviewTime": 1400000000}).decode() for i in range(3)) + "\n"),
+    (
+        "mcauley_json",
+        "r.jsonl",
+        lambda: "\n".join(orjson.dumps({"reviewerID": f"R{i}", "asin": "B", "reviewText": f"t\u00e9 {i}", "overall": 5, "unixReviewTime": 1400000000}).decode() for i in range(3)) + "\n",
+    ),
     ("aws_tsv", "r.tsv", lambda: (FIXTURES_DIR / "aws.tsv").read_text()),
     ("snap2013_text", "r.txt", lambda: (FIXTURES_DIR / "snap.txt").read_bytes().decode("latin-1")),
 ]

@@ -37,9 +37,7 @@ def _negative_reviews_of_one_product(n: int) -> pa.Table:
     negative = reviews.filter(pa.compute.less_equal(reviews.column("rating"), 2)).slice(0, n)
     rows = canonical_rows(negative, DRIFTED)
     texts = [f"{t} the battery caught fire recall" for t in rows.column("text").to_pylist()]
-    return rows.set_column(rows.schema.get_field_index("text"), "text", pa.array(texts)).set_column(
-        rows.schema.get_field_index("product_id"), "product_id", pa.array(["B00FIRE"] * rows.num_rows)
-    )
+    return rows.set_column(rows.schema.get_field_index("text"), "text", pa.array(texts)).set_column(rows.schema.get_field_index("product_id"), "product_id", pa.array(["B00FIRE"] * rows.num_rows))
 
 
 @pytest.fixture(scope="module")
@@ -210,15 +208,17 @@ def _write_scored_day(root: DataRoot, day: dt.date, classes: tuple[str, ...], pr
             probabilities[row, classes.index(label)] = 0.98
         else:  # no class decision, no probabilities
             probabilities[row] = np.nan
-    table = pa.table({
-        "review_id": [f"r{i}" for i in range(n)],
-        "product_id": ["P1"] * n,
-        "rating": pa.array(ratings or [None] * n, pa.int8()),
-        "predicted_label": predicted,
-        **{f"p_{name}": probabilities[:, i] for i, name in enumerate(classes)},
-        "confidence": probabilities.max(1),
-        "top_tokens": pa.array([["word"]] * n, pa.list_(pa.string())),
-    })
+    table = pa.table(
+        {
+            "review_id": [f"r{i}" for i in range(n)],
+            "product_id": ["P1"] * n,
+            "rating": pa.array(ratings or [None] * n, pa.int8()),
+            "predicted_label": predicted,
+            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(classes)},
+            "confidence": probabilities.max(1),
+            "top_tokens": pa.array([["word"]] * n, pa.list_(pa.string())),
+        }
+    )
     folder = root.scored_dir(day)
     root.fs.makedirs(posixpath.join(folder, "run=r1"), exist_ok=True)
     pq.write_table(table, posixpath.join(folder, "run=r1", "part-00000.parquet"))

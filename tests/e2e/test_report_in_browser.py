@@ -6,7 +6,6 @@ Set SENTIMENT_UPDATE_SCREENSHOTS=1 to refresh docs/screenshots/*.png from these 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import signal
@@ -24,7 +23,8 @@ from sentiment_model.reports import build_report, model_context
 from sentiment_model.scoring import score_day
 from tests.code.test_reports import DRIFTED, NORMAL_DAYS, SECTIONS, _negative_reviews_of_one_product
 from tests.conftest import canonical_rows, synthetic_reviews
-from tests.e2e.test_deployed_nightly_scoring import BIN, PROJECT_ROOT, free_port, stop, wait_for
+from tests.e2e.test_deployed_nightly_scoring import BIN, PROJECT_ROOT, stop, wait_for
+from tests.processes import free_port, prefect_server_env
 
 pytestmark = [pytest.mark.e2e]
 CHROMIUM = os.environ.get("SENTIMENT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -87,22 +87,17 @@ def test_html_report_renders_every_section_and_chart(browser, report_root, tmp_p
 def test_artifacts_tab_of_a_real_server_shows_the_charts_and_tables(browser, report_root, tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
-        "PREFECT_UI_ENABLED": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    env.pop("PREFECT_PROFILES_PATH", None)
+    env = prefect_server_env(tmp_path, api, PREFECT_UI_ENABLED="true", TF_CPP_MIN_LOG_LEVEL="3")
     server = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=PROJECT_ROOT, stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=open(tmp_path / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
+
         def healthy() -> bool:
             try:
                 return httpx.get(f"{api}/health", timeout=2).status_code == 200

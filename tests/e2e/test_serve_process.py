@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import free_port
+
 READY_TIMEOUT_S = 180  # TensorFlow import + model load + warm-up on a busy 2-core machine
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cli(*args: str) -> list[str]:
@@ -32,7 +27,9 @@ def server(tiny_champion_root, tmp_path):
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         cli("serve", "--data-root", tiny_champion_root.url, "--port", str(port)),
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "SENTIMENT_SERVE_POLL_SECONDS": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "SENTIMENT_SERVE_POLL_SECONDS": "1"},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + READY_TIMEOUT_S

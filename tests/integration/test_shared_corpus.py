@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_model.data import add_labels, split_train_validation_test, normalized_text_keys
+from sentiment_model.data import add_labels, normalized_text_keys, split_train_validation_test
 from sentiment_model.datasets import read_canonical
 
 pytestmark = pytest.mark.integration

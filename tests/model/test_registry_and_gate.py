@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.data import split_train_validation_test
 from sentiment_model.layout import ConfigError, DataRoot
 from sentiment_model.model import ModelConfig, build_model
 from sentiment_model.registry import load_classifier, promotion_decision, read_champion, resolve_model_dir, save_model
 from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
 from tests.conftest import synthetic_reviews
-from sentiment_model.classifier import SentimentClassifier
 
 TINY = TrainConfig(frozen_embeddings=None, ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
 

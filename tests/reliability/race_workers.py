@@ -40,7 +40,7 @@ def append_to_pointer(root_url: str, storage_options: dict[str, Any], pointer: s
         for round_ in range(rounds):
             _wait(barrier, round_)
             entry = f"{name}:{round_}"
-            swap_json(root, path, lambda current: {"writes": [*(current or {}).get("writes", []), entry]})
+            swap_json(root, path, lambda current, entry=entry: {"writes": [*(current or {}).get("writes", []), entry]})
             results.put(("ok", round_, entry))
             barrier.wait(BARRIER_TIMEOUT_S)
 

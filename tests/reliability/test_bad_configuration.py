@@ -73,7 +73,10 @@ def closed_port() -> int:
 Case = Callable[[Path], tuple[list[str], dict[str, str]]]
 CASES: dict[str, tuple[Case, str]] = {
     "unknown data-root scheme": (lambda t: (["ingest", "--data-root", "nosuch://bucket/x"], {}), "error: Unknown or unavailable storage scheme 'nosuch://'"),
-    "model version that does not exist": (lambda t: (["score", "--data-root", str(t / "root"), "--model", "20990101T000000Z-deadbeef"], {}), "error: model version '20990101T000000Z-deadbeef' does not exist"),
+    "model version that does not exist": (
+        lambda t: (["score", "--data-root", str(t / "root"), "--model", "20990101T000000Z-deadbeef"], {}),
+        "error: model version '20990101T000000Z-deadbeef' does not exist",
+    ),
     "no champion (score)": (lambda t: (["score", "--data-root", str(t / "root")], {}), "error: no champion model under"),
     "no champion (explain)": (lambda t: (["explain", "great", "--data-root", str(t / "root")], {}), "error: no champion model under"),
     "truncated champion.json": (
@@ -101,7 +104,7 @@ CASES: dict[str, tuple[Case, str]] = {
         "source 'odd': unknown preset 'nope'",
     ),
     "unknown encoding": (
-        lambda t: (["ingest", "--data-root", str(t / "root"), "--manifest", manifest(t, GOOD_ENTRY.replace('preset = ', 'encoding = "utf-9"\npreset = '))], {}),
+        lambda t: (["ingest", "--data-root", str(t / "root"), "--manifest", manifest(t, GOOD_ENTRY.replace("preset = ", 'encoding = "utf-9"\npreset = '))], {}),
         "source 'good': encoding: unknown encoding 'utf-9'",
     ),
     "TOML syntax error": (lambda t: (["ingest", "--data-root", str(t / "root"), "--manifest", manifest(t, "[[sources]\nname = 1\n")], {}), "sources.toml is not valid TOML"),
@@ -120,7 +123,10 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda t: (["score", "--run-date", "2015-08-31", "--end-date", "2015-08-30", "--data-root", fake_champion(t)], {}),
         "--end-date 2015-08-30 is before --run-date 2015-08-31",
     ),
-    "reversed date range (stage-batches)": (lambda t: (["stage-batches", "--start", "2015-08-31", "--end", "2015-08-01", "--data-root", str(t / "root")], {}), "--end 2015-08-01 is before --start 2015-08-31"),
+    "reversed date range (stage-batches)": (
+        lambda t: (["stage-batches", "--start", "2015-08-31", "--end", "2015-08-01", "--data-root", str(t / "root")], {}),
+        "--end 2015-08-01 is before --start 2015-08-31",
+    ),
     "unknown evaluate format": (
         lambda t: (["evaluate", "--source", str(t), "--format", "nope", "--data-root", fake_champion(t), "--out", str(t / "m.json")], {}),
         "--format 'nope' is neither a preset",

@@ -82,8 +82,7 @@ def test_kill_9_of_the_command_leaves_no_prefect_server(tmp_path):
     raw.mkdir()
     os.mkfifo(raw / "waits.jsonl")  # opening it blocks: the run stays in its ingest task until killed
     manifest = write_manifest(tmp_path, "waits.jsonl")
-    cli = subprocess.Popen(command("ingest", "--data-root", str(tmp_path / "root"), "--manifest", str(manifest)), cwd=tmp_path, env=environment(),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = subprocess.Popen(command("ingest", "--data-root", str(tmp_path / "root"), "--manifest", str(manifest)), cwd=tmp_path, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = None
     try:
         deadline = time.monotonic() + 240

@@ -136,14 +136,16 @@ def test_duplicate_review_ids_in_one_day_are_published_once(day_root):
 def pandas_batch(n: int = 6) -> pd.DataFrame:
     """A nightly batch as pandas writes it: int64 stars, naive microsecond timestamps."""
     reviews = synthetic_reviews(n, seed=43)
-    return pd.DataFrame({
-        "review_id": reviews.column("review_id").to_pylist(),
-        "product_id": ["P1"] * n,
-        "title": reviews.column("title").to_pylist(),
-        "text": reviews.column("text").to_pylist(),
-        "rating": np.array(reviews.column("rating").to_pylist(), dtype=np.int64),
-        "review_time": pd.to_datetime([f"2016-05-03 10:00:0{i}.{i * 137:06d}" for i in range(n)]),
-    })
+    return pd.DataFrame(
+        {
+            "review_id": reviews.column("review_id").to_pylist(),
+            "product_id": ["P1"] * n,
+            "title": reviews.column("title").to_pylist(),
+            "text": reviews.column("text").to_pylist(),
+            "rating": np.array(reviews.column("rating").to_pylist(), dtype=np.int64),
+            "review_time": pd.to_datetime([f"2016-05-03 10:00:0{i}.{i * 137:06d}" for i in range(n)]),
+        }
+    )
 
 
 def test_one_bad_value_in_a_pandas_batch_is_one_quarantined_row(tiny_champion_root, tmp_path):
@@ -153,7 +155,7 @@ def test_one_bad_value_in_a_pandas_batch_is_one_quarantined_row(tiny_champion_ro
     frame.loc[2, "rating"] = 300
     path = tmp_path / "pandas.parquet"
     frame.to_parquet(path)  # rating int64, review_time timestamp[us] naive, sub-second values
-    result = score_file(root, classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.timezone.utc))
+    result = score_file(root, classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.UTC))
     assert (result.rows_read, result.scored, result.quarantined) == (6, 5, 1)
     assert result.quarantine_reasons == {"rating outside 1-5": 1}
     quarantined = pq.read_table(posixpath.join(root.scored_dir(DAY), "quarantine-run=r1", "part-00000.parquet"))
@@ -173,12 +175,12 @@ def test_ratings_with_gaps_and_far_out_times_are_quarantined_per_row(tiny_champi
     table = table.set_column(table.schema.get_field_index("review_time"), "review_time", times.cast(pa.timestamp("us", tz="UTC")))
     path = tmp_path / "gaps.parquet"
     pq.write_table(table, path)
-    result = score_file(root, classifier, str(path), DAY, "r2", 0, dt.datetime.now(dt.timezone.utc))
+    result = score_file(root, classifier, str(path), DAY, "r2", 0, dt.datetime.now(dt.UTC))
     assert (result.rows_read, result.scored, result.quarantined) == (6, 4, 2)
     assert result.quarantine_reasons == {"rating is not a whole star": 1, "rating outside 1-5": 1}  # 3.5; inf
     far = pa.array([0, 10**17, 1_462_269_600_000, 2**62, -(2**62), 7], pa.timestamp("ms"))  # epoch ms
     pq.write_table(table.set_column(table.schema.get_field_index("review_time"), "review_time", far).drop_columns(["rating"]), path)
-    result = score_file(root, classifier, str(path), DAY, "r3", 0, dt.datetime.now(dt.timezone.utc))
+    result = score_file(root, classifier, str(path), DAY, "r3", 0, dt.datetime.now(dt.UTC))
     assert (result.scored, result.quarantined) == (3, 3)
     assert result.quarantine_reasons == {"review_time outside years 1-9999": 3}
 
@@ -192,8 +194,8 @@ def test_unreadable_column_names_the_file_and_column(tiny_champion_root, tmp_pat
     path = tmp_path / "strings.parquet"
     pq.write_table(table, path)
     with pytest.raises(BatchValidationError, match=r"strings\.parquet: column 'rating' has type string"):
-        score_file(DataRoot(str(tmp_path / "root")), classifier, str(path), DAY, "r4", 0, dt.datetime.now(dt.timezone.utc))
+        score_file(DataRoot(str(tmp_path / "root")), classifier, str(path), DAY, "r4", 0, dt.datetime.now(dt.UTC))
     gz = tmp_path / "gz.parquet"
     gz.write_bytes(gzip.compress(path.read_bytes()))
     with pytest.raises(BatchValidationError, match=r"gz\.parquet: not a readable Parquet file"):
-        score_file(DataRoot(str(tmp_path / "root")), classifier, str(gz), DAY, "r4", 0, dt.datetime.now(dt.timezone.utc))
+        score_file(DataRoot(str(tmp_path / "root")), classifier, str(gz), DAY, "r4", 0, dt.datetime.now(dt.UTC))

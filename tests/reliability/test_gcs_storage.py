@@ -39,15 +39,18 @@ def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monk
     from flows.ingest import ingest
     from flows.nightly_scoring import nightly_scoring
     from flows.retrain import retrain
-    from sentiment_model.train import RetrainConfig, TrainConfig
     from flows.stage_batches import stage_batches
     from sentiment_model.layout import DataRoot
     from sentiment_model.scoring import read_scored_day
+    from sentiment_model.train import RetrainConfig, TrainConfig
 
     report = ingest(data_root=data_root, sources_manifest=str(manifest))
     assert report["totals"]["failed_files"] == 0 and report["totals"]["files"] == 5
     assert report["totals"]["records_read"] == 999 + 999 + 1452 + 1000 + 3
-    model = retrain(data_root=data_root, config=RetrainConfig(train=TrainConfig(frozen_embeddings=None, epochs=1, embedding_dim=16, lstm_units=8, max_length=64, embeddings="random", ensemble_size=1, distill=False)))
+    model = retrain(
+        data_root=data_root,
+        config=RetrainConfig(train=TrainConfig(frozen_embeddings=None, epochs=1, embedding_dim=16, lstm_units=8, max_length=64, embeddings="random", ensemble_size=1, distill=False)),
+    )
     assert model["decision"]["promoted"]
     counts = stage_batches(data_root=data_root, start=DAY, end=DAY)
     outcome = nightly_scoring(run_date=DAY, data_root=data_root)

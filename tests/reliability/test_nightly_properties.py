@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from sentiment_model.layout import DataRoot, new_run_id
 from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import MANIFEST, BatchValidationError, read_scored_day, score_file, publish_day
+from sentiment_model.scoring import BatchValidationError, publish_day, read_scored_day, score_file
 
 DAY = dt.date(2016, 6, 1)
 NIGHTLY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -69,7 +69,7 @@ def classifier(tiny_champion_root):
 def test_every_row_is_scored_once_or_counted_or_quarantined(classifier, tmp_path, batches):
     root = DataRoot(str(tmp_path / f"root-{uuid.uuid4().hex[:8]}"))
     run_id = new_run_id()
-    scored_at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    scored_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     results, failed, expected_ids = [], 0, []
     for index, table in enumerate(batches):
         path = posixpath.join(root.incoming_dir(DAY), f"part-{index:05d}.parquet")

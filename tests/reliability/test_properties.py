@@ -16,7 +16,7 @@ from sentiment_model.ingest.readers import SourceFormatError, looks_like_utf16, 
 from sentiment_model.ingest.sources import build_spec
 from sentiment_model.text import OOV_ID, Vocabulary, tokenize
 
-NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_line = st.one_of(
@@ -57,14 +57,40 @@ def test_json_lines_any_bytes(lines):
 @FAST
 @given(st.lists(st.lists(st.binary(max_size=12).map(lambda b: b.replace(b"\t", b" ").replace(b"\n", b" ").replace(b"\r", b" ")), min_size=1, max_size=17), max_size=20))
 def test_tab_separated_any_bytes(rows):
-    header = b"\t".join([b"marketplace", b"customer_id", b"review_id", b"product_id", b"product_parent", b"product_title", b"product_category", b"star_rating", b"helpful_votes", b"total_votes", b"vine", b"verified_purchase", b"review_headline", b"review_body", b"review_date"])
+    header = b"\t".join(
+        [
+            b"marketplace",
+            b"customer_id",
+            b"review_id",
+            b"product_id",
+            b"product_parent",
+            b"product_title",
+            b"product_category",
+            b"star_rating",
+            b"helpful_votes",
+            b"total_votes",
+            b"vine",
+            b"verified_purchase",
+            b"review_headline",
+            b"review_body",
+            b"review_date",
+        ]
+    )
     body = [b"\t".join(fields) for fields in rows]
     read, valid, rejected = run({"preset": "aws_tsv"}, b"\n".join([header, *body]) + b"\n")
     assert read == valid + rejected == sum(1 for line in body if line)
 
 
 @FAST
-@given(st.lists(st.tuples(st.sampled_from(["review/score", "review/text", "review/userId", "review/time", "junk", "product/productId", "review/summary"]), st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=20)), max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["review/score", "review/text", "review/userId", "review/time", "junk", "product/productId", "review/summary"]),
+            st.text(alphabet=st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",)), max_size=20),
+        ),
+        max_size=30,
+    )
+)
 def test_snap_text_any_blocks(pairs):
     text = "\n".join(f"{k}: {v}" if i % 6 else "" for i, (k, v) in enumerate(pairs))
     read, valid, rejected = run({"preset": "snap2013_text"}, text.encode("latin-1", "replace"))
