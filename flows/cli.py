@@ -27,10 +27,7 @@ def _offline_prefect() -> None:
 
 #: Run in the ephemeral API's process before it becomes uvicorn: ask the kernel to send
 #: SIGTERM when the CLI dies (PR_SET_PDEATHSIG = 1), give up if it already has, then exec.
-_DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); "
-    "os.getppid() == int(sys.argv[1]) or sys.exit(1); os.execv(sys.argv[2], sys.argv[2:])"
-)
+_DIE_WITH_PARENT = "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); os.getppid() == int(sys.argv[1]) or sys.exit(1); os.execv(sys.argv[2], sys.argv[2:])"
 
 
 def ephemeral_api_dies_with_cli() -> None:
@@ -204,8 +201,12 @@ def score(
     from flows.nightly_scoring import nightly_scoring
 
     outcome = nightly_scoring(
-        run_date=run_date.date() if run_date else None, end_date=end_date.date() if end_date else None,
-        model_version=model, data_root=data_root, dask_address=dask_address, allow_empty=allow_empty,
+        run_date=run_date.date() if run_date else None,
+        end_date=end_date.date() if end_date else None,
+        model_version=model,
+        data_root=data_root,
+        dask_address=dask_address,
+        allow_empty=allow_empty,
     )
     for day, result in outcome["days"].items():
         typer.echo(f"{day}: {result['scored']} scored, {result['quarantined']} quarantined -> {result['report']}")
@@ -254,6 +255,8 @@ def retrain(
     embeddings: Annotated[Optional[str], typer.Option(help="Init of the trainable embedding: random, word2vec, glove-6b-50d or a vectors file.")] = None,
     frozen_embeddings: Annotated[Optional[str], typer.Option(help="Frozen pretrained channel: glove-6b-50d, a vectors file, or 'none'.")] = None,
     star_loss_weight: Annotated[Optional[float], typer.Option(help="Weight of the auxiliary 5-star head's loss (0 = no head).")] = None,
+    ngram_buckets: Annotated[Optional[int], typer.Option(help="Hashed bigram buckets of the linear n-gram branch beside the BiLSTM (0 = none).")] = None,
+    learning_rate_schedule: Annotated[Optional[str], typer.Option(help="constant, or cosine (decay to 0 over the epochs).")] = None,
     imbalance: Annotated[Optional[str], typer.Option(help="none, class_weight, sqrt_class_weight or oversample.")] = None,
     ensemble_size: Annotated[Optional[int], typer.Option(help="Seeds trained (averaged, or distilled with --distill).")] = None,
     distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Distil the seed ensemble into one network.")] = None,
@@ -267,8 +270,18 @@ def retrain(
     from flows.retrain import retrain as retrain_flow
 
     train_options = {
-        "epochs": epochs, "max_length": max_length, "lstm_units": lstm_units, "embedding_dim": embedding_dim, "embeddings": embeddings,
-        "star_loss_weight": star_loss_weight, "imbalance": imbalance, "ensemble_size": ensemble_size, "distill": distill, "seed": seed,
+        "epochs": epochs,
+        "max_length": max_length,
+        "lstm_units": lstm_units,
+        "embedding_dim": embedding_dim,
+        "embeddings": embeddings,
+        "star_loss_weight": star_loss_weight,
+        "ngram_buckets": ngram_buckets,
+        "learning_rate_schedule": learning_rate_schedule,
+        "imbalance": imbalance,
+        "ensemble_size": ensemble_size,
+        "distill": distill,
+        "seed": seed,
     }
     train_config = {k: v for k, v in train_options.items() if v is not None}
     if frozen_embeddings is not None:
@@ -361,8 +374,13 @@ def serve(
 
     try:
         settings = get_settings(
-            data_root=data_root, serve_model=model, serve_host=host, serve_port=port, serve_runtime=runtime,
-            serve_max_batch_size=max_batch_size, serve_max_wait_ms=max_wait_ms,
+            data_root=data_root,
+            serve_model=model,
+            serve_host=host,
+            serve_port=port,
+            serve_runtime=runtime,
+            serve_max_batch_size=max_batch_size,
+            serve_max_wait_ms=max_wait_ms,
         )
     except pydantic.ValidationError as exc:
         problem = exc.errors()[0]
@@ -427,7 +445,6 @@ def retrain_config(train: dict[str, Any], run: dict[str, Any]) -> Any:
 
     from sentiment_model.layout import ConfigError
     from sentiment_model.train import RetrainConfig, TrainConfig
-
     from sentiment_model.vectors import read_vectors
 
     try:
@@ -439,6 +456,8 @@ def retrain_config(train: dict[str, Any], run: dict[str, Any]) -> Any:
         if source and source not in ("random", "word2vec"):
             read_vectors(source)  # a missing extra or file is one line now, not a failed run later
     return config
+
+
 alerts_app = typer.Typer(help="Notifications for the nightly report's alerts and for failed nightly runs.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 

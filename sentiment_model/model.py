@@ -1,5 +1,6 @@
 """The classifier network: Embedding (+ a frozen pretrained channel) -> BiLSTM ->
-pooling -> dropout -> softmax(3), with an optional auxiliary softmax over the 5 star
+pooling -> dropout -> class scores (+ an optional linear bag-of-n-grams branch) ->
+softmax(3), with an optional auxiliary softmax over the 5 star
 ratings used only in training.
 
 Backend-agnostic Keras 3 (keras.ops only). The LSTM keeps the fused cuDNN path on a GPU
@@ -34,6 +35,10 @@ class ModelConfig:
     # training text rarely shows; the trainable channel learns the task.
     frozen_embedding_dim: int = 0
     star_head: bool = False  # a second softmax over the 1-5 star rating (training only)
+    # Hashed bigram buckets of a linear bag-of-n-grams branch whose class scores are added
+    # to the BiLSTM's (0: none). Word pairs the sequence model sees too rarely to learn
+    # ("not worth", "stopped working") get their own weight, as in TF-IDF+LR.
+    ngram_buckets: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +100,46 @@ class MaskedMaxPooling(layers.Layer):
         return (input_shape[0], input_shape[-1])
 
 
+@keras.saving.register_keras_serializable(package="sentiment_model")
+class NgramScores(layers.Layer):
+    """Per-class scores of a linear bag of unigrams and hashed bigrams over the token ids:
+    one weight vector per n-gram, summed and scaled by 1/sqrt(n-grams), padding (id 0) ignored.
+
+    A bigram's bucket is ``(first * vocab_size + second) mod buckets``; int32 arithmetic
+    is exact while vocab_size**2 < 2**31, so the vocabulary is capped at 46,340."""
+
+    MAX_VOCAB = 46_340
+
+    def __init__(self, vocab_size: int, buckets: int, num_classes: int = 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if vocab_size > self.MAX_VOCAB:
+            raise ValueError(f"n-gram scores need vocab_size <= {self.MAX_VOCAB}, got {vocab_size}")
+        self.vocab_size, self.buckets, self.num_classes = vocab_size, buckets, num_classes
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.unigrams = self.add_weight(name="unigrams", shape=(self.vocab_size, self.num_classes), initializer="zeros")
+        self.bigrams = self.add_weight(name="bigrams", shape=(self.buckets, self.num_classes), initializer="zeros")
+
+    def call(self, token_ids: Any) -> Any:
+        token_ids = ops.cast(token_ids, "int32")
+        present = ops.cast(token_ids > 0, self.compute_dtype)
+        first, second = token_ids[:, :-1], token_ids[:, 1:]
+        pair_present = present[:, :-1] * present[:, 1:]
+        bigram_ids = ops.mod(first * self.vocab_size + second, self.buckets)
+        total = ops.sum(ops.take(self.unigrams, token_ids, axis=0) * ops.expand_dims(present, -1), axis=1)
+        total = total + ops.sum(ops.take(self.bigrams, bigram_ids, axis=0) * ops.expand_dims(pair_present, -1), axis=1)
+        count = ops.sum(present, axis=1, keepdims=True) + ops.sum(pair_present, axis=1, keepdims=True)
+        # Divided by sqrt(count), as TF-IDF's l2 norm scales a bag: a long review's
+        # n-grams do not drown its sequence scores, and one weight still moves the logit.
+        return total / ops.sqrt(ops.maximum(count, 1.0))
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets, "num_classes": self.num_classes}
+
+
 STAR_HEAD = "stars"
 CLASS_HEAD = "probabilities"
 
@@ -138,7 +183,13 @@ def build_model(config: ModelConfig, embedding_matrix: Any = None, frozen_matrix
         attended, _weights = AttentionPooling(name="attention")(x)
         pooled = attended if config.pooling == "attention" else layers.Concatenate(name="pooled")([attended, MaskedMaxPooling(name="max_pool")(x)])
     pooled = layers.Dropout(config.dropout, name="dropout")(pooled)
-    probabilities = layers.Dense(config.num_classes, activation="softmax", name=CLASS_HEAD, dtype="float32")(pooled)
+    if config.ngram_buckets:
+        logits = layers.Dense(config.num_classes, name="sequence_scores", dtype="float32")(pooled)
+        ngram_scores = NgramScores(config.vocab_size, config.ngram_buckets, config.num_classes, name="ngram_scores", dtype="float32")(token_ids)
+        logits = layers.Add(name="scores")([logits, ngram_scores])
+        probabilities = layers.Activation("softmax", name=CLASS_HEAD, dtype="float32")(logits)
+    else:
+        probabilities = layers.Dense(config.num_classes, activation="softmax", name=CLASS_HEAD, dtype="float32")(pooled)
     if config.star_head:
         stars = layers.Dense(5, activation="softmax", name=STAR_HEAD, dtype="float32")(pooled)
         return keras.Model(token_ids, [probabilities, stars], name="bilstm_sentiment")

@@ -24,7 +24,7 @@ TRAIN_UNDER_JAX = textwrap.dedent(
     from sentiment_model.metrics import classification_metrics
     from tests.conftest import synthetic_reviews
     splits = split_train_validation_test(synthetic_reviews(400, seed=2), seed=2)
-    config = TrainConfig(frozen_embeddings=None, ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=5)
+    config = TrainConfig(frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=5)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     texts, labels = texts_and_labels(splits["test"])
     probabilities = result.classifier.predict_proba(texts)

@@ -22,7 +22,7 @@ def small_model(shared_ingest):
     splits = split_train_validation_test(add_labels(read_canonical(root)), seed=13)
     train = stratified_sample(splits["train"], n=12_000, seed=13)
     validation = stratified_sample(splits["validation"], n=2_000, seed=13)
-    config = TrainConfig(frozen_embeddings=None, ensemble_size=1, embedding_dim=64, lstm_units=32, epochs=2, max_length=120, vocab_size=15_000, batch_size=64, seed=13)
+    config = TrainConfig(frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=64, lstm_units=32, epochs=2, max_length=120, vocab_size=15_000, batch_size=64, seed=13)
     return train_classifier(train, validation, config, log=lambda _: None).classifier
 
 

@@ -13,7 +13,9 @@ from sentiment_model.registry import load_classifier, promotion_decision, read_c
 from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
 from tests.conftest import synthetic_reviews
 
-TINY = TrainConfig(frozen_embeddings=None, ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
+TINY = TrainConfig(
+    frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +94,7 @@ def test_clear_errors_for_missing_models(tmp_path):
 
 def test_seed_ensemble_is_one_model_that_round_trips_and_explains(tmp_path):
     splits = split_train_validation_test(synthetic_reviews(400, seed=6), seed=6)
-    config = TrainConfig(frozen_embeddings=None, ensemble_size=2, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3)
+    config = TrainConfig(frozen_embeddings=None, embeddings="word2vec", ensemble_size=2, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     assert len([h for h in result.history if h["member"] == 1]) >= 1  # the second seed trained too
     root = DataRoot(str(tmp_path))

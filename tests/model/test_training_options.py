@@ -110,3 +110,41 @@ def test_subword_vocabulary_trains_saves_and_reloads(splits, tmp_path, kind):
     texts = ["the kettle is great", "the kettel is terible"]
     np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
     assert loaded.explain("the kettle is great")["top_tokens"]
+
+
+def test_ngram_scores_sum_unigram_and_hashed_bigram_weights_over_real_tokens():
+    from sentiment_model.model import NgramScores
+
+    layer = NgramScores(vocab_size=10, buckets=7, num_classes=2)
+    layer.build((None, None))
+    unigrams = np.zeros((10, 2), dtype=np.float32)
+    unigrams[3] = [1.0, 0.0]
+    unigrams[4] = [0.0, 2.0]
+    bigrams = np.zeros((7, 2), dtype=np.float32)
+    bigrams[(3 * 10 + 4) % 7] = [0.0, 5.0]  # the pair (3, 4)
+    layer.set_weights([unigrams, bigrams])
+    scores = np.asarray(layer(np.array([[3, 4, 0, 0], [4, 3, 0, 0], [0, 0, 0, 0]], dtype="int32")))
+    # 2 unigrams + 1 bigram, scaled by 1/sqrt(3); padding adds neither weights nor count
+    np.testing.assert_allclose(scores[0], np.array([1.0, 7.0]) / np.sqrt(3), rtol=1e-6)
+    np.testing.assert_allclose(scores[1], np.array([1.0, 2.0 + bigrams[(4 * 10 + 3) % 7][1]]) / np.sqrt(3), rtol=1e-6)
+    np.testing.assert_allclose(scores[2], [0.0, 0.0])  # an all-padding row scores zero, not NaN
+    with pytest.raises(ValueError, match="46340"):
+        NgramScores(vocab_size=50_000, buckets=7)
+    with pytest.raises(ValueError, match="vocab_size <= 46338"):  # said when configured, not after the vocabulary is built
+        TrainConfig(ngram_buckets=7, vocab_size=50_000)
+    assert TrainConfig(ngram_buckets=0, vocab_size=50_000).vocab_size == 50_000
+
+
+def test_ngram_branch_trains_and_survives_save_and_load(splits, tmp_path):
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.registry import load_model_dir, save_model
+
+    config = TrainConfig(**TINY, ngram_buckets=1_009, star_loss_weight=0.5)
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    model = result.classifier.model
+    assert model.output_shape == (None, 3)
+    assert np.abs(model.get_layer("ngram_scores").get_weights()[1]).sum() > 0  # the bigram weights learned
+    root = DataRoot(str(tmp_path))
+    folder = save_model(root, "ngram", result.classifier, {"train": config.to_dict()}, {"test": {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}, {})
+    texts = ["the kettle is great", "not worth the money at all"]
+    np.testing.assert_allclose(load_model_dir(root, folder).predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
