@@ -11,6 +11,8 @@ a paired bootstrap of the mean difference over the reviews.
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -92,8 +94,10 @@ def main() -> None:
     parser.add_argument("model_folder")
     parser.add_argument("--k", type=int, default=3)
     args = parser.parse_args()
+    started = time.perf_counter()
     result = faithfulness(args.model_folder, args.k)
-    save(f"attention-faithfulness-k{args.k}", result)
+    command = "uv run python -m benchmarks.faithfulness " + " ".join(sys.argv[1:])
+    print(save(f"attention-faithfulness-k{args.k}", {**result, "seconds": time.perf_counter() - started, "command": command}))
     print(result)
 
 

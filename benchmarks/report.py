@@ -34,7 +34,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
     rows = [{k: v for k, v in row.items() if not k.endswith("runs") and k != "line" and not isinstance(v, dict)} for row in rows]
     if not rows:
         return ""
-    keys = list(rows[0])
+    keys = list(dict.fromkeys(k for row in rows for k in row))  # rows may differ (VADER has no baseline)
     return "\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys), *["| " + " | ".join(_fmt(row.get(k, "")) for k in keys) + " |" for row in rows]])
 
 

@@ -197,6 +197,15 @@ def _serving_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def _model_description() -> str:
+    from sentiment_model.train import TrainConfig
+
+    c = TrainConfig()
+    frozen = f" + frozen {c.frozen_embeddings}" if c.frozen_embeddings else ""
+    ngrams = f", n-gram branch ({c.ngram_buckets:,} buckets)" if c.ngram_buckets else ""
+    return f"the default network ({c.embedding_dim}-dim {c.embeddings} embedding{frozen}, BiLSTM {c.lstm_units}, {c.pooling}{ngrams}), one network, 1 epoch on 6K reviews"
+
+
 def serving(quick: bool = False) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     try:
@@ -214,7 +223,7 @@ def serving(quick: bool = False) -> dict[str, Any]:
     return {
         "rows": rows,
         "export_rows": export_rows,
-        "model": "default-size BiLSTM (128-dim embedding, 128 units, attention+max), one network, 1 epoch on 6K reviews",
+        "model": _model_description(),
         "train_seconds": train_seconds,
         "load_generator": "aiohttp in the benchmark process (on the same 2 cores), one review per request, keep-alive",
         "target_64_clients_reviews_per_s": 1_000,
