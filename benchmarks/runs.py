@@ -441,12 +441,11 @@ def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
     import pyarrow.parquet as pq
 
     from sentiment_model.schema import LABELS, SCORED_SCHEMA
-    from sentiment_model.scoring import MANIFEST, list_day_files
+    from sentiment_model.scoring import list_day_files
     from sentiment_model.text import review_text
     from sentiment_model.text import tokenize as our_tokenize
 
     rng = np.random.default_rng(seed)
-    folder = root.scored_dir(day)
     files, rows = [], 0
     for index, path in enumerate(list_day_files(root, day)):
         batch = pq.read_table(path)
@@ -474,12 +473,12 @@ def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
             },
             schema=SCORED_SCHEMA,
         )
-        name = f"run=bench/part-{index:05d}.parquet"
-        root.fs.makedirs(posixpath.join(folder, "run=bench"), exist_ok=True)
-        pq.write_table(table, posixpath.join(folder, name), compression="zstd")
-        files.append(name)
+        part = root.scored_part(day, "bench", index)
+        root.fs.makedirs(posixpath.dirname(part), exist_ok=True)
+        pq.write_table(table, part, compression="zstd")
+        files.append(posixpath.relpath(part, root.scored_dir(day)))
         rows += n
-    root.write_json_atomic(posixpath.join(folder, MANIFEST), {"date": day.isoformat(), "run_id": "bench", "model_version": "bench", "files": files, "rows": rows, "quarantined": 0})
+    root.write_json_atomic(root.scored_manifest(day), {"date": day.isoformat(), "run_id": "bench", "model_version": "bench", "files": files, "rows": rows, "quarantined": 0})
     return rows
 
 

@@ -43,7 +43,7 @@ def demo(data_root: str | None = None, config: RetrainConfig = DEMO_RETRAIN) -> 
     return {
         "ingest": report,
         "lines": [
-            f"canonical snapshot: {root.uri(root.join(report['pointer']['snapshot']))}",
+            f"canonical snapshot: {root.uri(root.from_relative(report['pointer']['snapshot']))}",
             f"model {model['version']} (trained on reviews before {config.train_before}): {model['metrics']['comparison_with_baseline']['line']}; {model['decision']['reason']}",
             f"nightly batches: {staged} reviews in {len(counts) - 1} days under {root.uri(root.incoming_dir())}",
             f"scored {DEMO_FIRST_DAY} .. {DEMO_LAST_DAY}: " + ", ".join(f"{d[5:]} {v['scored']}" for d, v in scoring["days"].items()),

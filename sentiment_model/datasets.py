@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import posixpath
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +20,7 @@ def current_snapshot(root: DataRoot) -> dict[str, Any]:
     if not root.exists(pointer_path):
         raise ConfigError(f"no canonical data under {root.uri(root.path)}: run `sentiment ingest` first")
     pointer = root.read_json(pointer_path)
-    snapshot = root.join(pointer["snapshot"])
+    snapshot = root.from_relative(pointer["snapshot"])
     if not root.exists(snapshot):
         raise ConfigError(f"{root.uri(pointer_path)} points at {root.uri(snapshot)}, which does not exist")
     return {**pointer, "path": snapshot}
@@ -78,7 +77,7 @@ def write_incoming_batches(
         root.remove_tree(folder)
         root.fs.makedirs(folder, exist_ok=True)
         for part, offset in enumerate(range(0, day_rows.num_rows, rows_per_file)):
-            path = posixpath.join(folder, f"part-{part:05d}.parquet")
+            path = root.incoming_part(day, part)
             with root.fs.open(path, "wb") as handle:
                 pq.write_table(day_rows.slice(offset, rows_per_file).cast(CANONICAL_SCHEMA), handle, compression="zstd")
         counts[day.isoformat()] = day_rows.num_rows

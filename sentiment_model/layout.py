@@ -59,6 +59,10 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
     return fs, fs._strip_protocol(url).rstrip("/")
 
 
+#: A scored day's pointer file: the live run's parts and counts.
+SCORED_MANIFEST = "_MANIFEST.json"
+
+
 def new_run_id(now: dt.datetime | None = None) -> str:
     """A unique run id that sorts by start time: UTC timestamp to the microsecond (runs
     of one date are ordered by it: the newest wins), plus 6 random hex chars."""
@@ -134,6 +138,38 @@ class DataRoot:
 
     def champion_pointer(self) -> str:
         return self.join("models", "champion.json")
+
+    def model_file(self, model_dir: str, name: str) -> str:
+        """A file of a model folder (``models_dir(version)``, or a folder given by path)."""
+        return posixpath.join(model_dir, name)
+
+    def incoming_part(self, day: dt.date, index: int) -> str:
+        return posixpath.join(self.incoming_dir(day), f"part-{index:05d}.parquet")
+
+    def scored_manifest(self, day: dt.date) -> str:
+        """The pointer to a day's live scored run: its files and counts."""
+        return posixpath.join(self.scored_dir(day), SCORED_MANIFEST)
+
+    def scored_part(self, day: dt.date, run_id: str, index: int) -> str:
+        return posixpath.join(self.scored_dir(day), f"run={run_id}", f"part-{index:05d}.parquet")
+
+    def scored_quarantine_part(self, day: dt.date, run_id: str, index: int) -> str:
+        return posixpath.join(self.scored_dir(day), f"quarantine-run={run_id}", f"part-{index:05d}.parquet")
+
+    def scored_listed_file(self, day: dt.date, name: str) -> str:
+        """A file the day's manifest lists (relative to the day's folder)."""
+        return posixpath.join(self.scored_dir(day), name)
+
+    def report_file(self, day: dt.date, name: str) -> str:
+        return posixpath.join(self.reports_dir(day), name)
+
+    def from_relative(self, relative: str) -> str:
+        """A path a pointer stores relative to the root (e.g. CURRENT.json's snapshot)."""
+        return self.join(relative)
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to the root, as pointers store it."""
+        return posixpath.relpath(path, self.path)
 
     # --- small atomic I/O ---------------------------------------------------------------
     def write_bytes_atomic(self, path: str, data: bytes) -> None:

@@ -106,7 +106,7 @@ def save_model(
         save_confusion_png(metrics["test"]["confusion_matrix"], folder / "confusion_matrix.png", f"BiLSTM {version} (test split)")
         root.fs.makedirs(target, exist_ok=True)
         for name in _ARTIFACTS:
-            root.fs.put_file(str(folder / name), posixpath.join(target, name))
+            root.fs.put_file(str(folder / name), root.model_file(target, name))
     return target
 
 
@@ -126,7 +126,7 @@ def check_model_files(root: DataRoot, folder: str) -> None:
     """Fail early, naming the file, when a model folder's JSON files are missing or damaged."""
     local = Path(folder).is_dir()
     for name, required in _MODEL_JSON.items():
-        path = posixpath.join(folder, name)
+        path = root.model_file(folder, name)
         where = path if local else root.uri(path)
         try:
             data = Path(path).read_bytes() if local else root.fs.cat_file(path)
@@ -147,17 +147,17 @@ def resolve_model_dir(root: DataRoot, reference: str) -> str:
         if champion is None:
             raise ConfigError(f"no champion model under {root.uri(root.models_dir())}: run `sentiment retrain` first")
         folder = root.models_dir(champion["version"])
-        if not root.exists(posixpath.join(folder, MODEL_FILE)):
+        if not root.exists(root.model_file(folder, MODEL_FILE)):
             raise ConfigError(f"champion pointer {root.uri(root.champion_pointer())} names {champion['version']}, but {root.uri(folder)} has no {MODEL_FILE}")
         return folder
     if "/" in reference or reference.startswith("."):
         if Path(reference, MODEL_FILE).exists():
             return str(Path(reference).resolve())
-        if root.exists(posixpath.join(reference, MODEL_FILE)):
+        if root.exists(root.model_file(reference, MODEL_FILE)):
             return reference
         raise ConfigError(f"{reference} is not a model folder (no {MODEL_FILE})")
     folder = root.models_dir(reference)
-    if not root.exists(posixpath.join(folder, MODEL_FILE)):
+    if not root.exists(root.model_file(folder, MODEL_FILE)):
         raise ConfigError(f"model version {reference!r} does not exist under {root.uri(root.models_dir())}")
     return folder
 
@@ -179,7 +179,7 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
             local = Path(folder)
         else:
             for name in (MODEL_FILE, "vocabulary.json", "config.json"):
-                root.fs.get_file(posixpath.join(folder, name), os.path.join(tmp, name))
+                root.fs.get_file(root.model_file(folder, name), os.path.join(tmp, name))
             local = Path(tmp)
         try:
             model = keras.saving.load_model(local / MODEL_FILE, compile=False)

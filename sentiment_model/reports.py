@@ -71,7 +71,7 @@ def _read_model_file(root: DataRoot, folder: str, name: str) -> Any | None:
     local = Path(folder, name)
     if local.is_file():
         return orjson.loads(local.read_bytes())
-    path = posixpath.join(folder, name)
+    path = root.model_file(folder, name)
     return root.read_json(path) if root.exists(path) else None
 
 
@@ -409,16 +409,16 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _empty_day_report(root: DataRoot, day: dt.date, folder: str, model_version: str | None) -> dict[str, Any]:
+def _empty_day_report(root: DataRoot, day: dt.date, model_version: str | None) -> dict[str, Any]:
     """A report that says plainly that nothing was scored for ``day``, and an alert."""
     message = f"no reviews for {day.isoformat()}"
     alerts = [{"kind": "no_reviews", "name": "reviews", "value": 0.0, "threshold": 1.0, "message": message}]
     summary = {"date": day.isoformat(), "reviews": 0, "message": message, "model_version": model_version, "alerts": alerts}
     note = f"<h1>Review sentiment, {day}</h1><p>No reviews for {day}: nothing was scored.</p>"
-    root.fs.pipe_file(posixpath.join(folder, "report.html"), f"<!doctype html><meta charset='utf-8'><title>{day}</title>{note}".encode())
-    root.fs.pipe_file(posixpath.join(folder, "report.md"), f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n".encode())
-    root.write_json_atomic(posixpath.join(folder, "summary.json"), summary)
-    return {**summary, "tables": {}, "report_html": root.uri(posixpath.join(folder, "report.html"))}
+    root.fs.pipe_file(root.report_file(day, "report.html"), f"<!doctype html><meta charset='utf-8'><title>{day}</title>{note}".encode())
+    root.fs.pipe_file(root.report_file(day, "report.md"), f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n".encode())
+    root.write_json_atomic(root.report_file(day, "summary.json"), summary)
+    return {**summary, "tables": {}, "report_html": root.uri(root.report_file(day, "report.html"))}
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -590,7 +590,7 @@ def build_report(
         folder = root.reports_dir(day)
         root.fs.makedirs(folder, exist_ok=True)
         if queries.day_rows == 0:
-            return _empty_day_report(root, day, folder, model.version)
+            return _empty_day_report(root, day, model.version)
         classes = queries.classes
         distribution, other_labels = _class_distribution(queries.run("class_distribution"), classes)
         trend = _trend(queries.run("sentiment_trend"), classes)
@@ -647,12 +647,12 @@ def build_report(
     charts = _charts(summary, histogram, window_days)
     lap("charts")
     for name, data in charts.items():
-        root.fs.pipe_file(posixpath.join(folder, name), data)
-    report_html = root.uri(posixpath.join(folder, "report.html"))
-    root.fs.pipe_file(posixpath.join(folder, "report.html"), render_html(summary, charts).encode())
-    root.fs.pipe_file(posixpath.join(folder, "report.md"), _render_md(summary, {name: name for name in charts}).encode())
+        root.fs.pipe_file(root.report_file(day, name), data)
+    report_html = root.uri(root.report_file(day, "report.html"))
+    root.fs.pipe_file(root.report_file(day, "report.html"), render_html(summary, charts).encode())
+    root.fs.pipe_file(root.report_file(day, "report.md"), _render_md(summary, {name: name for name in charts}).encode())
     summary["timings_seconds"] = {**timings, "write": time.perf_counter() - clock}
-    root.write_json_atomic(posixpath.join(folder, "summary.json"), summary)
+    root.write_json_atomic(root.report_file(day, "summary.json"), summary)
     return {
         **summary,
         "tables": {"class_distribution": distribution, "top_negative_products": products, "live_quality_per_class": live.get("per_class") or [], "input_health": health["rows"], "alerts": alerts},

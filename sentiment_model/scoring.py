@@ -22,12 +22,12 @@ import pyarrow.parquet as pq
 
 from sentiment_model.batching import inference_batches
 from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.layout import ConfigError, DataRoot
+from sentiment_model.layout import SCORED_MANIFEST, ConfigError, DataRoot
 from sentiment_model.pointers import swap_json
 from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
 from sentiment_model.text import PAD_ID, review_text, tokenize
 
-MANIFEST = "_MANIFEST.json"
+MANIFEST = SCORED_MANIFEST  # known by this name to callers
 TOP_TOKENS = 3
 _PREDICT_LOCK = threading.Lock()  # one model, many scoring threads: predict one batch at a time
 
@@ -264,9 +264,8 @@ def score_file(
     top tokens at a time (16K rows: ~4x less than 64K at the same speed), and the model
     sees at most ``batching.MAX_BATCH_TOKENS`` padded tokens per call."""
     result = FileScore(source=source)
-    out_dir = posixpath.join(root.scored_dir(day), f"run={run_id}")
-    part = posixpath.join(out_dir, f"part-{part_index:05d}.parquet")
-    quarantine = posixpath.join(root.scored_dir(day), f"quarantine-run={run_id}", f"part-{part_index:05d}.parquet")
+    part = root.scored_part(day, run_id, part_index)
+    quarantine = root.scored_quarantine_part(day, run_id, part_index)
     try:
         with root.fs.open(source, "rb") as handle:
             parquet = pq.ParquetFile(handle)
@@ -346,7 +345,7 @@ def drop_day_duplicates(root: DataRoot, results: list[FileScore]) -> list[FileSc
 
 
 def _newer_manifest(root: DataRoot, day: dt.date, run_id: str) -> dict[str, Any] | None:
-    path = posixpath.join(root.scored_dir(day), MANIFEST)
+    path = root.scored_manifest(day)
     current = root.read_json(path) if root.exists(path) else None
     return current if current is not None and current["run_id"] > run_id else None
 
@@ -396,7 +395,7 @@ def publish_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileSco
             )
         return manifest
 
-    written, standing = swap_json(root, posixpath.join(folder, MANIFEST), decide)
+    written, standing = swap_json(root, root.scored_manifest(day), decide)
     if not written:
         _remove_runs(root, folder, lambda other: other == run_id)
         return {**standing, "superseded_run": run_id}
@@ -415,11 +414,10 @@ def _remove_runs(root: DataRoot, folder: str, doomed: Any) -> None:
 
 def scored_files(root: DataRoot, day: dt.date) -> list[str]:
     """The live scored parts of a day (via its manifest); empty if never scored."""
-    folder = root.scored_dir(day)
-    path = posixpath.join(folder, MANIFEST)
+    path = root.scored_manifest(day)
     if not root.exists(path):
         return []
-    return [posixpath.join(folder, name) for name in root.read_json(path)["files"]]
+    return [root.scored_listed_file(day, name) for name in root.read_json(path)["files"]]
 
 
 def read_scored_day(root: DataRoot, day: dt.date) -> pa.Table:

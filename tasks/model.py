@@ -163,5 +163,5 @@ def publish_model_artifacts(root: DataRoot, version: str, metrics: dict[str, Any
             "| true \\ predicted | " + " | ".join(LABELS) + " |\n|---|---|---|---|\n" + matrix + "\n"
         ),
     )
-    png = root.uri(root.join("models", version, "confusion_matrix.png"))
+    png = root.uri(root.model_file(root.models_dir(version), "confusion_matrix.png"))
     create_link_artifact(link=png if "://" in png else f"file://{png}", link_text="confusion matrix (PNG)", key="retrain-confusion-matrix")

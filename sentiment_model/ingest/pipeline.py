@@ -148,8 +148,8 @@ def ingest_file(
     the file when it cannot be read to the end; nothing of it is kept then."""
     result = FileResult(source_name=spec.name, source=source, file_index=file_index)
     stage_dir = root.staging_dir(run_id, f"{file_index:05d}")
-    staged_file = posixpath.join(stage_dir, "canonical.parquet")
-    staged_quarantine = posixpath.join(stage_dir, "quarantine.parquet")
+    staged_file = root.staging_dir(run_id, f"{file_index:05d}", "canonical.parquet")
+    staged_quarantine = root.staging_dir(run_id, f"{file_index:05d}", "quarantine.parquet")
     root.fs.makedirs(stage_dir, exist_ok=True)
     reasons: Counter[str] = Counter()
     try:
@@ -364,10 +364,10 @@ def publish_snapshot(root: DataRoot, run_id: str, snapshot: str, report: dict[st
     root.write_json_atomic(root.ingest_report(run_id), {"run_id": run_id, **report})
     pointer = {
         "run_id": run_id,
-        "snapshot": posixpath.relpath(snapshot, root.path),
+        "snapshot": root.relative(snapshot),
         "rows": report["totals"]["canonical"],
         "created_at": created_at.isoformat(),
-        "report": posixpath.relpath(root.ingest_report(run_id), root.path),
+        "report": root.relative(root.ingest_report(run_id)),
     }
     _, standing = swap_json(root, root.canonical_pointer(), lambda current: pointer if current is None or current["run_id"] < run_id else None)
     return standing
