@@ -69,16 +69,28 @@ def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window
     the same day may publish (and clear older runs' files) while the report reads them:
     then the report is rebuilt from the day as it now stands."""
     context = model_context(root, model_dir)
-    for _ in range(REPORT_REBUILDS):
+    for attempt in range(REPORT_REBUILDS + 1):
+        published = published_run(root, day)
         try:
             return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
-        except (FileNotFoundError, duckdb.IOException) as exc:
-            # A published manifest never names a missing file (the swap is a compare-and-swap
-            # and clean-up only removes older runs), so a missing part means a newer run
-            # replaced the day under the report: read the day again, past any listing cache.
-            get_run_logger().info("%s changed while its report was built (%s): rebuilding the report", day, str(exc).splitlines()[0])
+        except (FileNotFoundError, duckdb.Error) as exc:
+            # DuckDB reports a part that vanished under it as its own error type (IO or
+            # invalid input, with gcsfs's FileNotFoundError inside). A published manifest
+            # never names a missing file (compare-and-swap; clean-up only removes older
+            # runs), so if the day's manifest moved meanwhile a newer run replaced the day
+            # under the report: read the day again, past any listing cache. Otherwise the
+            # error is real and is raised.
             root.fs.invalidate_cache()
-    return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
+            if attempt == REPORT_REBUILDS or published_run(root, day) == published:
+                raise
+            get_run_logger().info("%s was republished while its report was built (%s): rebuilding the report", day, str(exc).splitlines()[0][:200])
+    raise AssertionError("unreachable")
+
+
+def published_run(root: DataRoot, day: dt.date) -> str | None:
+    """The run id the day's manifest names now (None: the day was never published)."""
+    path = root.scored_manifest(day)
+    return root.read_json(path)["run_id"] if root.exists(path) else None
 
 
 @task(name="publish-report-artifacts", cache_policy=NONE)

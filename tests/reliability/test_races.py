@@ -178,11 +178,6 @@ def cli_env(prefect_harness) -> dict[str, str]:
 @pytest.mark.parametrize("repeat", REPEAT)
 @pytest.mark.parametrize("workers", [2, 8])
 def test_sentiment_score_cli_processes_started_together(backend, workers, tiny_champion_root, cli_env, repeat):
-    if backend[0].startswith("gs://"):
-        # Known open bug (issue 11): on the GCS emulator one of the CLI processes can still
-        # exit 1 while another run republishes the day. The pointer-level GCS races above
-        # pass; this end-to-end variant is kept visible as an expected failure until fixed.
-        pytest.xfail("open: a CLI run on gs:// can fail while another run republishes its day")
     import json
 
     url, options = backend
