@@ -59,7 +59,7 @@ def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[
 
 
 #: How often a report is rebuilt when its day is republished under it (concurrent runs).
-REPORT_REBUILDS = 3
+REPORT_REBUILDS = 5  # each rebuild follows a newer run's publish, so this bounds concurrent runs, not time
 
 
 @task(name="build-report", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
@@ -70,6 +70,9 @@ def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window
     then the report is rebuilt from the day as it now stands."""
     context = model_context(root, model_dir)
     for attempt in range(REPORT_REBUILDS + 1):
+        # Fresh listings: gcsfs caches folder listings per process, and DuckDB's globs go
+        # through them, so a cache from before this run published would hide its parts.
+        root.fs.invalidate_cache()
         published = published_run(root, day)
         try:
             return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
@@ -80,7 +83,7 @@ def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window
             # runs), so if the day's manifest moved meanwhile a newer run replaced the day
             # under the report: read the day again, past any listing cache. Otherwise the
             # error is real and is raised.
-            root.fs.invalidate_cache()
+            root.fs.invalidate_cache()  # published_run must not see a cached listing either
             if attempt == REPORT_REBUILDS or published_run(root, day) == published:
                 raise
             get_run_logger().info("%s was republished while its report was built (%s): rebuilding the report", day, str(exc).splitlines()[0][:200])
