@@ -23,7 +23,7 @@ from sentiment_model.batching import inference_batches
 
 def attention_and_probabilities(explainer: Any, ids: np.ndarray, lengths: np.ndarray, buckets: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities (rows x classes) and attention weights (rows x time), bucketed."""
-    probabilities = np.zeros((len(ids), 3), dtype=np.float32)
+    probabilities = np.zeros((len(ids), explainer.output_shape[0][-1]), dtype=np.float32)
     weights = np.zeros(ids.shape, dtype=np.float32)
     for rows, width in inference_batches(lengths, buckets):
         batch_probabilities, batch_weights = explainer.predict_on_batch(ids[rows, :width])

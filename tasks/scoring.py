@@ -70,20 +70,16 @@ def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window
     then the report is rebuilt from the day as it now stands."""
     context = model_context(root, model_dir)
     for attempt in range(REPORT_REBUILDS + 1):
-        # Fresh listings: gcsfs caches folder listings per process, and DuckDB's globs go
-        # through them, so a cache from before this run published would hide its parts.
-        root.fs.invalidate_cache()
-        published = published_run(root, day)
+        published = published_run(root, day)  # also clears the listing cache DuckDB reads through
         try:
             return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
         except (FileNotFoundError, duckdb.Error) as exc:
-            # DuckDB reports a part that vanished under it as its own error type (IO or
-            # invalid input, with gcsfs's FileNotFoundError inside). A published manifest
+            # DuckDB reports a part that vanished under it as its own error (IOException, or
+            # its base Error with gcsfs's FileNotFoundError inside). A published manifest
             # never names a missing file (compare-and-swap; clean-up only removes older
             # runs), so if the day's manifest moved meanwhile a newer run replaced the day
             # under the report: read the day again, past any listing cache. Otherwise the
             # error is real and is raised.
-            root.fs.invalidate_cache()  # published_run must not see a cached listing either
             if attempt == REPORT_REBUILDS or published_run(root, day) == published:
                 raise
             get_run_logger().info("%s was republished while its report was built (%s): rebuilding the report", day, str(exc).splitlines()[0][:200])
@@ -91,7 +87,10 @@ def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window
 
 
 def published_run(root: DataRoot, day: dt.date) -> str | None:
-    """The run id the day's manifest names now (None: the day was never published)."""
+    """The run id the day's manifest names now (None: the day was never published). Clears
+    the process's listing cache first: gcsfs caches folder listings and DuckDB's globs go
+    through them, so a cache from before a run published would hide its parts."""
+    root.fs.invalidate_cache()
     path = root.scored_manifest(day)
     return root.read_json(path)["run_id"] if root.exists(path) else None
 
