@@ -465,6 +465,7 @@ def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
                 "p_negative": probabilities[:, 0],
                 "p_neutral": probabilities[:, 1],
                 "p_positive": probabilities[:, 2],
+                "predicted_stars": pa.nulls(n, pa.int8()),
                 "confidence": probabilities.max(1),
                 "top_tokens": tokens.cast(pa.list_(pa.string())),
                 "review_date": pa.array([day] * n, pa.date32()),

@@ -257,6 +257,7 @@ def retrain(
     star_loss_weight: Annotated[Optional[float], typer.Option(help="Weight of the auxiliary 5-star head's loss (0 = no head).")] = None,
     ngram_buckets: Annotated[Optional[int], typer.Option(help="Hashed bigram buckets of the linear n-gram branch beside the BiLSTM (0 = none).")] = None,
     learning_rate_schedule: Annotated[Optional[str], typer.Option(help="constant, or cosine (decay to 0 over the epochs).")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="sentiment (3 classes), or stars: one class per star, folded into the 3 to decide and score.")] = None,
     imbalance: Annotated[Optional[str], typer.Option(help="none, class_weight, sqrt_class_weight or oversample.")] = None,
     ensemble_size: Annotated[Optional[int], typer.Option(help="Seeds trained (averaged, or distilled with --distill).")] = None,
     distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Distil the seed ensemble into one network.")] = None,
@@ -278,6 +279,7 @@ def retrain(
         "star_loss_weight": star_loss_weight,
         "ngram_buckets": ngram_buckets,
         "learning_rate_schedule": learning_rate_schedule,
+        "classes": classes,
         "imbalance": imbalance,
         "ensemble_size": ensemble_size,
         "distill": distill,
@@ -293,6 +295,9 @@ def retrain(
     m = out["metrics"]
     typer.echo(f"model {out['version']} at {out['model_dir']}")
     typer.echo(f"test macro-F1 {m['test']['macro_f1']:.4f} (accuracy {m['test']['accuracy']:.4f})")
+    if "stars" in m["test"]:
+        s = m["test"]["stars"]
+        typer.echo(f"stars: exact {s['exact_accuracy']:.4f}, within one star {s['within_one_star']:.4f}, 5-class macro-F1 {s['macro_f1']:.4f}, mean absolute error {s['mean_absolute_error']:.3f}")
     typer.echo(m["comparison_with_baseline"]["line"])
     typer.echo(out["decision"]["reason"])
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from sentiment_model.batching import DEFAULT_BUCKETS, predict_bucketed
 from sentiment_model.metrics import apply_offsets, decision_scores
-from sentiment_model.model import attention_model
+from sentiment_model.model import attention_model, star_model
 from sentiment_model.schema import LABELS
 from sentiment_model.subword import SubwordVocabulary
 from sentiment_model.text import OOV_ID, PAD_ID, Vocabulary, tokenize
@@ -29,6 +29,7 @@ class SentimentClassifier:
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
     version: str | None = None
     _attention: Any = field(default=None, repr=False)
+    _stars: Any = field(default=None, repr=False)
 
     def attention_explainer(self) -> keras.Model | None:
         """The (probabilities, attention weights) model, built once: a new one per call
@@ -36,6 +37,22 @@ class SentimentClassifier:
         if self._attention is None:
             self._attention = attention_model(self.model) or False
         return self._attention or None
+
+    def star_predictor(self) -> keras.Model | None:
+        """The 5 star probabilities' model of a one-class-per-star network (None for a
+        3-class one), built once."""
+        if self._stars is None:
+            self._stars = star_model(self.model) or False
+        return self._stars or None
+
+    @property
+    def has_star_classes(self) -> bool:
+        return self.star_predictor() is not None
+
+    def predict_star_proba_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
+        """Probabilities of 1..5 stars (columns 0..4), or None for a 3-class model."""
+        stars = self.star_predictor()
+        return None if stars is None else predict_bucketed(stars, ids, lengths, self.buckets)
 
     def encode(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.vocabulary.encode(texts, self.max_length)
@@ -77,10 +94,14 @@ class SentimentClassifier:
             method = "occlusion"
         order = np.argsort(-scores, kind="stable")[:top_k]
         adjusted = decision_scores(probabilities[None, :], self.class_offsets)[0]
-        return {
+        explanation = {
             "label": LABELS[predicted],
             "probabilities": {name: float(p) for name, p in zip(LABELS, probabilities, strict=True)},
             "decision_scores": {name: float(s) for name, s in zip(LABELS, adjusted, strict=True)},  # the label is their argmax
             "method": method,
             "top_tokens": [{"token": tokens[i], "score": float(scores[i])} for i in order if ids[0, i] != PAD_ID],
         }
+        stars = self.predict_star_proba_ids(ids, lengths)
+        if stars is not None:  # a one-class-per-star model: the finer view its classes fold
+            explanation["star_probabilities"] = {str(star): float(p) for star, p in enumerate(stars[0], start=1)}
+        return explanation

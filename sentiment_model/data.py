@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sentiment_model.schema import LABELS
+from sentiment_model.schema import LABELS, STAR_LABEL_IDS
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
@@ -23,7 +23,7 @@ def label_ids_from_ratings(ratings: pa.Array | pa.ChunkedArray) -> np.ndarray:
     stars = np.asarray(pc.fill_null(ratings, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     if ((stars < 1) | (stars > 5)).any():
         raise ValueError("ratings must all be 1..5 to be labelled")
-    return np.select([stars <= 2, stars == 3], [0, 1], default=2).astype(np.int64)
+    return np.asarray(STAR_LABEL_IDS, dtype=np.int64)[stars - 1]
 
 
 def add_labels(table: pa.Table) -> pa.Table:

@@ -63,6 +63,21 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, y_pred
     }
 
 
+def star_metrics(stars_true: np.ndarray, star_probabilities: np.ndarray) -> dict[str, float]:
+    """A one-class-per-star model's finer quality: exact-star accuracy, 5-class macro-F1,
+    share within one star, and mean absolute error in stars (ids 0-4 for 1-5 stars)."""
+    stars_true = np.asarray(stars_true, dtype=np.int64)
+    predicted = np.asarray(star_probabilities).argmax(1)
+    error = np.abs(predicted - stars_true)
+    n = max(len(stars_true), 1)
+    return {
+        "exact_accuracy": float((error == 0).sum() / n),
+        "macro_f1": macro_f1(stars_true, predicted, num_classes=5),
+        "within_one_star": float((error <= 1).sum() / n),
+        "mean_absolute_error": float(error.sum() / n),
+    }
+
+
 def tune_class_offsets(probabilities: np.ndarray, y_true: np.ndarray, grid: np.ndarray | None = None) -> np.ndarray:
     """Per-class log-prior offsets that maximize macro-F1: predict argmax(log p + b).
 

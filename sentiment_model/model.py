@@ -1,7 +1,8 @@
 """The classifier network: Embedding (+ a frozen pretrained channel) -> BiLSTM ->
 pooling -> dropout -> class scores (+ an optional linear bag-of-n-grams branch) ->
 softmax(3), with an optional auxiliary softmax over the 5 star
-ratings used only in training.
+ratings used only in training; or, with ``star_classes``, one class per star whose
+five probabilities fold into the three classes (both kept in the saved model).
 
 Backend-agnostic Keras 3 (keras.ops only). The LSTM keeps the fused cuDNN path on a GPU
 with TensorFlow: recurrent_dropout=0, tanh/sigmoid, use_bias, right-padded input.
@@ -14,6 +15,8 @@ from typing import Any, Literal
 
 import keras
 from keras import layers, ops
+
+from sentiment_model.schema import LABELS, STAR_LABEL_IDS
 
 Pooling = Literal["attention", "attention_max", "max", "last"]
 
@@ -39,6 +42,10 @@ class ModelConfig:
     # to the BiLSTM's (0: none). Word pairs the sequence model sees too rarely to learn
     # ("not worth", "stopped working") get their own weight, as in TF-IDF+LR.
     ngram_buckets: int = 0
+    # One class per star: the head is a softmax over the 5 stars (star_head's target) and
+    # the 3 class probabilities are its fold (1-2 / 3 / 4-5), so the model scores,
+    # decides and is judged like a 3-class one while keeping the finer view.
+    star_classes: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,6 +151,19 @@ STAR_HEAD = "stars"
 CLASS_HEAD = "probabilities"
 
 
+@keras.saving.register_keras_serializable(package="sentiment_model")
+class FoldStars(layers.Layer):
+    """Class probabilities from star probabilities: p(class) = the sum over its stars
+    (:data:`STAR_LABEL_IDS`, the labelling rule)."""
+
+    def call(self, stars: Any) -> Any:
+        fold = [[1.0 if label == c else 0.0 for c in range(len(LABELS))] for label in STAR_LABEL_IDS]
+        return ops.matmul(stars, ops.convert_to_tensor(fold, dtype=stars.dtype))
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], len(LABELS))
+
+
 def build_model(config: ModelConfig, embedding_matrix: Any = None, frozen_matrix: Any = None) -> keras.Model:
     """The BiLSTM classifier over right-padded token ids (0 = padding).
 
@@ -183,13 +203,17 @@ def build_model(config: ModelConfig, embedding_matrix: Any = None, frozen_matrix
         attended, _weights = AttentionPooling(name="attention")(x)
         pooled = attended if config.pooling == "attention" else layers.Concatenate(name="pooled")([attended, MaskedMaxPooling(name="max_pool")(x)])
     pooled = layers.Dropout(config.dropout, name="dropout")(pooled)
+    outputs, head = (len(STAR_LABEL_IDS), STAR_HEAD) if config.star_classes else (config.num_classes, CLASS_HEAD)
     if config.ngram_buckets:
-        logits = layers.Dense(config.num_classes, name="sequence_scores", dtype="float32")(pooled)
-        ngram_scores = NgramScores(config.vocab_size, config.ngram_buckets, config.num_classes, name="ngram_scores", dtype="float32")(token_ids)
+        logits = layers.Dense(outputs, name="sequence_scores", dtype="float32")(pooled)
+        ngram_scores = NgramScores(config.vocab_size, config.ngram_buckets, outputs, name="ngram_scores", dtype="float32")(token_ids)
         logits = layers.Add(name="scores")([logits, ngram_scores])
-        probabilities = layers.Activation("softmax", name=CLASS_HEAD, dtype="float32")(logits)
+        probabilities = layers.Activation("softmax", name=head, dtype="float32")(logits)
     else:
-        probabilities = layers.Dense(config.num_classes, activation="softmax", name=CLASS_HEAD, dtype="float32")(pooled)
+        probabilities = layers.Dense(outputs, activation="softmax", name=head, dtype="float32")(pooled)
+    if config.star_classes:
+        # Trained on both outputs: the class loss on the fold, the star loss on the stars.
+        return keras.Model(token_ids, [FoldStars(name=CLASS_HEAD, dtype="float32")(probabilities), probabilities], name="bilstm_sentiment")
     if config.star_head:
         stars = layers.Dense(5, activation="softmax", name=STAR_HEAD, dtype="float32")(pooled)
         return keras.Model(token_ids, [probabilities, stars], name="bilstm_sentiment")
@@ -197,7 +221,8 @@ def build_model(config: ModelConfig, embedding_matrix: Any = None, frozen_matrix
 
 
 def inference_model(model: keras.Model) -> keras.Model:
-    """The class-probability output alone (the star head, if any, only helps training)."""
+    """The class-probability output alone (an auxiliary star head only helps training; a
+    one-class-per-star model keeps its star layer, which the class output is folded from)."""
     if len(model.outputs) == 1:
         return model
     return keras.Model(model.inputs, model.get_layer(CLASS_HEAD).output, name=model.name)
@@ -210,6 +235,21 @@ def average_members(members: list[keras.Model]) -> keras.Model:
         member.name = f"member_{index}"
     outputs = [member(token_ids) for member in members]
     return keras.Model(token_ids, layers.Average(name="probabilities_mean")(outputs), name="bilstm_ensemble")
+
+
+def star_model(model: keras.Model) -> keras.Model | None:
+    """The 5 star probabilities of a one-class-per-star model (a seed ensemble's mean), or
+    None for a 3-class model."""
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)] or [model]
+    try:
+        star_layers = [member.get_layer(STAR_HEAD) for member in members]
+    except ValueError:  # a 3-class network, or an exported (ONNX/TFLite) one
+        return None
+    heads = [keras.Model(member.inputs, layer.output) for member, layer in zip(members, star_layers, strict=True)]
+    if len(heads) == 1:
+        return heads[0]
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    return keras.Model(token_ids, layers.Average(name="stars_mean")([head(token_ids) for head in heads]))
 
 
 def attention_model(model: keras.Model) -> keras.Model | None:

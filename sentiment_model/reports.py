@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from sentiment_model import monitoring
 from sentiment_model.layout import DataRoot
-from sentiment_model.schema import LABELS, SCORED_SCHEMA
+from sentiment_model.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
 from sentiment_model.scoring import list_day_files, scored_files
 from sentiment_model.settings import ReportThresholds, bundled_path
 from sentiment_model.text import Vocabulary, review_text
@@ -43,13 +43,11 @@ population_stability_index = monitoring.population_stability_index
 
 
 def star_classes(classes: Sequence[str]) -> dict[int, str] | None:
-    """The class each star rating means: 1-2 / 3 / 4-5 for three classes, one class per
-    star for five; None when the classes do not map onto stars."""
-    if len(classes) == 3:
-        return {1: classes[0], 2: classes[0], 3: classes[1], 4: classes[2], 5: classes[2]}
-    if len(classes) == 5:
-        return {star: classes[star - 1] for star in range(1, 6)}
-    return None
+    """The class each star rating means (1-2 / 3 / 4-5, :data:`STAR_LABEL_IDS`); None when
+    the classes are not the three sentiment classes."""
+    if len(classes) != len(LABELS):
+        return None
+    return {star: classes[label] for star, label in enumerate(STAR_LABEL_IDS, start=1)}
 
 
 @dataclass
@@ -129,10 +127,9 @@ class ReportQueries:
         self._view("scored_window_raw", [_duckdb_path(root, f) for f in window_files], "scored_day_raw WHERE false")
         self.classes = tuple(classes) if classes else self._probability_classes()
         p_first, p_last = f'"p_{self.classes[0]}"', f'"p_{self.classes[-1]}"'
-        if len(self.classes) > 3:  # one class per star: the extreme classes are the strong view
-            strong = f"predicted_label = '{self.classes[0]}' AS strongly_negative, predicted_label = '{self.classes[-1]}' AS strongly_positive"
-        else:
-            strong = f"{p_first} >= {strong_probability} AS strongly_negative, {p_last} >= {strong_probability} AS strongly_positive"
+        # A one-class-per-star model's own extreme classes (1 and 5 stars) are its strong
+        # view; a 3-class model's is a high probability of the extreme class.
+        strong = f"coalesce(predicted_stars = 1, {p_first} >= {strong_probability}) AS strongly_negative, coalesce(predicted_stars = 5, {p_last} >= {strong_probability}) AS strongly_positive"
         extra = f"{p_first} AS p_most_negative, {strong}"
         self.con.execute(f"CREATE VIEW scored_day AS SELECT *, {extra} FROM scored_day_raw")
         self.con.execute(f"CREATE VIEW scored_window AS SELECT *, {extra} FROM scored_window_raw")
@@ -140,7 +137,7 @@ class ReportQueries:
         if trend:
             self.con.execute(
                 f"CREATE VIEW scored_trend AS SELECT *, {extra}, CAST(regexp_extract(filename, 'date=([0-9-]{{10}})', 1) AS DATE) AS scored_date "
-                f"FROM read_parquet({self._list(trend)}, filename = true)"
+                f"FROM (SELECT * FROM read_parquet({self._list(trend)}, filename = true, union_by_name = true) UNION ALL BY NAME SELECT *, '' AS filename FROM scored_empty)"
             )
         else:
             self.con.execute(f"CREATE VIEW scored_trend AS SELECT *, {extra}, CAST(NULL AS DATE) AS scored_date FROM scored_empty")
@@ -159,7 +156,8 @@ class ReportQueries:
         self.con.register("star_labels", pa.table({"rating": pa.array(list(stars), pa.int8()), "label": pa.array(list(stars.values()), pa.string())}))
         negative = sorted({stars[1], stars[2]}) if stars else [self.classes[0]]
         self.con.register("negative_labels", pa.table({"label": pa.array(negative, pa.string())}))
-        self.day_rows = self.con.execute("SELECT count(*) FROM scored_day_raw").fetchone()[0]
+        self.day_rows, star_rows = self.con.execute("SELECT count(*), count(predicted_stars) FROM scored_day_raw").fetchone()
+        self.has_stars = star_rows > 0
 
     def _probability_classes(self) -> tuple[str, ...]:
         """The model's classes, from the scored files' ``p_<class>`` columns, in order."""
@@ -172,8 +170,12 @@ class ReportQueries:
         return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
     def _view(self, name: str, paths: list[str], empty: str) -> None:
-        source = f"read_parquet({self._list(paths)})" if paths else empty
-        self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
+        if not paths:
+            self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM {empty}")
+            return
+        # By name, with the schema's empty table: parts written before a nullable column
+        # existed (predicted_stars) read it as null, and days of different models mix.
+        self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({self._list(paths)}, union_by_name = true) UNION ALL BY NAME SELECT * FROM scored_empty")
 
     def close(self) -> None:
         """Close the connection: on object stores it holds open fsspec file handles."""
@@ -591,7 +593,8 @@ def build_report(
         root.fs.makedirs(folder, exist_ok=True)
         if queries.day_rows == 0:
             return _empty_day_report(root, day, model.version)
-        classes = queries.classes
+        classes, has_stars = queries.classes, queries.has_stars
+        stars = _star_view(queries.run("star_view")) if has_stars else []
         distribution, other_labels = _class_distribution(queries.run("class_distribution"), classes)
         trend = _trend(queries.run("sentiment_trend"), classes)
         products = queries.run("top_negative_products", min_support=min_support, limit=top_products)
@@ -610,7 +613,7 @@ def build_report(
         lap("explanations")
     today = trend[-1] if trend and trend[-1]["day"] == day.isoformat() else None
     strong = {
-        "rule": (f"predicted {classes[0]} / {classes[-1]}" if len(classes) > 3 else f"p({classes[0]}) >= {thresholds.strong_probability} / p({classes[-1]}) >= {thresholds.strong_probability}"),
+        "rule": ("predicted 1 star / 5 stars (the model's own classes)" if has_stars else f"p({classes[0]}) >= {thresholds.strong_probability} / p({classes[-1]}) >= {thresholds.strong_probability}"),
         "strongly_negative_share": today["strongly_negative_share"] if today else None,
         "strongly_positive_share": today["strongly_positive_share"] if today else None,
     }
@@ -632,6 +635,7 @@ def build_report(
         "drift": drift,
         "probability_histograms": histograms,
         "strong_sentiment": strong,
+        "star_view": stars,
         "low_confidence_share": float(sum(row["share"] for row in histogram if row["low_confidence"])),
         "low_confidence_threshold": low_confidence,
         "live_quality": live,
@@ -659,6 +663,23 @@ def build_report(
         "charts": {name: charts[name] for name in KEY_CHARTS if name in charts},
         "report_html": report_html,
     }
+
+
+def _star_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per star: the share of the day's reviews the model put there, the share the
+    reviewers gave (among rated reviews), and the model's recall of that star."""
+    predicted, rated = sum(r["predicted"] for r in rows), sum(r["rated"] for r in rows)
+    return [
+        {
+            "stars": r["stars"],
+            "predicted": r["predicted"],
+            "predicted_share": r["predicted"] / predicted if predicted else None,
+            "rated": r["rated"],
+            "rated_share": r["rated"] / rated if rated else None,
+            "exact_recall": r["exact"] / r["rated"] if r["rated"] else None,
+        }
+        for r in rows
+    ]
 
 
 def _sample(texts: pa.Array, limit: int, seed: int = 0) -> list[str]:
@@ -776,6 +797,15 @@ def _sections(summary: dict[str, Any]) -> list[tuple[str, str, list[dict[str, An
             explained,
             [],
             (explanations.get("note") or "") + (f" LIME: {explanations['lime_samples']} perturbed texts each, {cost:.2f} s per explanation" if cost is not None else ""),
+        ),
+        (
+            "stars",
+            "Five classes: one per star",
+            summary["star_view"],
+            [],
+            "the model's most probable star against the reviewers' stars (exact: both the same)"
+            if summary["star_view"]
+            else "the scoring model has three classes; a one-class-per-star model (`sentiment retrain --classes stars`) adds this view",
         ),
         ("products", "Products with the most negative reviews", summary["top_negative_products"], [], ""),
         ("trend", "Trend", [{k: v for k, v in row.items() if k != "shares"} for row in summary["trend"]], ["sentiment_trend.png", "confidence_histogram.png"], ""),

@@ -11,6 +11,10 @@ import pyarrow as pa
 #: Class names in label-id order. Stars 1-2 -> negative, 3 -> neutral, 4-5 -> positive.
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 
+#: The label id of each star rating 1..5: the labelling rule, and how a one-class-per-star
+#: model's five probabilities fold into the three classes.
+STAR_LABEL_IDS: tuple[int, ...] = (0, 0, 1, 2, 2)
+
 #: The label of a scored review that gives the model no token (empty after normalization:
 #: only whitespace, zero-width characters, punctuation): not a prediction, so it is kept
 #: out of the class shares and counted on its own.
@@ -57,6 +61,9 @@ SCORED_SCHEMA = pa.schema(
         pa.field("p_negative", pa.float32(), nullable=False),
         pa.field("p_neutral", pa.float32(), nullable=False),
         pa.field("p_positive", pa.float32(), nullable=False),
+        # A one-class-per-star model's most probable star, 1..5 (null for a three-class
+        # model, or files scored before it existed): the report's five-class view.
+        pa.field("predicted_stars", pa.int8()),
         pa.field("confidence", pa.float32(), nullable=False),  # the top probability
         pa.field("top_tokens", pa.list_(pa.string())),  # highest attention weights
         pa.field("review_date", pa.date32()),
@@ -64,6 +71,16 @@ SCORED_SCHEMA = pa.schema(
         pa.field("scored_at", pa.timestamp("s", tz="UTC"), nullable=False),
     ]
 )
+
+
+def conform_scored(table: pa.Table) -> pa.Table:
+    """A scored part as :data:`SCORED_SCHEMA`: Parquet stores seconds as ms, and parts
+    written before a nullable column existed (``predicted_stars``) get it as nulls."""
+    for index, field in enumerate(SCORED_SCHEMA):
+        if field.name not in table.column_names and field.nullable:
+            table = table.add_column(index, field.name, pa.nulls(table.num_rows, field.type))
+    return table.select(SCORED_SCHEMA.names).cast(SCORED_SCHEMA)
+
 
 #: Canonical columns a nightly batch may leave out (not every feed has stars or times);
 #: every other canonical column must be present with a compatible type.

@@ -24,7 +24,7 @@ from sentiment_model.batching import inference_batches
 from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.layout import SCORED_MANIFEST, ConfigError, DataRoot
 from sentiment_model.pointers import swap_json
-from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA
+from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA, STAR_LABEL_IDS, conform_scored
 from sentiment_model.text import PAD_ID, review_text, tokenize
 
 MANIFEST = SCORED_MANIFEST  # known by this name to callers
@@ -164,16 +164,21 @@ def _row_problems(table: pa.Table, cast_problems: pa.Array) -> pa.Array:
     ).combine_chunks()
 
 
-def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]]]:
-    """Probabilities and each review's top tokens (by attention weight), in one bucketed pass."""
+def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray | None]:
+    """Probabilities, each review's top tokens (by attention weight) and, for a
+    one-class-per-star model, its star probabilities (else None), in one bucketed pass."""
     ids, lengths = classifier.encode(texts)
     explainer = classifier.attention_explainer()
+    star_predictor = classifier.star_predictor()
     probabilities = np.zeros((len(ids), len(LABELS)), dtype=np.float32)
+    stars = None if star_predictor is None else np.zeros((len(ids), len(STAR_LABEL_IDS)), dtype=np.float32)
     top: list[list[str]] = [[] for _ in range(len(ids))]
     tokens = ("", "[UNK]", *classifier.vocabulary.tokens)
     for rows, width in inference_batches(lengths, classifier.buckets):
         batch = ids[rows, :width]
         with _PREDICT_LOCK:
+            if stars is not None:  # a second pass, paid by star models only
+                stars[rows] = np.asarray(star_predictor.predict_on_batch(batch))
             if explainer is None:
                 probabilities[rows] = np.asarray(classifier.model.predict_on_batch(batch))
                 continue
@@ -183,7 +188,7 @@ def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array) -> tup
         best = np.argsort(-weights, axis=1)[:, :TOP_TOKENS]
         for row, positions in zip(rows, best, strict=True):
             top[row] = [tokens[ids[row, p]] for p in positions if ids[row, p] > 1]
-    return probabilities, top
+    return probabilities, top, stars
 
 
 def empty_texts(texts: pa.Array) -> np.ndarray:
@@ -192,27 +197,31 @@ def empty_texts(texts: pa.Array) -> np.ndarray:
     return np.asarray(pc.equal(pc.list_value_length(tokenize(texts)), 0).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def predict_labels(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray]:
-    """Probabilities, top tokens and label names; texts without tokens skip the model
-    and get :data:`EMPTY_TEXT_LABEL` with all-zero probabilities."""
+def predict_labels(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray, pa.Array]:
+    """Probabilities, top tokens, label names and predicted stars (a one-class-per-star
+    model's most probable star; null otherwise). Texts without tokens skip the model and
+    get :data:`EMPTY_TEXT_LABEL` with all-zero probabilities and no star."""
     empty = empty_texts(texts)
     probabilities = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
     top_tokens: list[list[str]] = [[] for _ in range(len(texts))]
     labels = np.full(len(texts), EMPTY_TEXT_LABEL, dtype=object)
+    stars = np.zeros(len(texts), dtype=np.int8)  # 0: no star (null)
     scored = np.flatnonzero(~empty)
     if len(scored):
-        scored_probabilities, scored_tokens = predict_with_tokens(classifier, texts.take(pa.array(scored)))
+        scored_probabilities, scored_tokens, star_probabilities = predict_with_tokens(classifier, texts.take(pa.array(scored)))
         probabilities[scored] = scored_probabilities
         for row, tokens in zip(scored, scored_tokens, strict=True):
             top_tokens[row] = tokens
         labels[scored] = np.array(LABELS, dtype=object)[classifier.decide(scored_probabilities)]
-    return probabilities, top_tokens, labels
+        if star_probabilities is not None:
+            stars[scored] = star_probabilities.argmax(1) + 1
+    return probabilities, top_tokens, labels, pa.array(stars, type=pa.int8(), mask=stars == 0)
 
 
 def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.datetime) -> pa.Table:
     """Scored rows for canonical rows that passed the row checks."""
     texts = review_text(table.column("title"), table.column("text"))
-    probabilities, top_tokens, labels = predict_labels(classifier, texts)
+    probabilities, top_tokens, labels, stars = predict_labels(classifier, texts)
     n = table.num_rows
     review_date = pc.cast(table.column("review_time"), pa.date32())
     return pa.table(
@@ -224,6 +233,7 @@ def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.
             "p_negative": pa.array(probabilities[:, 0], type=pa.float32()),
             "p_neutral": pa.array(probabilities[:, 1], type=pa.float32()),
             "p_positive": pa.array(probabilities[:, 2], type=pa.float32()),
+            "predicted_stars": stars,
             "confidence": pa.array(probabilities.max(1), type=pa.float32()),
             "top_tokens": pa.array(top_tokens, type=pa.list_(pa.string())),
             "review_date": review_date,
@@ -427,7 +437,7 @@ def read_scored_day(root: DataRoot, day: dt.date) -> pa.Table:
     tables = []
     for path in files:
         with root.fs.open(path, "rb") as handle:
-            tables.append(pq.read_table(handle).cast(SCORED_SCHEMA))  # Parquet stores seconds as ms
+            tables.append(conform_scored(pq.read_table(handle)))
     return pa.concat_tables(tables)
 
 

@@ -67,6 +67,9 @@ class TrainConfig(BaseModel):
     # Weight of an auxiliary 5-star softmax loss (0: no star head): 2 vs 3 vs 4 stars is
     # the signal the neutral class lacks.
     star_loss_weight: float = 0.5
+    # "sentiment": the class head has the 3 classes; "stars": one class per star (the
+    # finer view the report shows), folded into the 3 classes to decide, score and judge.
+    classes: Literal["sentiment", "stars"] = "sentiment"
     tune_offsets: bool = True
     ensemble_size: int = 1  # train that many seeds (seed, seed+1, ...): averaged, or distilled
     # Distil the seed ensemble into one network trained on its averaged probabilities
@@ -84,6 +87,12 @@ class TrainConfig(BaseModel):
     def _ngram_ids_fit_int32(self) -> TrainConfig:
         if self.ngram_buckets and self.vocab_size + 2 > NgramScores.MAX_VOCAB:
             raise ValueError(f"ngram_buckets needs vocab_size <= {NgramScores.MAX_VOCAB - 2} (bigram ids are int32), got {self.vocab_size}")
+        return self
+
+    @model_validator(mode="after")
+    def _stars_need_the_star_loss(self) -> TrainConfig:
+        if self.classes == "stars" and self.star_loss_weight <= 0:
+            raise ValueError("classes='stars' learns the stars from the star loss: star_loss_weight must be > 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -285,6 +294,7 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         frozen_embedding_dim=0 if frozen_matrix is None else frozen_matrix.shape[1],
         star_head=bool(config.star_loss_weight),
         ngram_buckets=config.ngram_buckets,
+        star_classes=config.classes == "stars",
     )
 
     def targets_for(class_targets: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
@@ -360,7 +370,13 @@ def default_shaped_network(config: TrainConfig, vocab_size: int) -> keras.Model:
     benchmarks, which do not depend on the weights)."""
     networks, frozen_dim = scoring_networks(config)
     model_config = ModelConfig(
-        vocab_size=vocab_size, embedding_dim=config.embedding_dim, lstm_units=config.lstm_units, pooling=config.pooling, frozen_embedding_dim=frozen_dim, ngram_buckets=config.ngram_buckets
+        vocab_size=vocab_size,
+        embedding_dim=config.embedding_dim,
+        lstm_units=config.lstm_units,
+        pooling=config.pooling,
+        frozen_embedding_dim=frozen_dim,
+        ngram_buckets=config.ngram_buckets,
+        star_classes=config.classes == "stars",
     )
-    members = [build_model(model_config) for _ in range(networks)]
+    members = [inference_model(build_model(model_config)) for _ in range(networks)]
     return members[0] if networks == 1 else average_members(members)

@@ -16,11 +16,11 @@ from sentiment_model.classifier import SentimentClassifier
 from sentiment_model.data import add_labels, reviews_before, split_train_validation_test, stratified_sample
 from sentiment_model.datasets import current_snapshot, read_canonical
 from sentiment_model.layout import DataRoot
-from sentiment_model.metrics import bootstrap_macro_f1, classification_metrics, comparison_line
+from sentiment_model.metrics import bootstrap_macro_f1, classification_metrics, comparison_line, star_metrics
 from sentiment_model.monitoring import training_reference
 from sentiment_model.registry import ChampionChanged, load_classifier, new_version, promote, promotion_decision, read_champion, save_model
 from sentiment_model.schema import LABELS
-from sentiment_model.train import RetrainConfig, TrainConfig, TrainResult, texts_and_labels, train_classifier
+from sentiment_model.train import RetrainConfig, TrainConfig, TrainResult, star_ids, texts_and_labels, train_classifier
 from tasks.retry import transient_storage_error
 
 
@@ -64,9 +64,14 @@ def train_bilstm(splits: dict[str, pa.Table], config: TrainConfig) -> TrainResul
 def evaluate_on_test(classifier: SentimentClassifier, splits: dict[str, pa.Table]) -> tuple[dict[str, Any], np.ndarray]:
     """Test metrics and the test predictions (for the paired comparison)."""
     texts, labels = texts_and_labels(splits["test"])
-    probabilities = classifier.predict_proba(texts)
+    ids, lengths = classifier.encode(texts)
+    probabilities = classifier.predict_proba_ids(ids, lengths)
     predictions = classifier.decide(probabilities)
-    return classification_metrics(labels, probabilities, predictions), predictions
+    metrics = classification_metrics(labels, probabilities, predictions)
+    stars = classifier.predict_star_proba_ids(ids, lengths)
+    if stars is not None:  # a one-class-per-star model: judged on its fold, its stars reported too
+        metrics["stars"] = star_metrics(star_ids(splits["test"]), stars)
+    return metrics, predictions
 
 
 @task(name="fit-tfidf-baseline", cache_policy=NONE)

@@ -21,14 +21,15 @@ from flows.report import report
 from sentiment_model.datasets import write_incoming_batches
 from sentiment_model.layout import DataRoot
 from sentiment_model.reports import ModelContext, build_report, model_context
-from sentiment_model.scoring import MANIFEST
+from sentiment_model.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
+from sentiment_model.scoring import MANIFEST, read_scored_day
 from sentiment_model.settings import ReportThresholds
 from tests.conftest import canonical_rows, synthetic_reviews
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 NORMAL_DAYS = [dt.date(2015, 7, 1), dt.date(2015, 7, 2), dt.date(2015, 7, 3)]
 DRIFTED = dt.date(2015, 7, 4)
-SECTIONS = ("alerts", "classes", "drift", "strong", "quality", "input", "text-drift", "explanations", "products", "trend")
+SECTIONS = ("alerts", "classes", "drift", "strong", "quality", "input", "text-drift", "explanations", "stars", "products", "trend")
 
 
 def _negative_reviews_of_one_product(n: int) -> pa.Table:
@@ -163,23 +164,35 @@ def test_labels_outside_the_classes_are_counted_apart(tmp_path):
     assert summary["other_labels"] == {"empty_text": 1}
 
 
-def test_the_report_adapts_to_a_five_class_model(tmp_path):
-    """One class per star: classes come from the scored p_<class> columns, the stars map one
-    to one, the strong view is the extreme classes."""
+def test_the_report_shows_a_star_models_five_classes(tmp_path):
+    """A one-class-per-star model's day: the star view counts predicted against rated
+    stars, and the strong view is the model's own extreme classes (1 and 5 stars), not the
+    probability rule (which would count 2 and 3 of these rows)."""
     root = DataRoot(str(tmp_path / "data"))
     day = dt.date(2015, 6, 2)
-    classes = ("star_1", "star_2", "star_3", "star_4", "star_5")
-    predicted = ["star_1", "star_1", "star_3", "star_5", "star_5", "star_4"]
-    _write_scored_day(root, day, classes, predicted, ratings=[1, 2, 3, 5, 5, 5])
+    _write_scored_day(root, day - dt.timedelta(days=1), LABELS, ["positive", "negative"], ratings=[5, 1])  # a 3-class model's day, written before the column
+    predicted_stars = [1, 2, 3, 5, 4, 4]
+    labels = [LABELS[STAR_LABEL_IDS[s - 1]] for s in predicted_stars]
+    _write_scored_day(root, day, LABELS, labels, ratings=[1, 2, 3, 5, 5, 5], predicted_stars=predicted_stars)
     summary = build_report(root, day, ModelContext(), window_days=2)
-    assert summary["classes"] == list(classes)
-    quality = {q["class"]: q for q in summary["live_quality"]["per_class"]}
-    assert quality["star_1"]["recall"] == 1.0 and quality["star_1"]["precision"] == 0.5
-    assert quality["star_5"]["recall"] == pytest.approx(2 / 3)
-    assert summary["strong_sentiment"]["strongly_negative_share"] == pytest.approx(2 / 6)
-    assert summary["strong_sentiment"]["strongly_positive_share"] == pytest.approx(2 / 6)
-    assert summary["drift"]["class_shares"]["training"] is None
-    assert summary["input_health"]["rows"] == [] and "not available" in summary["input_health"]["note"]
+    assert summary["classes"] == list(LABELS)
+    view = {row["stars"]: row for row in summary["star_view"]}
+    assert [view[s]["predicted"] for s in range(1, 6)] == [1, 1, 1, 2, 1]
+    assert [view[s]["rated"] for s in range(1, 6)] == [1, 1, 1, 0, 3]
+    assert view[1]["exact_recall"] == 1.0 and view[4]["exact_recall"] is None and view[5]["exact_recall"] == pytest.approx(1 / 3)
+    assert summary["strong_sentiment"]["strongly_negative_share"] == pytest.approx(1 / 6)
+    assert summary["strong_sentiment"]["strongly_positive_share"] == pytest.approx(1 / 6)
+    assert "1 star" in summary["strong_sentiment"]["rule"]
+    yesterday = build_report(root, day - dt.timedelta(days=1), ModelContext(), window_days=2)
+    assert yesterday["star_view"] == [] and yesterday["strong_sentiment"]["strongly_negative_share"] == pytest.approx(1 / 2)
+
+
+def test_a_scored_part_written_before_predicted_stars_reads_as_the_schema(tmp_path):
+    root = DataRoot(str(tmp_path / "data"))
+    day = dt.date(2015, 6, 3)
+    _write_scored_day(root, day, LABELS, ["positive", "neutral"], ratings=[5, 3])
+    table = read_scored_day(root, day)
+    assert table.schema.equals(SCORED_SCHEMA) and table.column("predicted_stars").null_count == 2
 
 
 def test_model_context_reads_the_registry(drift_root):
@@ -197,8 +210,9 @@ def test_an_empty_day_raises_the_no_reviews_alert(drift_root):
     assert root.read_json(posixpath.join(root.scored_dir(day), MANIFEST))["rows"] == 0
 
 
-def _write_scored_day(root: DataRoot, day: dt.date, classes: tuple[str, ...], predicted: list[str], ratings: list[int] | None = None) -> None:
-    """A scored day written directly (any class list), with its manifest."""
+def _write_scored_day(root: DataRoot, day: dt.date, classes: tuple[str, ...], predicted: list[str], ratings: list[int] | None = None, predicted_stars: list[int] | None = None) -> None:
+    """A scored day written directly (any class list), with its manifest; without
+    ``predicted_stars`` the part lacks the column, as parts written before it existed."""
     n = len(predicted)
     rng = np.random.default_rng(1)
     probabilities = rng.dirichlet(np.ones(len(classes)), n).astype(np.float32)
@@ -217,6 +231,9 @@ def _write_scored_day(root: DataRoot, day: dt.date, classes: tuple[str, ...], pr
             **{f"p_{name}": probabilities[:, i] for i, name in enumerate(classes)},
             "confidence": probabilities.max(1),
             "top_tokens": pa.array([["word"]] * n, pa.list_(pa.string())),
+            **({"predicted_stars": pa.array(predicted_stars, pa.int8())} if predicted_stars else {}),
+            "model_version": ["m1"] * n,
+            "scored_at": pa.array([dt.datetime(2015, 6, 1, tzinfo=dt.UTC)] * n, pa.timestamp("s", tz="UTC")),
         }
     )
     folder = root.scored_dir(day)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_model.metrics import apply_offsets, classification_metrics, macro_f1, tune_class_offsets
+from sentiment_model.metrics import apply_offsets, classification_metrics, macro_f1, star_metrics, tune_class_offsets
 from sentiment_model.text import OOV_ID, Vocabulary, tokenize
 
 
@@ -80,3 +80,14 @@ def test_emoji_and_symbols_are_tokens_and_invisible_text_has_none():
     assert tokens[1] == ["😡", "broke"]
     assert tokens[2] == []  # zero-width characters only: no tokens at all
     assert tokens[3] == ["❤"]  # the variation selector is dropped
+
+
+def test_star_metrics_on_a_fixed_example():
+    stars_true = np.array([0, 1, 2, 3, 4, 4])  # 1..5 stars as ids
+    probabilities = np.eye(5)[[0, 2, 2, 3, 3, 1]]  # exact, off by one, exact, exact, off by one, off by three
+    metrics = star_metrics(stars_true, probabilities)
+    assert metrics["exact_accuracy"] == pytest.approx(3 / 6)
+    assert metrics["within_one_star"] == pytest.approx(5 / 6)
+    assert metrics["mean_absolute_error"] == pytest.approx((0 + 1 + 0 + 0 + 1 + 3) / 6)
+    # per star F1: 1 star 1.0, 2 stars 0, 3 stars 2/3, 4 stars 2/3, 5 stars 0
+    assert metrics["macro_f1"] == pytest.approx((1 + 0 + 2 / 3 + 2 / 3 + 0) / 5)

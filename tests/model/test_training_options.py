@@ -148,3 +148,62 @@ def test_ngram_branch_trains_and_survives_save_and_load(splits, tmp_path):
     folder = save_model(root, "ngram", result.classifier, {"train": config.to_dict()}, {"test": {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}, {})
     texts = ["the kettle is great", "not worth the money at all"]
     np.testing.assert_allclose(load_model_dir(root, folder).predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
+
+
+def test_a_star_classes_model_folds_its_five_stars_and_scores_them(splits, tmp_path):
+    """classes='stars': one class per star; the 3 class probabilities are exactly the
+    fold of the 5 (1-2 / 3 / 4-5), both survive save/load, and scoring writes the star."""
+    import datetime as dt
+
+    from sentiment_model.layout import DataRoot
+    from sentiment_model.registry import load_model_dir, save_model
+    from sentiment_model.scoring import score_table
+    from tests.conftest import canonical_rows
+
+    with pytest.raises(ValueError, match="star_loss_weight must be > 0"):
+        TrainConfig(classes="stars", star_loss_weight=0)
+    config = TrainConfig(**TINY, ngram_buckets=1_009, classes="stars")
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    root = DataRoot(str(tmp_path))
+    folder = save_model(root, "stars", result.classifier, {"train": config.to_dict()}, {"test": {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}, {})
+    loaded = load_model_dir(root, folder)
+    texts = ["the kettle is great", "not worth the money at all", "it is okay"]
+    ids, lengths = loaded.encode(texts)
+    stars = loaded.predict_star_proba_ids(ids, lengths)
+    assert stars.shape == (3, 5) and loaded.has_star_classes
+    np.testing.assert_allclose(stars.sum(1), 1.0, rtol=1e-5)
+    folded = np.stack([stars[:, 0] + stars[:, 1], stars[:, 2], stars[:, 3] + stars[:, 4]], axis=1)
+    np.testing.assert_allclose(loaded.predict_proba(texts), folded, atol=1e-6)
+    np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
+    assert set(loaded.explain("the kettle is great")["star_probabilities"]) == {"1", "2", "3", "4", "5"}
+    rows = canonical_rows(splits["test"].slice(0, 20), dt.date(2015, 7, 1))
+    scored = score_table(loaded, rows, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    predicted = scored.column("predicted_stars").to_numpy(zero_copy_only=False)
+    expected = loaded.predict_star_proba_ids(*loaded.encode(pa.array(scored_texts(rows)))).argmax(1) + 1
+    assert predicted.tolist() == expected.tolist()
+    from tasks.model import evaluate_on_test
+
+    metrics, _ = evaluate_on_test.fn(loaded, splits)
+    assert metrics["labels"] == ["negative", "neutral", "positive"]  # judged on its fold, like any model
+    assert 0 <= metrics["stars"]["exact_accuracy"] <= metrics["stars"]["within_one_star"] <= 1
+
+
+def test_a_three_class_model_scores_no_star(splits):
+    import datetime as dt
+
+    from sentiment_model.scoring import score_table
+    from tests.conftest import canonical_rows
+
+    result = train_classifier(splits["train"], splits["validation"], TrainConfig(**{**TINY, "epochs": 1}), log=lambda _: None)
+    assert not result.classifier.has_star_classes
+    scored = score_table(result.classifier, canonical_rows(splits["test"].slice(0, 5), dt.date(2015, 7, 1)), dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert scored.column("predicted_stars").null_count == 5
+    from tasks.model import evaluate_on_test
+
+    assert "stars" not in evaluate_on_test.fn(result.classifier, splits)[0]
+
+
+def scored_texts(rows: pa.Table) -> list[str]:
+    from sentiment_model.text import review_text
+
+    return review_text(rows.column("title"), rows.column("text")).to_pylist()
