@@ -286,8 +286,10 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
     two threads, publish, report) over one day of ``reviews`` reviews, in its own process,
     with peak memory (VmHWM) and an RSS sample every second."""
     from sentiment_model.scoring import read_scored_day
+    from sentiment_model.train import RetrainConfig, scoring_networks
 
     reviews = 20_000 if quick else reviews
+    networks, _ = scoring_networks(RetrainConfig().train)
     root, work, _ = _replicated_day_root(reviews)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
     done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, root.url, LOAD_DAY.isoformat()], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
@@ -306,7 +308,7 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
         "reviews": reviews,
         "rows": [
             {
-                "run": "nightly-scoring flow (2 threads), default 3-model champion",
+                "run": f"nightly-scoring flow (2 threads), default champion shape ({networks} network{'s' if networks > 1 else ''})",
                 "reviews_per_s": reviews / run["seconds"],
                 "seconds": run["seconds"],
                 "peak_rss_mb": run["peak_rss_mb"],

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sentiment_model.settings import ReportThresholds
-from sentiment_model.text import Vocabulary, normalize_text, tokenize
+from sentiment_model.text import OOV_ID, Vocabulary, normalize_text, tokenize
 
 _EPSILON = 1e-4
 #: Probability histograms use this many equal bins on [0, 1].
@@ -23,6 +23,8 @@ PROBABILITY_BINS = 10
 LENGTH_EDGES: tuple[int, ...] = (0, 1, 4, 8, 16, 32, 64, 128, 200, 400)
 #: Texts given to the language detector per report (it costs ~50 us a text).
 LANGUAGE_SAMPLE = 2_000
+#: Reviews tokenized at a time for the input statistics (bounded memory on any day size).
+INPUT_STATS_SLICE = 50_000
 
 
 # --- distribution drift -------------------------------------------------------------------
@@ -84,23 +86,30 @@ def input_stats(
     ``max_length``, token-count distribution, empty and very short reviews, and the share
     of a sample that a language detector does not call English."""
     array = pa.array(texts, type=pa.string()) if not isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
-    tokens = tokenize(array)
-    lengths = np.asarray(pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    n = len(lengths)
+    n = len(array)
     if n == 0:
         return {"reviews": 0}
-    ids, _ = vocabulary.lookup(tokens)
+    # In slices: the tokens of a whole 1M-review day (~67M strings and their ids) took
+    # 2 GB on top of the nightly flow; a slice's take tens of MB.
+    lengths = np.zeros(n, dtype=np.int64)
+    oov_tokens = 0
+    for start in range(0, n, INPUT_STATS_SLICE):
+        tokens = tokenize(array.slice(start, INPUT_STATS_SLICE))
+        lengths[start : start + len(tokens)] = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
+        ids, _ = vocabulary.lookup(tokens)
+        oov_tokens += int((ids == OOV_ID).sum())
+    total_tokens = int(lengths.sum())
     language_share = None
     if language_sample:
         worded = np.flatnonzero(lengths > short_tokens)
         if len(worded):
             chosen = np.random.default_rng(seed).choice(worded, size=min(language_sample, len(worded)), replace=False)
-            codes = _language_codes(pc.take(normalize_text(array), pa.array(np.sort(chosen))).to_pylist())
+            codes = _language_codes(normalize_text(pc.take(array, pa.array(np.sort(chosen)))).to_pylist())  # the sample only
             language_share = float(np.mean([code != "en" for code in codes]))
     return {
         "reviews": int(n),
-        "tokens": int(lengths.sum()),
-        "oov_share": float(np.mean(ids == 1)) if len(ids) else 0.0,
+        "tokens": total_tokens,
+        "oov_share": oov_tokens / total_tokens if total_tokens else 0.0,
         "truncated_share": float(np.mean(lengths > max_length)),
         "empty_share": float(np.mean(lengths == 0)),
         "short_share": float(np.mean(lengths <= short_tokens)),

@@ -45,6 +45,15 @@ def test_input_stats_measure_oov_truncation_and_short_reviews():
     assert stats["non_english_share"] is None
 
 
+def test_input_stats_in_slices_equal_the_whole_day(monkeypatch):
+    """A big day is tokenized a slice at a time (bounded memory): the figures are the same."""
+    vocabulary = Vocabulary(("the", "kettle", "is", "great"))
+    texts = ["the kettle is great", "the kettle is zorblax", "", "great", "the kettle is great the kettle is great"] * 3
+    whole = monitoring.input_stats(texts, vocabulary, max_length=6, short_tokens=1)
+    monkeypatch.setattr(monitoring, "INPUT_STATS_SLICE", 4)
+    assert monitoring.input_stats(texts, vocabulary, max_length=6, short_tokens=1) == whole
+
+
 def test_non_english_share_comes_from_the_language_detector():
     vocabulary = Vocabulary(("the",))
     english = ["this kettle is great and it boils water very quickly every morning"] * 6
