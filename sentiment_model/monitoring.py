@@ -94,7 +94,8 @@ def input_stats(
     lengths = np.zeros(n, dtype=np.int64)
     oov_tokens = 0
     for start in range(0, n, INPUT_STATS_SLICE):
-        tokens = tokenize(array.slice(start, INPUT_STATS_SLICE))
+        part = array.slice(start, INPUT_STATS_SLICE)
+        tokens = tokenize(part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part)
         lengths[start : start + len(tokens)] = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
         ids, _ = vocabulary.lookup(tokens)
         oov_tokens += int((ids == OOV_ID).sum())

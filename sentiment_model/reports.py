@@ -20,6 +20,7 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sentiment_model import monitoring
@@ -536,15 +537,23 @@ def _trend(rows: list[dict[str, Any]], classes: Sequence[str]) -> list[dict[str,
     return out
 
 
-def _explanations(queries: ReportQueries, day_texts: pa.Table, products: list[dict[str, Any]], classes: Sequence[str], model: ModelContext, thresholds: ReportThresholds) -> dict[str, Any]:
-    """The day's most negative reviews of the most negative products: attention tokens
-    (from scoring) beside LIME's words, with the seconds each LIME explanation cost."""
+def _worst_reviews(queries: ReportQueries, day_texts: pa.Table, products: list[dict[str, Any]], thresholds: ReportThresholds) -> list[dict[str, Any]]:
+    """The day's most negative reviews of the most negative products, with their texts."""
     if not products or thresholds.explain_reviews == 0:
-        return {"reviews": [], "note": "no negative products today" if not products else "explanations turned off (explain_reviews = 0)"}
+        return []
     queries.register("worst_products", pa.table({"product_id": pa.array([p["product_id"] for p in products], pa.string())}))
     worst = queries.run("worst_reviews", limit=thresholds.explain_reviews)
-    texts = dict(zip(day_texts.column("review_id").to_pylist(), day_texts.column("text").to_pylist(), strict=True))
-    reviews = [{**row, "text": texts.get(row["review_id"])} for row in worst]
+    # Only these rows become Python strings (all of a 1M-review day: ~500 MB).
+    wanted = day_texts.filter(pc.is_in(day_texts.column("review_id"), value_set=pa.array([row["review_id"] for row in worst], pa.string())))
+    texts = dict(zip(wanted.column("review_id").to_pylist(), wanted.column("text").to_pylist(), strict=True))
+    return [{**row, "text": texts.get(row["review_id"])} for row in worst]
+
+
+def _explanations(reviews: list[dict[str, Any]], products: list[dict[str, Any]], classes: Sequence[str], model: ModelContext, thresholds: ReportThresholds) -> dict[str, Any]:
+    """Attention tokens (from scoring) beside LIME's words for the worst reviews, with the
+    seconds each LIME explanation cost."""
+    if not products or thresholds.explain_reviews == 0:
+        return {"reviews": [], "note": "no negative products today" if not products else "explanations turned off (explain_reviews = 0)"}
     explainable = [r for r in reviews if r["text"] is not None]
     note = ""
     if model.predict_proba is None:
@@ -605,11 +614,14 @@ def build_report(
         day_texts = read_day_texts(root, day)
         reference_texts = read_window_texts(root, day, window_days, thresholds.text_sample_rows)
         lap("read texts")
-        health = _input_health(day_texts.column("text").combine_chunks(), reference_texts, model, thresholds)
+        # The day's texts stay one chunk per file: a combined copy of a 1M-review day is ~400 MB.
+        health = _input_health(day_texts.column("text"), reference_texts, model, thresholds)
         lap("input health")
-        text = monitoring.text_drift(_sample(day_texts.column("text").combine_chunks(), thresholds.text_sample_rows), reference_texts.to_pylist())
+        text = monitoring.text_drift(_sample(day_texts.column("text"), thresholds.text_sample_rows), reference_texts.to_pylist())
         lap("text drift")
-        explanations = _explanations(queries, day_texts, products[:3], classes, model, thresholds)
+        worst = _worst_reviews(queries, day_texts, products[:3], thresholds)
+        del day_texts  # LIME's model calls need the memory more than the day's texts do
+        explanations = _explanations(worst, products[:3], classes, model, thresholds)
         lap("explanations")
     today = trend[-1] if trend and trend[-1]["day"] == day.isoformat() else None
     strong = {
@@ -682,14 +694,14 @@ def _star_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _sample(texts: pa.Array, limit: int, seed: int = 0) -> list[str]:
+def _sample(texts: pa.Array | pa.ChunkedArray, limit: int, seed: int = 0) -> list[str]:
     if len(texts) <= limit:
         return texts.to_pylist()
     chosen = np.sort(np.random.default_rng(seed).choice(len(texts), limit, replace=False))
     return texts.take(pa.array(chosen)).to_pylist()
 
 
-def _input_health(day_texts: pa.Array, reference_texts: pa.Array, model: ModelContext, thresholds: ReportThresholds) -> dict[str, Any]:
+def _input_health(day_texts: pa.Array | pa.ChunkedArray, reference_texts: pa.Array, model: ModelContext, thresholds: ReportThresholds) -> dict[str, Any]:
     if model.vocabulary is None or model.max_length is None:
         return {"day": None, "trailing": None, "training": None, "rows": [], "note": "the model's vocabulary is not available: input health not measured"}
     day = monitoring.input_stats(day_texts, model.vocabulary, model.max_length, thresholds.short_review_tokens)

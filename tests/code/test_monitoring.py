@@ -4,6 +4,7 @@ live quality per class and the alert rules."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from sentiment_model import monitoring
@@ -52,6 +53,8 @@ def test_input_stats_in_slices_equal_the_whole_day(monkeypatch):
     whole = monitoring.input_stats(texts, vocabulary, max_length=6, short_tokens=1)
     monkeypatch.setattr(monitoring, "INPUT_STATS_SLICE", 4)
     assert monitoring.input_stats(texts, vocabulary, max_length=6, short_tokens=1) == whole
+    chunked = pa.chunked_array([texts[:7], texts[7:]])  # one chunk per batch file, as the report reads a day
+    assert monitoring.input_stats(chunked, vocabulary, max_length=6, short_tokens=1) == whole
 
 
 def test_non_english_share_comes_from_the_language_detector():
