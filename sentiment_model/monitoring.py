@@ -74,8 +74,67 @@ def _language_codes(texts: Sequence[str]) -> list[str]:
     return [py3langid.classify(text)[0] for text in texts]
 
 
+class InputStatsAccumulator:
+    """Input statistics over texts added a slice at a time, so a day of any size is measured
+    in bounded memory: per-review token counts (8 bytes a review), the OOV count, and a
+    uniform random sample of worded reviews for the language detector (the
+    ``language_sample`` smallest random keys seen so far)."""
+
+    def __init__(self, vocabulary: Vocabulary, max_length: int, short_tokens: int = 3, language_sample: int = LANGUAGE_SAMPLE, seed: int = 0) -> None:
+        self.vocabulary, self.max_length, self.short_tokens, self.language_sample = vocabulary, max_length, short_tokens, language_sample
+        self.rng = np.random.default_rng(seed)
+        self.lengths: list[np.ndarray] = []
+        self.oov_tokens = 0
+        self.sample_keys = np.zeros(0)
+        self.sample_texts: list[str] = []
+
+    def add(self, texts: pa.Array | pa.ChunkedArray) -> None:
+        # In slices: the tokens of a whole 1M-review day (~67M strings and their ids) took
+        # 2 GB on top of the nightly flow; a slice's take tens of MB.
+        for start in range(0, len(texts), INPUT_STATS_SLICE):
+            part = texts.slice(start, INPUT_STATS_SLICE)
+            part = part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part
+            tokens = tokenize(part)
+            lengths = np.asarray(pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+            self.lengths.append(lengths)
+            ids, _ = self.vocabulary.lookup(tokens)
+            self.oov_tokens += int((ids == OOV_ID).sum())
+            if self.language_sample:
+                self._sample_languages(part, np.flatnonzero(lengths > self.short_tokens))
+
+    def _sample_languages(self, part: pa.Array, worded: np.ndarray) -> None:
+        keys = self.rng.random(len(worded))
+        kept = np.argsort(keys)[: self.language_sample]
+        candidate_keys = np.concatenate([self.sample_keys, keys[kept]])
+        candidate_texts = self.sample_texts + normalize_text(pc.take(part, pa.array(worded[kept], pa.int64()))).to_pylist()
+        best = np.argsort(candidate_keys, kind="stable")[: self.language_sample]
+        self.sample_keys, self.sample_texts = candidate_keys[best], [candidate_texts[i] for i in best]
+
+    def result(self) -> dict[str, Any]:
+        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(0, dtype=np.int64)
+        n = len(lengths)
+        if n == 0:
+            return {"reviews": 0}
+        total_tokens = int(lengths.sum())
+        language_share = float(np.mean([code != "en" for code in _language_codes(self.sample_texts)])) if self.sample_texts else None
+        return {
+            "reviews": int(n),
+            "tokens": total_tokens,
+            "oov_share": self.oov_tokens / total_tokens if total_tokens else 0.0,
+            "truncated_share": float(np.mean(lengths > self.max_length)),
+            "empty_share": float(np.mean(lengths == 0)),
+            "short_share": float(np.mean(lengths <= self.short_tokens)),
+            "non_english_share": language_share,
+            "length_quantiles": {f"p{q}": float(np.percentile(lengths, q)) for q in (10, 50, 90, 99)},
+            "length_mean": float(lengths.mean()),
+            "length_histogram": np.histogram(np.minimum(lengths, LENGTH_EDGES[-1]), bins=[*LENGTH_EDGES, LENGTH_EDGES[-1] + 1])[0].tolist(),
+            "max_length": int(self.max_length),
+            "short_tokens": int(self.short_tokens),
+        }
+
+
 def input_stats(
-    texts: pa.Array | Sequence[str],
+    texts: pa.Array | pa.ChunkedArray | Sequence[str],
     vocabulary: Vocabulary,
     max_length: int,
     short_tokens: int = 3,
@@ -85,42 +144,9 @@ def input_stats(
     """How the reviews look to the frozen model: out-of-vocabulary token share, share cut at
     ``max_length``, token-count distribution, empty and very short reviews, and the share
     of a sample that a language detector does not call English."""
-    array = pa.array(texts, type=pa.string()) if not isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts
-    n = len(array)
-    if n == 0:
-        return {"reviews": 0}
-    # In slices: the tokens of a whole 1M-review day (~67M strings and their ids) took
-    # 2 GB on top of the nightly flow; a slice's take tens of MB.
-    lengths = np.zeros(n, dtype=np.int64)
-    oov_tokens = 0
-    for start in range(0, n, INPUT_STATS_SLICE):
-        part = array.slice(start, INPUT_STATS_SLICE)
-        tokens = tokenize(part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part)
-        lengths[start : start + len(tokens)] = pc.list_value_length(tokens).fill_null(0).to_numpy(zero_copy_only=False)
-        ids, _ = vocabulary.lookup(tokens)
-        oov_tokens += int((ids == OOV_ID).sum())
-    total_tokens = int(lengths.sum())
-    language_share = None
-    if language_sample:
-        worded = np.flatnonzero(lengths > short_tokens)
-        if len(worded):
-            chosen = np.random.default_rng(seed).choice(worded, size=min(language_sample, len(worded)), replace=False)
-            codes = _language_codes(normalize_text(pc.take(array, pa.array(np.sort(chosen)))).to_pylist())  # the sample only
-            language_share = float(np.mean([code != "en" for code in codes]))
-    return {
-        "reviews": int(n),
-        "tokens": total_tokens,
-        "oov_share": oov_tokens / total_tokens if total_tokens else 0.0,
-        "truncated_share": float(np.mean(lengths > max_length)),
-        "empty_share": float(np.mean(lengths == 0)),
-        "short_share": float(np.mean(lengths <= short_tokens)),
-        "non_english_share": language_share,
-        "length_quantiles": {f"p{q}": float(np.percentile(lengths, q)) for q in (10, 50, 90, 99)},
-        "length_mean": float(lengths.mean()),
-        "length_histogram": np.histogram(np.minimum(lengths, LENGTH_EDGES[-1]), bins=[*LENGTH_EDGES, LENGTH_EDGES[-1] + 1])[0].tolist(),
-        "max_length": int(max_length),
-        "short_tokens": int(short_tokens),
-    }
+    accumulator = InputStatsAccumulator(vocabulary, max_length, short_tokens, language_sample, seed)
+    accumulator.add(pa.array(texts, type=pa.string()) if not isinstance(texts, (pa.Array, pa.ChunkedArray)) else texts)
+    return accumulator.result()
 
 
 def training_reference(

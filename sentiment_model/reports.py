@@ -11,7 +11,7 @@ import io
 import math
 import posixpath
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,34 +199,66 @@ class ReportQueries:
 
 
 # --- the day's texts (the scored rows do not carry them) -----------------------------------
-def read_day_texts(root: DataRoot, day: dt.date, limit: int | None = None) -> pa.Table:
-    """``review_id``, ``product_id`` and the model's input text (title . body) of the day's
-    batch files; at most ``limit`` rows (the first of each file: files are sorted by
-    review id, so that is a sample), spread over the files."""
-    files = list_day_files(root, day)
-    tables = []
-    for path in files:
-        per_file = None if limit is None else max(1, math.ceil(limit / len(files)))
+def _day_text_batches(root: DataRoot, day: dt.date, rows_per_file: int | None = None, batch_rows: int = 65_536) -> Iterator[tuple[int, pa.Table]]:
+    """(file index, ``review_id``/``product_id``/model input text) record batches of the
+    day's batch files, one file open at a time; only the first ``rows_per_file`` rows of
+    each file when given (files are sorted by review id, so that is a sample)."""
+    for index, path in enumerate(list_day_files(root, day)):
+        left = rows_per_file
         with root.fs.open(path, "rb") as handle:
             parquet = pq.ParquetFile(handle)
             names = [n for n in ("review_id", "product_id", "title", "text") if n in parquet.schema_arrow.names]
-            if per_file is None:
-                table = parquet.read(columns=names)
-            else:
-                table = next(parquet.iter_batches(batch_size=per_file, columns=names), None)
-                table = pa.Table.from_batches([table]) if table is not None else None
-        if table is None or table.num_rows == 0:
-            continue
-        title = table.column("title") if "title" in table.column_names else pa.nulls(table.num_rows, pa.string())
-        body = table.column("text") if "text" in table.column_names else pa.nulls(table.num_rows, pa.string())
-        product = table.column("product_id") if "product_id" in table.column_names else pa.nulls(table.num_rows, pa.string())
-        tables.append(
-            pa.table({"review_id": table.column("review_id").cast(pa.string()), "product_id": product.cast(pa.string()), "text": review_text(title.cast(pa.string()), body.cast(pa.string()))})
-        )
+            for batch in parquet.iter_batches(batch_size=batch_rows if left is None else max(1, min(batch_rows, left)), columns=names):
+                if left is not None:
+                    batch, left = batch.slice(0, left), left - min(left, batch.num_rows)
+                if batch.num_rows:
+                    yield index, _texts_of(batch)
+                if left == 0:
+                    break
+
+
+def _texts_of(batch: pa.RecordBatch) -> pa.Table:
+    names = batch.schema.names
+    title = batch.column("title") if "title" in names else pa.nulls(batch.num_rows, pa.string())
+    body = batch.column("text") if "text" in names else pa.nulls(batch.num_rows, pa.string())
+    product = batch.column("product_id") if "product_id" in names else pa.nulls(batch.num_rows, pa.string())
+    return pa.table({"review_id": batch.column("review_id").cast(pa.string()), "product_id": product.cast(pa.string()), "text": review_text(title.cast(pa.string()), body.cast(pa.string()))})
+
+
+def read_day_texts(root: DataRoot, day: dt.date, limit: int | None = None) -> pa.Table:
+    """``review_id``, ``product_id`` and the model's input text (title . body) of the day's
+    batch files; at most ``limit`` rows (the first of each file), spread over the files."""
+    files = len(list_day_files(root, day))
+    per_file = None if limit is None or not files else max(1, math.ceil(limit / files))
+    tables = [table for _, table in _day_text_batches(root, day, per_file)]
     if not tables:
         return pa.table({"review_id": pa.array([], pa.string()), "product_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
     out = pa.concat_tables(tables)
     return out if limit is None else out.slice(0, limit)
+
+
+def scan_day_texts(root: DataRoot, day: dt.date, sample_rows: int, wanted_ids: set[str], stats: monitoring.InputStatsAccumulator | None) -> tuple[pa.Array, dict[str, str]]:
+    """One pass over the day's texts, a record batch at a time (bounded memory on a day of
+    any size): feeds ``stats``, and returns a sample of about ``sample_rows`` texts (the
+    first rows of each file) and the texts of ``wanted_ids``."""
+    files = len(list_day_files(root, day))
+    per_file = max(1, math.ceil(sample_rows / files)) if files else 0
+    taken: dict[int, int] = {}
+    sample: list[pa.Array] = []
+    wanted: dict[str, str] = {}
+    value_set = pa.array(sorted(wanted_ids), pa.string())
+    for index, table in _day_text_batches(root, day):
+        texts = table.column("text").combine_chunks()
+        if stats is not None:
+            stats.add(texts)
+        room = per_file - taken.get(index, 0)
+        if room > 0:
+            sample.append(texts.slice(0, room))
+            taken[index] = taken.get(index, 0) + min(room, len(texts))
+        if len(value_set):
+            hits = table.filter(pc.is_in(table.column("review_id"), value_set=value_set))
+            wanted.update(zip(hits.column("review_id").to_pylist(), hits.column("text").to_pylist(), strict=True))
+    return (pa.concat_arrays(sample) if sample else pa.array([], pa.string())), wanted
 
 
 def read_window_texts(root: DataRoot, day: dt.date, window_days: int, limit: int) -> pa.Array:
@@ -537,16 +569,12 @@ def _trend(rows: list[dict[str, Any]], classes: Sequence[str]) -> list[dict[str,
     return out
 
 
-def _worst_reviews(queries: ReportQueries, day_texts: pa.Table, products: list[dict[str, Any]], thresholds: ReportThresholds) -> list[dict[str, Any]]:
-    """The day's most negative reviews of the most negative products, with their texts."""
+def _worst_reviews(queries: ReportQueries, products: list[dict[str, Any]], thresholds: ReportThresholds) -> list[dict[str, Any]]:
+    """The day's most negative reviews of the most negative products (texts added later)."""
     if not products or thresholds.explain_reviews == 0:
         return []
     queries.register("worst_products", pa.table({"product_id": pa.array([p["product_id"] for p in products], pa.string())}))
-    worst = queries.run("worst_reviews", limit=thresholds.explain_reviews)
-    # Only these rows become Python strings (all of a 1M-review day: ~500 MB).
-    wanted = day_texts.filter(pc.is_in(day_texts.column("review_id"), value_set=pa.array([row["review_id"] for row in worst], pa.string())))
-    texts = dict(zip(wanted.column("review_id").to_pylist(), wanted.column("text").to_pylist(), strict=True))
-    return [{**row, "text": texts.get(row["review_id"])} for row in worst]
+    return queries.run("worst_reviews", limit=thresholds.explain_reviews)
 
 
 def _explanations(reviews: list[dict[str, Any]], products: list[dict[str, Any]], classes: Sequence[str], model: ModelContext, thresholds: ReportThresholds) -> dict[str, Any]:
@@ -611,17 +639,18 @@ def build_report(
         live = _live_quality(queries.run("live_quality"), day, classes)
         drift, histograms = _drift(distribution, queries.run("probability_histograms"), classes, model)
         lap("queries")
-        day_texts = read_day_texts(root, day)
+        worst = _worst_reviews(queries, products[:3], thresholds)
+        measurable = model.vocabulary is not None and model.max_length is not None
+        stats = monitoring.InputStatsAccumulator(model.vocabulary, model.max_length, thresholds.short_review_tokens) if measurable else None
+        # One streaming pass: a 1M-review day's texts held at once cost ~500 MB more.
+        day_sample, worst_texts = scan_day_texts(root, day, thresholds.text_sample_rows, {row["review_id"] for row in worst}, stats)
         reference_texts = read_window_texts(root, day, window_days, thresholds.text_sample_rows)
-        lap("read texts")
-        # The day's texts stay one chunk per file: a combined copy of a 1M-review day is ~400 MB.
-        health = _input_health(day_texts.column("text"), reference_texts, model, thresholds)
+        lap("read texts and input statistics")
+        health = _input_health(stats, reference_texts, model, thresholds)
         lap("input health")
-        text = monitoring.text_drift(_sample(day_texts.column("text"), thresholds.text_sample_rows), reference_texts.to_pylist())
+        text = monitoring.text_drift(day_sample.to_pylist(), reference_texts.to_pylist())
         lap("text drift")
-        worst = _worst_reviews(queries, day_texts, products[:3], thresholds)
-        del day_texts  # LIME's model calls need the memory more than the day's texts do
-        explanations = _explanations(worst, products[:3], classes, model, thresholds)
+        explanations = _explanations([{**row, "text": worst_texts.get(row["review_id"])} for row in worst], products[:3], classes, model, thresholds)
         lap("explanations")
     today = trend[-1] if trend and trend[-1]["day"] == day.isoformat() else None
     strong = {
@@ -694,17 +723,10 @@ def _star_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _sample(texts: pa.Array | pa.ChunkedArray, limit: int, seed: int = 0) -> list[str]:
-    if len(texts) <= limit:
-        return texts.to_pylist()
-    chosen = np.sort(np.random.default_rng(seed).choice(len(texts), limit, replace=False))
-    return texts.take(pa.array(chosen)).to_pylist()
-
-
-def _input_health(day_texts: pa.Array | pa.ChunkedArray, reference_texts: pa.Array, model: ModelContext, thresholds: ReportThresholds) -> dict[str, Any]:
-    if model.vocabulary is None or model.max_length is None:
+def _input_health(day_stats: monitoring.InputStatsAccumulator | None, reference_texts: pa.Array, model: ModelContext, thresholds: ReportThresholds) -> dict[str, Any]:
+    if day_stats is None or model.vocabulary is None or model.max_length is None:
         return {"day": None, "trailing": None, "training": None, "rows": [], "note": "the model's vocabulary is not available: input health not measured"}
-    day = monitoring.input_stats(day_texts, model.vocabulary, model.max_length, thresholds.short_review_tokens)
+    day = day_stats.result()
     trailing = monitoring.input_stats(reference_texts, model.vocabulary, model.max_length, thresholds.short_review_tokens) if len(reference_texts) else None
     training = (model.training_reference or {}).get("input")
     note = "" if training else "no training reference in the model's fingerprint (input_reference): compared with the trailing window only"

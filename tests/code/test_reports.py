@@ -240,3 +240,28 @@ def _write_scored_day(root: DataRoot, day: dt.date, classes: tuple[str, ...], pr
     root.fs.makedirs(posixpath.join(folder, "run=r1"), exist_ok=True)
     pq.write_table(table, posixpath.join(folder, "run=r1", "part-00000.parquet"))
     root.write_json_atomic(posixpath.join(folder, MANIFEST), {"run_id": "r1", "files": ["run=r1/part-00000.parquet"], "rows": n, "quarantined": 0})
+
+
+def test_one_streaming_pass_over_the_day_gives_the_whole_days_figures(tmp_path, monkeypatch):
+    """The report reads a day's texts a record batch at a time (bounded memory): the input
+    statistics equal those of all the texts at once, the sample takes the first rows of
+    every file, and the wanted reviews are found in whichever file holds them."""
+    from sentiment_model import monitoring, reports
+    from sentiment_model.text import Vocabulary, tokenize
+
+    root = DataRoot(str(tmp_path / "data"))
+    day = dt.date(2015, 6, 4)
+    write_incoming_batches(root, canonical_rows(synthetic_reviews(90, seed=5), day), rows_per_file=30)
+    whole = reports.read_day_texts(root, day)
+    vocabulary = Vocabulary.build(tokenize(whole.column("text").slice(0, 40)), 200, 1)
+    expected = monitoring.input_stats(whole.column("text"), vocabulary, 12)
+    real_batches = reports._day_text_batches
+    monkeypatch.setattr(reports, "_day_text_batches", lambda r, d, rows_per_file=None: real_batches(r, d, rows_per_file, batch_rows=7))
+    stats = monitoring.InputStatsAccumulator(vocabulary, 12)
+    wanted = {whole.column("review_id")[i].as_py() for i in (0, 45, 89)}
+    sample, texts = reports.scan_day_texts(root, day, 12, wanted, stats)
+    assert stats.result() == expected
+    firsts = [whole.column("text")[i].as_py() for start in (0, 30, 60) for i in range(start, start + 4)]
+    assert sample.to_pylist() == firsts  # 12 rows: the first 4 of each of the 3 files
+    ids = whole.column("review_id").to_pylist()
+    assert texts == {review_id: whole.column("text")[ids.index(review_id)].as_py() for review_id in wanted}
