@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -29,6 +29,9 @@ from sentiment_model.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
 from sentiment_model.scoring import list_day_files, scored_files
 from sentiment_model.settings import ReportThresholds, bundled_path
 from sentiment_model.text import Vocabulary, review_text
+
+if TYPE_CHECKING:
+    from sentiment_model.classifier import SentimentClassifier
 
 #: Charts shown inline in the Prefect UI's markdown artifact (the rest are in the HTML).
 KEY_CHARTS = ("class_distribution.png", "sentiment_trend.png", "probability_histograms.png", "live_quality_trend.png")
@@ -74,9 +77,10 @@ def _read_model_file(root: DataRoot, folder: str, name: str) -> Any | None:
     return root.read_json(path) if root.exists(path) else None
 
 
-def model_context(root: DataRoot, model_dir: str | None, load_model: bool = True) -> ModelContext:
+def model_context(root: DataRoot, model_dir: str | None, load_model: bool = True, classifier: SentimentClassifier | None = None) -> ModelContext:
     """Read a model folder's fingerprint, test metrics, vocabulary and config (and the
-    network, for model-agnostic explanations, when ``load_model``)."""
+    network, for model-agnostic explanations, when ``load_model``; ``classifier`` is that
+    network already loaded, e.g. by the night's scoring: a second copy costs memory)."""
     if not model_dir:
         return ModelContext()
     fingerprint = _read_model_file(root, model_dir, "fingerprint.json") or {}
@@ -95,7 +99,7 @@ def model_context(root: DataRoot, model_dir: str | None, load_model: bool = True
     if load_model:
         from sentiment_model.registry import load_model_dir
 
-        classifier = load_model_dir(root, model_dir)
+        classifier = classifier or load_model_dir(root, model_dir)
         context.predict_proba = lambda texts: classifier.predict_proba(list(texts))
     return context
 

@@ -68,7 +68,7 @@ def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window
     the test metrics, the vocabulary and the network for explanations. A newer run of
     the same day may publish (and clear older runs' files) while the report reads them:
     then the report is rebuilt from the day as it now stands."""
-    context = model_context(root, model_dir)
+    context = model_context(root, model_dir, classifier=_cached_classifier(root, model_dir) if model_dir else None)
     for attempt in range(REPORT_REBUILDS + 1):
         published = published_run(root, day)  # also clears the listing cache DuckDB reads through
         try:
