@@ -22,7 +22,7 @@ VANISHED = "Error: Traceback (most recent call last):\nFileNotFoundError: scored
 def root(tmp_path, monkeypatch):
     root = DataRoot(str(tmp_path))
     root.write_json_atomic(root.scored_manifest(DAY), {"run_id": "r1", "files": []})
-    monkeypatch.setattr(scoring_tasks, "model_context", lambda root, model_dir: None)
+    monkeypatch.setattr(scoring_tasks, "model_context", lambda root, model_dir, **_: None)
     monkeypatch.setattr(scoring_tasks, "get_run_logger", lambda: logging.getLogger("test"))
     return root
 
