@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import labelled_splits, save
-from sentiment_model.batching import inference_batches
+from sentiment_model.model.batching import inference_batches
 
 
 def attention_and_probabilities(explainer: Any, ids: np.ndarray, lengths: np.ndarray, buckets: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -44,10 +44,10 @@ def delete_positions(ids: np.ndarray, lengths: np.ndarray, positions: np.ndarray
 
 
 def faithfulness(model_folder: str, k: int = 3, seed: int = 0, resamples: int = 1_000) -> dict[str, Any]:
-    from sentiment_model.batching import predict_bucketed
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_model_dir
-    from sentiment_model.train import texts_and_labels
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.model.batching import predict_bucketed
+    from sentiment_model.model.registry import load_model_dir
+    from sentiment_model.training.train import texts_and_labels
 
     classifier = load_model_dir(DataRoot("."), model_folder)
     explainer = classifier.attention_explainer()

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmarks.common import labelled_splits, shared_root
-from sentiment_model.schema import LABELS
+from sentiment_model.core.schema import LABELS
 
 # Source families of ../shared/data/amazon (folders), as a user's own catalog would be: a
 # different shop, years, categories and export format. The first four are the default.
@@ -30,7 +30,7 @@ DEFAULT_FAMILIES = ("amazon.in CSVs", "AWS TSVs", "SNAP fine foods", "Datafiniti
 
 
 def _per_class_f1(y: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
-    from sentiment_model.metrics import classification_metrics
+    from sentiment_model.training.metrics import classification_metrics
 
     metrics = classification_metrics(y, np.eye(3)[predictions], predictions)
     return {f"f1_{name}": metrics["per_class"][name]["f1"] for name in LABELS} | {"accuracy": metrics["accuracy"]}
@@ -38,9 +38,9 @@ def _per_class_f1(y: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
 
 def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: Any, resamples: int = 1_000) -> dict[str, Any]:
     """Train the BiLSTM (``config``) and TF-IDF+LR on the same rows; score both on ``test``."""
-    from sentiment_model.baseline import TfidfBaseline
-    from sentiment_model.metrics import bootstrap_macro_f1, comparison_line
-    from sentiment_model.train import texts_and_labels, train_classifier
+    from sentiment_model.training.baseline import TfidfBaseline
+    from sentiment_model.training.metrics import bootstrap_macro_f1, comparison_line
+    from sentiment_model.training.train import texts_and_labels, train_classifier
 
     test_texts, y_test = texts_and_labels(test)
     started = time.perf_counter()
@@ -76,9 +76,9 @@ def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False)
     for each training-set size, plus VADER as a no-training reference."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from sentiment_model.data import stratified_sample
-    from sentiment_model.metrics import bootstrap_macro_f1
-    from sentiment_model.train import RetrainConfig, texts_and_labels
+    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.metrics import bootstrap_macro_f1
+    from sentiment_model.training.train import RetrainConfig, texts_and_labels
 
     config = RetrainConfig().train
     if quick:
@@ -100,7 +100,7 @@ def family_holdout(labelled: pa.Table, prefixes: tuple[str, ...], seed: int = 13
     """Test = every review of the family; train/validation = the other families' reviews,
     split as usual, less any review whose normalized text also occurs in the family (so
     a shared generic text cannot leak the answer)."""
-    from sentiment_model.data import normalized_text_keys, split_train_validation_test
+    from sentiment_model.training.data import normalized_text_keys, split_train_validation_test
 
     sources = labelled.column("source")
     in_family = pc.match_substring(sources, prefixes[0])
@@ -118,9 +118,9 @@ def family_holdout(labelled: pa.Table, prefixes: tuple[str, ...], seed: int = 13
 def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False) -> dict[str, Any]:
     """For each held-out family: the default BiLSTM and TF-IDF+LR, both trained on the
     other families, scored on the held-out one."""
-    from sentiment_model.data import add_labels, stratified_sample
-    from sentiment_model.datasets import read_canonical
-    from sentiment_model.train import RetrainConfig
+    from sentiment_model.ingest.canonical import read_canonical
+    from sentiment_model.training.data import add_labels, stratified_sample
+    from sentiment_model.training.train import RetrainConfig
 
     config = RetrainConfig().train
     if quick:

@@ -33,9 +33,9 @@ def ingest(quick: bool = False) -> dict[str, Any]:
     """Raw gzip JSON lines and CSV -> canonical Parquet: this project vs pandas, same files."""
     import pandas as pd
 
+    from sentiment_model.core.layout import DataRoot
     from sentiment_model.ingest.pipeline import ingest_file
     from sentiment_model.ingest.sources import build_spec
-    from sentiment_model.layout import DataRoot
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     copies = 2 if quick else 10
@@ -91,8 +91,8 @@ def ingest(quick: bool = False) -> dict[str, Any]:
 
 
 def _texts(n: int) -> list[str]:
-    from sentiment_model.datasets import read_canonical
-    from sentiment_model.text import review_text
+    from sentiment_model.ingest.canonical import read_canonical
+    from sentiment_model.model.text import review_text
 
     table = read_canonical(shared_root(), columns=["title", "text"])
     texts = review_text(table.column("title"), table.column("text")).to_pylist()
@@ -104,8 +104,8 @@ def tokenize(n: int = 100_000, quick: bool = False) -> dict[str, Any]:
     import keras
 
     from benchmarks.seed_style import LegacyTokenizer, seed_sequences
-    from sentiment_model.text import Vocabulary
-    from sentiment_model.text import tokenize as our_tokenize
+    from sentiment_model.model.text import Vocabulary
+    from sentiment_model.model.text import tokenize as our_tokenize
 
     n = 20_000 if quick else n
     texts = _texts(n)
@@ -141,10 +141,10 @@ def _matmul_gflops() -> float:
 SCORING_SCRIPT = """
 import sys, time, datetime as dt, json
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import score_day, list_day_files
-from sentiment_model.text import review_text
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import score_day, list_day_files
+from sentiment_model.model.text import review_text
 root, mode = DataRoot(sys.argv[1]), sys.argv[2]
 day = dt.date(2030, 1, 1)
 classifier = load_classifier(root, "champion")
@@ -176,13 +176,13 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     untrained network of the default shape (speed and memory do not depend on the
     weights): what `default_shaped_network` builds from the training defaults.
     Returns the root, its temporary folder and the mean tokens per review."""
-    from sentiment_model.classifier import SentimentClassifier
-    from sentiment_model.datasets import read_canonical, write_incoming_batches
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import promote, save_model
-    from sentiment_model.text import Vocabulary, review_text
-    from sentiment_model.text import tokenize as our_tokenize
-    from sentiment_model.train import RetrainConfig, default_shaped_network
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
+    from sentiment_model.model.classifier import SentimentClassifier
+    from sentiment_model.model.registry import promote, save_model
+    from sentiment_model.model.text import Vocabulary, review_text
+    from sentiment_model.model.text import tokenize as our_tokenize
+    from sentiment_model.training.train import RetrainConfig, default_shaped_network
 
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
     root = DataRoot(str(work / "root"))
@@ -210,7 +210,7 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
 
 def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     """Parquet in -> scored Parquet out on CPU with the default-size model, vs seed style."""
-    from sentiment_model.train import RetrainConfig, scoring_networks
+    from sentiment_model.training.train import RetrainConfig, scoring_networks
 
     reviews = 20_000 if quick else reviews
     root, work, mean_tokens = _replicated_day_root(reviews)
@@ -285,8 +285,8 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
     """The nightly job at scale: the `nightly-scoring` flow (score every file on the default
     two threads, publish, report) over one day of ``reviews`` reviews, in its own process,
     with peak memory (VmHWM) and an RSS sample every second."""
-    from sentiment_model.scoring import read_scored_day
-    from sentiment_model.train import RetrainConfig, scoring_networks
+    from sentiment_model.scoring.batch import read_scored_day
+    from sentiment_model.training.train import RetrainConfig, scoring_networks
 
     reviews = 20_000 if quick else reviews
     networks, _ = scoring_networks(RetrainConfig().train)
@@ -332,11 +332,11 @@ def training(samples: int = 4_000, quick: bool = False) -> dict[str, Any]:
     import keras
 
     from benchmarks.seed_style import seed_model
-    from sentiment_model.batching import BucketedSequence
-    from sentiment_model.data import stratified_sample
-    from sentiment_model.text import Vocabulary
-    from sentiment_model.text import tokenize as our_tokenize
-    from sentiment_model.train import texts_and_labels
+    from sentiment_model.model.batching import BucketedSequence
+    from sentiment_model.model.text import Vocabulary
+    from sentiment_model.model.text import tokenize as our_tokenize
+    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.train import texts_and_labels
 
     samples = 1_000 if quick else samples
     train = stratified_sample(labelled_splits()["train"], n=samples, seed=1)
@@ -360,9 +360,9 @@ def orchestration(quick: bool = False) -> dict[str, Any]:
     code = """
 import sys, time, json, datetime as dt, shutil
 from benchmarks.runs import _small_day_root
-from sentiment_model.layout import new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import score_day
+from sentiment_model.core.layout import new_run_id
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import score_day
 from prefect.testing.utilities import prefect_test_harness
 root, day = _small_day_root()
 classifier = load_classifier(root, "champion")
@@ -375,7 +375,7 @@ with prefect_test_harness(server_startup_timeout=120):
     for _ in range(3):
         t = time.perf_counter(); nightly_scoring(run_date=day, data_root=root.url); flow_times.append(time.perf_counter() - t)
 t = time.perf_counter()
-from sentiment_model.reports import ModelContext, build_report
+from sentiment_model.reporting.reports import ModelContext, build_report
 build_report(root, day, ModelContext(version="bench", training_counts={"negative": 1, "neutral": 1, "positive": 1}))
 report_seconds = time.perf_counter() - t
 print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": report_seconds}))
@@ -399,13 +399,13 @@ print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": rep
 
 def _small_day_root() -> tuple[Any, dt.date]:
     """A small real day (2015-08-30, ~300 reviews) with an untrained default-size champion."""
-    from sentiment_model.classifier import SentimentClassifier
-    from sentiment_model.datasets import read_canonical, write_incoming_batches
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.model import ModelConfig, build_model
-    from sentiment_model.registry import promote, save_model
-    from sentiment_model.text import Vocabulary, review_text
-    from sentiment_model.text import tokenize as our_tokenize
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
+    from sentiment_model.model.classifier import SentimentClassifier
+    from sentiment_model.model.network import ModelConfig, build_model
+    from sentiment_model.model.registry import promote, save_model
+    from sentiment_model.model.text import Vocabulary, review_text
+    from sentiment_model.model.text import tokenize as our_tokenize
 
     day = dt.date(2015, 8, 30)
     canonical = read_canonical(shared_root())
@@ -421,7 +421,7 @@ def _small_day_root() -> tuple[Any, dt.date]:
 REPORT_SCRIPT = """
 import json, sys, time, datetime as dt
 from prefect.testing.utilities import prefect_test_harness
-from sentiment_model.layout import DataRoot
+from sentiment_model.core.layout import DataRoot
 root, day, window = DataRoot(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), int(sys.argv[3])
 with prefect_test_harness(server_startup_timeout=120):
     from flows.report import report
@@ -442,10 +442,10 @@ def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
 
     import pyarrow.parquet as pq
 
-    from sentiment_model.schema import LABELS, SCORED_SCHEMA
-    from sentiment_model.scoring import list_day_files
-    from sentiment_model.text import review_text
-    from sentiment_model.text import tokenize as our_tokenize
+    from sentiment_model.core.schema import LABELS, SCORED_SCHEMA
+    from sentiment_model.model.text import review_text
+    from sentiment_model.model.text import tokenize as our_tokenize
+    from sentiment_model.scoring.batch import list_day_files
 
     rng = np.random.default_rng(seed)
     files, rows = [], 0

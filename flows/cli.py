@@ -58,8 +58,8 @@ def checked_data_root(data_root: str | None, model: str | None = None) -> str:
     settings must be valid, the data root's scheme known and, locally, the root a folder
     (or creatable as one); a named model (version, champion) must exist with readable
     files."""
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
 
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
@@ -67,7 +67,7 @@ def checked_data_root(data_root: str | None, model: str | None = None) -> str:
     if root.is_local:
         check_local_folder(root.path, "data root")
     if model is not None:
-        from sentiment_model.registry import check_model_files, resolve_model_dir
+        from sentiment_model.model.registry import check_model_files, resolve_model_dir
 
         check_model_files(root, resolve_model_dir(root, model))
     return settings.data_root
@@ -79,7 +79,7 @@ def check_local_folder(path: str, what: str) -> None:
     import stat
     from pathlib import Path
 
-    from sentiment_model.layout import ConfigError
+    from sentiment_model.core.errors import ConfigError
 
     for candidate in (Path(path), *Path(path).parents):
         try:
@@ -95,7 +95,7 @@ def check_local_folder(path: str, what: str) -> None:
 
 def checked_date_range(first: dt.datetime | None, last: dt.datetime | None, names: tuple[str, str]) -> None:
     """A range whose end is before its start would silently do nothing."""
-    from sentiment_model.layout import ConfigError
+    from sentiment_model.core.errors import ConfigError
 
     if first is not None and last is not None and last < first:
         raise ConfigError(f"{names[1]} {last:%Y-%m-%d} is before {names[0]} {first:%Y-%m-%d}: nothing to do")
@@ -107,7 +107,7 @@ def checked_dask_address(address: str | None, timeout_s: float = 5.0) -> None:
     import socket
     from urllib.parse import urlsplit
 
-    from sentiment_model.layout import ConfigError
+    from sentiment_model.core.errors import ConfigError
 
     if not address:
         return
@@ -129,9 +129,9 @@ def checked_dask_address(address: str | None, timeout_s: float = 5.0) -> None:
 
 def checked_sources(manifest: str | None, base_uri: str | None) -> None:
     """The manifest must parse and every entry must match at least one file."""
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.settings import get_settings
     from sentiment_model.ingest.sources import load_manifest, resolve_files
-    from sentiment_model.layout import ConfigError
-    from sentiment_model.settings import get_settings
 
     settings = get_settings(sources_manifest=manifest, sources_base_uri=base_uri)
     loaded = load_manifest(settings.sources_manifest, settings.sources_base_uri)
@@ -165,8 +165,8 @@ def ingest(
     chunk_rows: Annotated[Optional[int], typer.Option(help="Records per streamed chunk.")] = None,
 ) -> None:
     """Ingest raw review dumps into canonical Parquet and print the reconciliation."""
-    from sentiment_model.layout import ConfigError
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.settings import get_settings
 
     get_settings(chunk_rows=chunk_rows)
     data_root = checked_data_root(data_root)
@@ -266,7 +266,7 @@ def retrain(
 ) -> None:
     """Train a challenger BiLSTM, compare it with TF-IDF+LR on the same rows, register it,
     and gate promotion. Options left out keep the defaults of RetrainConfig/TrainConfig
-    (sentiment_model/train.py), the measured winners."""
+    (sentiment_model/training/train.py), the measured winners."""
     data_root = checked_data_root(data_root)
     from flows.retrain import retrain as retrain_flow
 
@@ -315,10 +315,11 @@ def evaluate(
 
     import orjson
 
-    from sentiment_model.evaluation import evaluate_labelled, read_labelled_source, spec_for
-    from sentiment_model.layout import ConfigError, DataRoot
-    from sentiment_model.registry import load_classifier
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
+    from sentiment_model.model.registry import load_classifier
+    from sentiment_model.training.evaluation import evaluate_labelled, read_labelled_source, spec_for
 
     settings = get_settings(data_root=checked_data_root(data_root, model))
     if not Path(out).resolve().parent.is_dir():
@@ -339,15 +340,15 @@ def explain(
     data_root: DataRootOption = None,
 ) -> None:
     """Print class probabilities and the tokens that drove the prediction."""
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_classifier
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
+    from sentiment_model.model.registry import load_classifier
 
     settings = get_settings(data_root=checked_data_root(data_root, model))  # before TensorFlow loads
     import pyarrow as pa
 
-    from sentiment_model.schema import EMPTY_TEXT_LABEL
-    from sentiment_model.scoring import empty_texts
+    from sentiment_model.core.schema import EMPTY_TEXT_LABEL
+    from sentiment_model.scoring.batch import empty_texts
 
     if empty_texts(pa.array([text]))[0]:
         typer.echo(f"{EMPTY_TEXT_LABEL}   (the text has no token the model can read: nothing to predict from)")
@@ -374,8 +375,8 @@ def serve(
 
     import pydantic
 
-    from sentiment_model.layout import ConfigError
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.settings import get_settings
 
     try:
         settings = get_settings(
@@ -412,15 +413,16 @@ def export(
     """Export a model to a self-contained ONNX or TFLite folder (model, vocabulary, offsets, README)."""
     # Converters reject the cuDNN ops an LSTM traces to on a GPU: export on the CPU.
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    from sentiment_model.layout import ConfigError, DataRoot
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
 
     if format not in ("onnx", "tflite"):
         raise ConfigError(f"--format {format!r}: use onnx or tflite")
     if quantize not in (None, "dynamic"):
         raise ConfigError(f"--quantize {quantize!r}: the only quantization is 'dynamic' (full int8 of LSTMs crashes the TFLite converter)")
-    from sentiment_model.export import export_classifier
-    from sentiment_model.registry import load_classifier
+    from sentiment_model.model.export import export_classifier
+    from sentiment_model.model.registry import load_classifier
 
     settings = get_settings(data_root=data_root)
     classifier = load_classifier(DataRoot(settings.data_root, settings.storage_options), model)
@@ -448,9 +450,9 @@ def retrain_config(train: dict[str, Any], run: dict[str, Any]) -> Any:
     """The RetrainConfig the options describe; an invalid value is one ConfigError line."""
     import pydantic
 
-    from sentiment_model.layout import ConfigError
-    from sentiment_model.train import RetrainConfig, TrainConfig
-    from sentiment_model.vectors import read_vectors
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.model.vectors import read_vectors
+    from sentiment_model.training.train import RetrainConfig, TrainConfig
 
     try:
         config = RetrainConfig(train=TrainConfig(**train), **run)
@@ -489,7 +491,7 @@ def main() -> None:
     """Entry point: every error a user can cause (configuration, arguments, input files)
     is a :class:`ConfigError` or a click usage error, printed as one line on stderr,
     exit 2; the commands check their inputs before anything is written."""
-    from sentiment_model.layout import ConfigError
+    from sentiment_model.core.errors import ConfigError
 
     try:
         app(standalone_mode=False)

@@ -7,9 +7,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.core.settings import get_settings
 from sentiment_model.ingest.pipeline import FileResult, SourceFileError
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.settings import get_settings
 from tasks.ingest import (
     ingest_source_file,
     publish_canonical_snapshot,

@@ -12,9 +12,10 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.report import artifact_prefix, report
-from sentiment_model.layout import ConfigError, DataRoot, new_run_id
-from sentiment_model.scoring import EmptyRunRefused
-from sentiment_model.settings import ReportThresholds, get_settings
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.core.settings import ReportThresholds, get_settings
+from sentiment_model.scoring.batch import EmptyRunRefused
 from tasks.scoring import emit_report_events, list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
 

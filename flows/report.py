@@ -8,9 +8,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment
 
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import resolve_model_dir
-from sentiment_model.settings import ReportThresholds, get_settings
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.settings import ReportThresholds, get_settings
+from sentiment_model.model.registry import resolve_model_dir
 from tasks.scoring import build_day_report, champion_version, publish_report_artifacts
 
 

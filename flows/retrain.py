@@ -8,9 +8,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.ingest import ingest
-from sentiment_model.layout import DataRoot
-from sentiment_model.settings import get_settings
-from sentiment_model.train import RetrainConfig
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.settings import get_settings
+from sentiment_model.training.train import RetrainConfig
 from tasks.model import (
     compare_with_baseline,
     evaluate_on_test,

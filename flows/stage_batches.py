@@ -7,9 +7,10 @@ import datetime as dt
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from sentiment_model.datasets import read_canonical, write_incoming_batches
-from sentiment_model.layout import ConfigError, DataRoot
-from sentiment_model.settings import get_settings
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.settings import get_settings
+from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
 from tasks.retry import transient_storage_error
 
 

@@ -9,9 +9,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from sentiment_model.core.layout import DataRoot
 from sentiment_model.ingest.pipeline import FileResult, finish_ingest_run, ingest_file
 from sentiment_model.ingest.sources import SourceSpec, load_manifest, resolve_files
-from sentiment_model.layout import DataRoot
 from tasks.retry import transient_storage_error
 
 

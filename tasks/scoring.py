@@ -12,12 +12,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.events import emit_event
 
-from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import load_model_dir, read_champion, resolve_model_dir
-from sentiment_model.reports import build_report, model_context, summary_markdown
-from sentiment_model.scoring import FileScore, list_day_files, publish_day, score_file
-from sentiment_model.settings import ReportThresholds
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.settings import ReportThresholds
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.registry import load_model_dir, read_champion, resolve_model_dir
+from sentiment_model.reporting.reports import build_report, model_context, summary_markdown
+from sentiment_model.scoring.batch import FileScore, list_day_files, publish_day, score_file
 from tasks.retry import transient_storage_error
 
 _CLASSIFIERS: dict[tuple[str, str], SentimentClassifier] = {}

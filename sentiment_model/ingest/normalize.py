@@ -13,9 +13,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentiment_model.core.schema import STAGED_SCHEMA
 from sentiment_model.ingest.readers import RECORD_NUMBER, Rejected
 from sentiment_model.ingest.sources import SourceSpec
-from sentiment_model.schema import STAGED_SCHEMA
 
 _RATING_PATTERN = r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?:\s*(?:/|out of)\s*5(?:\.0)?(?:\s+stars?)?)?$"
 _MISSING_TOKENS = ["", "na", "n/a", "nan", "null", "none"]

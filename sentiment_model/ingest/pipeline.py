@@ -11,7 +11,6 @@ file (``canonical/CURRENT.json``) is swapped atomically to make it live.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import posixpath
 import re
 from collections import Counter
@@ -27,12 +26,13 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from sentiment_model.core.errors import ConfigError, SourceFormatError, is_compression_error, is_transient
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.pointers import swap_json
+from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_SCHEMA
 from sentiment_model.ingest.normalize import normalize_chunk
-from sentiment_model.ingest.readers import Rejected, SourceFormatError, read_raw_chunks
+from sentiment_model.ingest.readers import Rejected, read_raw_chunks
 from sentiment_model.ingest.sources import SourceSpec
-from sentiment_model.layout import ConfigError, DataRoot
-from sentiment_model.pointers import swap_json
-from sentiment_model.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_SCHEMA
 
 PARTITION_COLUMN = "review_month"
 UNDATED_PARTITION = "undated"
@@ -52,38 +52,6 @@ class SourceFileError(RuntimeError):
     def __init__(self, message: str, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-_PERMANENT_ERRORS = (
-    EOFError,
-    SourceFormatError,
-    UnicodeError,
-    ValueError,
-    pa.ArrowInvalid,
-    FileNotFoundError,
-    PermissionError,
-    NotADirectoryError,
-    IsADirectoryError,
-    FileExistsError,
-)
-#: OSError numbers that say "this path cannot work", not "the storage hiccuped":
-#: retrying them only delays the error (a data root that is a file was retried ~45 s).
-_PERMANENT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EACCES, errno.EPERM, errno.EEXIST, errno.ENAMETOOLONG, errno.EROFS, errno.EINVAL})
-
-
-def _is_compression_error(exc: BaseException) -> bool:
-    message = str(exc).lower()
-    return isinstance(exc, EOFError) or "compressed" in message or "gzip" in message
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Storage hiccups are retried; format errors, missing files, paths that cannot work
-    (not a directory, symlink loops, permission denied) and a full disk are not."""
-    if isinstance(exc, _PERMANENT_ERRORS) or _is_compression_error(exc):
-        return False
-    if isinstance(exc, OSError) and exc.errno in _PERMANENT_ERRNOS:
-        return False
-    return isinstance(exc, (OSError, TimeoutError, ConnectionError))
 
 
 @dataclass
@@ -173,7 +141,7 @@ def ingest_file(
                     quarantine_writer.write_table(_quarantine_table(rejected, source, ingested_at))
     except Exception as exc:  # noqa: BLE001 - any failure fails this file only, with its name
         root.remove_tree(stage_dir)
-        if _is_compression_error(exc):
+        if is_compression_error(exc):
             kind = "truncated or corrupt compressed file"
         elif isinstance(exc, SourceFormatError):
             kind = "unreadable source"
@@ -371,30 +339,3 @@ def publish_snapshot(root: DataRoot, run_id: str, snapshot: str, report: dict[st
     }
     _, standing = swap_json(root, root.canonical_pointer(), lambda current: pointer if current is None or current["run_id"] < run_id else None)
     return standing
-
-
-def ingest_all(
-    root: DataRoot,
-    manifest_path: str,
-    base_uri: str | None = None,
-    chunk_rows: int = 50_000,
-    storage_options: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Every source of a manifest, in this process, one file after another: the library
-    path the ingest flow orchestrates (the flow runs the files as parallel tasks)."""
-    from sentiment_model.ingest.sources import load_manifest, resolve_files
-    from sentiment_model.layout import new_run_id
-
-    manifest = load_manifest(manifest_path, base_uri)
-    run_id = new_run_id()
-    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    results: list[FileResult] = []
-    index = 0
-    for spec in manifest.sources:
-        for source in resolve_files(spec, manifest.base_uri, storage_options):
-            try:
-                results.append(ingest_file(root, run_id, spec, source, index, ingested_at=started, chunk_rows=chunk_rows, source_storage_options=storage_options))
-            except SourceFileError as exc:
-                results.append(FileResult(source_name=spec.name, source=source, file_index=index, error=str(exc)))
-            index += 1
-    return finish_ingest_run(root, run_id, results, started)

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
+from sentiment_model.core.errors import SourceFormatError
 from sentiment_model.ingest.sources import SourceSpec
 
 RECORD_NUMBER = "record_number"
@@ -40,10 +41,6 @@ class Rejected:
 class RawChunk:
     table: pa.Table  # raw fields as strings + record_number (int64, 1-based)
     rejected: list[Rejected] = field(default_factory=list)
-
-
-class SourceFormatError(Exception):
-    """The file as a whole cannot be read (truncated gzip, wrong format, missing column)."""
 
 
 # --- encodings ----------------------------------------------------------------------------

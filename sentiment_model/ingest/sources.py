@@ -209,7 +209,7 @@ def load_manifest(path: str | Path, base_uri: str | None = None) -> Manifest:
     """Read a TOML sources manifest. ``base_uri`` (or the file's own) is resolved
     relative to the manifest's folder when it is a relative local path. Anything wrong
     with the manifest raises :class:`ConfigError` naming it (and the entry)."""
-    from sentiment_model.layout import ConfigError
+    from sentiment_model.core.errors import ConfigError
 
     manifest_path = Path(path)
     try:

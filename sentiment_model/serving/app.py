@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
-from sentiment_model.layout import DataRoot
-from sentiment_model.schema import LABELS
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import LABELS
+from sentiment_model.core.settings import Settings
 from sentiment_model.serving.batcher import MicroBatcher, NotAcceptingError, QueueFullError
 from sentiment_model.serving.holder import ModelHolder, Scored, score_texts
 from sentiment_model.serving.metrics import ServiceMetrics
-from sentiment_model.settings import Settings
 
 RETRY_AFTER_SECONDS = "1"
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import load_classifier, read_champion
-from sentiment_model.schema import LABELS
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import LABELS
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.registry import load_classifier, read_champion
+from sentiment_model.model.text import pad_right, tokenize
 from sentiment_model.serving.metrics import ServiceMetrics
-from sentiment_model.text import pad_right, tokenize
 
 log = logging.getLogger("sentiment_model.serving")
 
@@ -109,7 +109,7 @@ class ModelHolder:
         else:
             classifier = load_classifier(self.root, reference)
             if self.runtime != "keras":
-                from sentiment_model.export import onnx_twin
+                from sentiment_model.model.export import onnx_twin
 
                 classifier = onnx_twin(classifier, quantize=self.runtime == "onnx-quantized")
         warm_up(classifier)

@@ -13,12 +13,12 @@ import pyarrow as pa
 from typer.testing import CliRunner
 
 from flows.cli import app
-from sentiment_model.datasets import write_incoming_batches
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import load_classifier
-from sentiment_model.reports import ModelContext, build_report
-from sentiment_model.schema import CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS
-from sentiment_model.scoring import read_scored_day, score_day, score_table
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS
+from sentiment_model.ingest.canonical import write_incoming_batches
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.reporting.reports import ModelContext, build_report
+from sentiment_model.scoring.batch import read_scored_day, score_day, score_table
 from tests.conftest import canonical_rows, synthetic_reviews
 
 DAY = dt.date(2015, 9, 5)

@@ -13,8 +13,9 @@ import pytest
 
 from flows.ingest import IngestIncomplete, ingest
 from flows.stage_batches import stage_batches
-from sentiment_model.datasets import read_canonical
-from sentiment_model.layout import ConfigError, DataRoot
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.ingest.canonical import read_canonical
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -1,11 +1,11 @@
-"""`DataRoot` (sentiment_model/layout.py) names every file under the data root: no other
+"""`DataRoot` (sentiment_model/core/layout.py) names every file under the data root: no other
 module of the library, the tasks or the flows joins paths itself."""
 
 import ast
 import datetime as dt
 from pathlib import Path
 
-from sentiment_model.layout import DataRoot
+from sentiment_model.core.layout import DataRoot
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHECKED = ("sentiment_model", "tasks", "flows")
@@ -30,7 +30,7 @@ def test_no_module_outside_layout_joins_paths_under_the_root():
     for package in CHECKED:
         for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
             relative = path.relative_to(PROJECT_ROOT).as_posix()
-            if relative == "sentiment_model/layout.py":
+            if relative == "sentiment_model/core/layout.py":
                 continue
             for line, call in path_joins(path.read_text(encoding="utf-8")):
                 if (relative, call) not in ALLOWED:

@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sentiment_model import monitoring
-from sentiment_model.settings import ReportThresholds, get_settings
-from sentiment_model.text import Vocabulary
+from sentiment_model.core.settings import ReportThresholds, get_settings
+from sentiment_model.model.text import Vocabulary
+from sentiment_model.reporting import monitoring
 
 
 def test_effect_sizes_are_zero_for_equal_distributions_and_grow_with_the_shift():

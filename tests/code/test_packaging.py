@@ -4,7 +4,8 @@ the default sources manifest (pyproject's force-include puts them where
 
 import tomllib
 
-from sentiment_model import reports, settings
+from sentiment_model.core import settings
+from sentiment_model.reporting import reports
 
 
 def test_wheel_maps_every_bundled_resource_to_where_the_code_looks():

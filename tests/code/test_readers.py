@@ -10,9 +10,9 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from sentiment_model.core.layout import DataRoot
 from sentiment_model.ingest.pipeline import FileResult, SourceFileError, ingest_file
 from sentiment_model.ingest.sources import build_spec
-from sentiment_model.layout import DataRoot
 
 NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 

@@ -18,12 +18,12 @@ import pytest
 
 from flows.nightly_scoring import nightly_scoring
 from flows.report import report
-from sentiment_model.datasets import write_incoming_batches
-from sentiment_model.layout import DataRoot
-from sentiment_model.reports import ModelContext, build_report, model_context
-from sentiment_model.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
-from sentiment_model.scoring import MANIFEST, read_scored_day
-from sentiment_model.settings import ReportThresholds
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
+from sentiment_model.core.settings import ReportThresholds
+from sentiment_model.ingest.canonical import write_incoming_batches
+from sentiment_model.reporting.reports import ModelContext, build_report, model_context
+from sentiment_model.scoring.batch import MANIFEST, read_scored_day
 from tests.conftest import canonical_rows, synthetic_reviews
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -246,8 +246,8 @@ def test_one_streaming_pass_over_the_day_gives_the_whole_days_figures(tmp_path, 
     """The report reads a day's texts a record batch at a time (bounded memory): the input
     statistics equal those of all the texts at once, the sample takes the first rows of
     every file, and the wanted reviews are found in whichever file holds them."""
-    from sentiment_model import monitoring, reports
-    from sentiment_model.text import Vocabulary, tokenize
+    from sentiment_model.model.text import Vocabulary, tokenize
+    from sentiment_model.reporting import monitoring, reports
 
     root = DataRoot(str(tmp_path / "data"))
     day = dt.date(2015, 6, 4)

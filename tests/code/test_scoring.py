@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.nightly_scoring import nightly_scoring
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import load_classifier
-from sentiment_model.schema import SCORED_SCHEMA
-from sentiment_model.scoring import MANIFEST, BatchValidationError, list_day_files, read_scored_day, score_file
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import SCORED_SCHEMA
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import MANIFEST, BatchValidationError, list_day_files, read_scored_day, score_file
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 DAY = dt.date(2015, 8, 31)

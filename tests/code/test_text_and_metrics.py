@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_model.metrics import apply_offsets, classification_metrics, macro_f1, star_metrics, tune_class_offsets
-from sentiment_model.text import OOV_ID, Vocabulary, tokenize
+from sentiment_model.model.decision import apply_offsets
+from sentiment_model.model.text import OOV_ID, Vocabulary, tokenize
+from sentiment_model.training.metrics import classification_metrics, macro_f1, star_metrics, tune_class_offsets
 
 
 def test_normalization_keeps_sentiment_punctuation_and_marks_specials():
@@ -54,7 +55,7 @@ def test_offsets_tuned_on_validation_raise_macro_f1():
 
 
 def test_bootstrap_interval_and_paired_difference_on_a_fixed_example():
-    from sentiment_model.metrics import bootstrap_macro_f1, comparison_line
+    from sentiment_model.training.metrics import bootstrap_macro_f1, comparison_line
 
     rng = np.random.default_rng(0)
     y = rng.choice(3, size=600, p=[0.2, 0.1, 0.7])
@@ -73,7 +74,7 @@ def test_bootstrap_interval_and_paired_difference_on_a_fixed_example():
 
 
 def test_emoji_and_symbols_are_tokens_and_invisible_text_has_none():
-    from sentiment_model.text import tokenize
+    from sentiment_model.model.text import tokenize
 
     tokens = tokenize(["Love it 👍👍 ★★★★★", "😡 broke", "\u200b \u200d\t", "❤️"]).to_pylist()
     assert tokens[0] == ["love", "it", "👍", "👍", "★", "★", "★", "★", "★"]

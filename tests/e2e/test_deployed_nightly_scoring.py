@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentiment_model.datasets import read_canonical, write_incoming_batches
-from sentiment_model.layout import DataRoot
-from sentiment_model.scoring import read_scored_day
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
+from sentiment_model.scoring.batch import read_scored_day
 from tests.processes import free_port, prefect_server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentiment_model.datasets import write_incoming_batches
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.reports import build_report, model_context
-from sentiment_model.scoring import score_day
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.ingest.canonical import write_incoming_batches
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.reporting.reports import build_report, model_context
+from sentiment_model.scoring.batch import score_day
 from tests.code.test_reports import DRIFTED, NORMAL_DAYS, SECTIONS, _negative_reviews_of_one_product
 from tests.conftest import canonical_rows, synthetic_reviews
 from tests.e2e.test_deployed_nightly_scoring import BIN, PROJECT_ROOT, stop, wait_for

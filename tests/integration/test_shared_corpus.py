@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_model.data import add_labels, normalized_text_keys, split_train_validation_test
-from sentiment_model.datasets import read_canonical
+from sentiment_model.ingest.canonical import read_canonical
+from sentiment_model.training.data import add_labels, normalized_text_keys, split_train_validation_test
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_model.data import add_labels, split_train_validation_test, stratified_sample
-from sentiment_model.datasets import read_canonical
-from sentiment_model.schema import LABELS
-from sentiment_model.train import TrainConfig, train_classifier
+from sentiment_model.core.schema import LABELS
+from sentiment_model.ingest.canonical import read_canonical
+from sentiment_model.training.data import add_labels, split_train_validation_test, stratified_sample
+from sentiment_model.training.train import TrainConfig, train_classifier
 
 pytestmark = pytest.mark.integration
 

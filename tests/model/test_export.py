@@ -6,9 +6,9 @@ import numpy as np
 import orjson
 import pytest
 
-from sentiment_model.export import export_classifier, load_exported
-from sentiment_model.layout import ConfigError
-from sentiment_model.registry import load_classifier
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.model.export import export_classifier, load_exported
+from sentiment_model.model.registry import load_classifier
 from tests.conftest import synthetic_reviews
 
 

@@ -6,10 +6,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sentiment_model.data import split_train_validation_test
-from sentiment_model.text import Vocabulary, tokenize
-from sentiment_model.train import TrainConfig, class_weights, star_ids, train_classifier
-from sentiment_model.vectors import VectorsNotFound, read_vectors, vocabulary_matrix
+from sentiment_model.model.text import Vocabulary, tokenize
+from sentiment_model.model.vectors import VectorsNotFound, read_vectors, vocabulary_matrix
+from sentiment_model.training.data import split_train_validation_test
+from sentiment_model.training.train import TrainConfig, class_weights, star_ids, train_classifier
 from tests.conftest import synthetic_reviews
 
 TINY = dict(frozen_embeddings=None, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3, embeddings="random")
@@ -93,9 +93,9 @@ def test_distillation_yields_one_network_or_keeps_the_ensemble(splits):
 
 @pytest.mark.parametrize("kind", ["bpe", "wordpiece"])
 def test_subword_vocabulary_trains_saves_and_reloads(splits, tmp_path, kind):
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_classifier, save_model
-    from sentiment_model.subword import SubwordVocabulary
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.model.registry import load_classifier, save_model
+    from sentiment_model.model.subword import SubwordVocabulary
 
     vocabulary = SubwordVocabulary.build(["the kettle is great", "the kettles are terrible", "greatest kettle"] * 5, kind, size=60, min_count=1)
     ids, lengths = vocabulary.encode(["kettles", "", "zzqx great"], max_length=8)
@@ -113,7 +113,7 @@ def test_subword_vocabulary_trains_saves_and_reloads(splits, tmp_path, kind):
 
 
 def test_ngram_scores_sum_unigram_and_hashed_bigram_weights_over_real_tokens():
-    from sentiment_model.model import NgramScores
+    from sentiment_model.model.network import NgramScores
 
     layer = NgramScores(vocab_size=10, buckets=7, num_classes=2)
     layer.build((None, None))
@@ -136,8 +136,8 @@ def test_ngram_scores_sum_unigram_and_hashed_bigram_weights_over_real_tokens():
 
 
 def test_ngram_branch_trains_and_survives_save_and_load(splits, tmp_path):
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_model_dir, save_model
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.model.registry import load_model_dir, save_model
 
     config = TrainConfig(**TINY, ngram_buckets=1_009, star_loss_weight=0.5)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
@@ -155,9 +155,9 @@ def test_a_star_classes_model_folds_its_five_stars_and_scores_them(splits, tmp_p
     fold of the 5 (1-2 / 3 / 4-5), both survive save/load, and scoring writes the star."""
     import datetime as dt
 
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_model_dir, save_model
-    from sentiment_model.scoring import score_table
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.model.registry import load_model_dir, save_model
+    from sentiment_model.scoring.batch import score_table
     from tests.conftest import canonical_rows
 
     with pytest.raises(ValueError, match="star_loss_weight must be > 0"):
@@ -191,7 +191,7 @@ def test_a_star_classes_model_folds_its_five_stars_and_scores_them(splits, tmp_p
 def test_a_three_class_model_scores_no_star(splits):
     import datetime as dt
 
-    from sentiment_model.scoring import score_table
+    from sentiment_model.scoring.batch import score_table
     from tests.conftest import canonical_rows
 
     result = train_classifier(splits["train"], splits["validation"], TrainConfig(**{**TINY, "epochs": 1}), log=lambda _: None)
@@ -204,6 +204,6 @@ def test_a_three_class_model_scores_no_star(splits):
 
 
 def scored_texts(rows: pa.Table) -> list[str]:
-    from sentiment_model.text import review_text
+    from sentiment_model.model.text import review_text
 
     return review_text(rows.column("title"), rows.column("text")).to_pylist()

@@ -32,8 +32,8 @@ def append_to_pointer(root_url: str, storage_options: dict[str, Any], pointer: s
     """Each round: one compare-and-swap that appends ``name:round`` to the pointer's list."""
 
     def body() -> None:
-        from sentiment_model.layout import DataRoot
-        from sentiment_model.pointers import swap_json
+        from sentiment_model.core.layout import DataRoot
+        from sentiment_model.core.pointers import swap_json
 
         root = DataRoot(root_url, storage_options)
         path = root.join(pointer)
@@ -52,8 +52,8 @@ def promote_each_round(root_url: str, storage_options: dict[str, Any], read_barr
     new version expecting that champion. Exactly one promotion per round may win."""
 
     def body() -> None:
-        from sentiment_model.layout import DataRoot
-        from sentiment_model.registry import ChampionChanged, promote, read_champion
+        from sentiment_model.core.layout import DataRoot
+        from sentiment_model.model.registry import ChampionChanged, promote, read_champion
 
         root = DataRoot(root_url, storage_options)
         for round_ in range(rounds):
@@ -75,9 +75,9 @@ def score_each_round(root_url: str, storage_options: dict[str, Any], day: str, n
     """Each round: score the whole day and publish it (a new run id per round)."""
 
     def body() -> None:
-        from sentiment_model.layout import DataRoot, new_run_id
-        from sentiment_model.registry import load_classifier
-        from sentiment_model.scoring import score_day
+        from sentiment_model.core.layout import DataRoot, new_run_id
+        from sentiment_model.model.registry import load_classifier
+        from sentiment_model.scoring.batch import score_day
 
         root = DataRoot(root_url, storage_options)
         classifier = load_classifier(root, "champion")

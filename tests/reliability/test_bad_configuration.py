@@ -184,7 +184,7 @@ def test_champion_pointing_at_a_missing_folder(tmp_path):
     ],
 )
 def test_only_storage_hiccups_are_retried(error, transient):
-    from sentiment_model.ingest.pipeline import is_transient
+    from sentiment_model.core.errors import is_transient
 
     assert is_transient(error) is transient
 

@@ -17,11 +17,11 @@ import pytest
 
 from flows.ingest import ingest
 from flows.nightly_scoring import nightly_scoring
-from sentiment_model.datasets import write_incoming_batches
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.ingest.pipeline import EmptyIngestRun
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import MANIFEST, EmptyRunRefused, list_day_files, read_scored_day, score_day, score_file
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import MANIFEST, EmptyRunRefused, list_day_files, read_scored_day, score_day, score_file
 from tests.conftest import canonical_rows, synthetic_reviews
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -186,7 +186,7 @@ def test_ratings_with_gaps_and_far_out_times_are_quarantined_per_row(tiny_champi
 
 
 def test_unreadable_column_names_the_file_and_column(tiny_champion_root, tmp_path):
-    from sentiment_model.scoring import BatchValidationError
+    from sentiment_model.scoring.batch import BatchValidationError
 
     classifier = load_classifier(tiny_champion_root, "champion")
     table = pa.Table.from_pandas(pandas_batch(), preserve_index=False)

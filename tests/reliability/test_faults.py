@@ -18,10 +18,10 @@ import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from sentiment_model.datasets import write_incoming_batches
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import MANIFEST, list_day_files, read_scored_day, score_day
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.ingest.canonical import write_incoming_batches
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import MANIFEST, list_day_files, read_scored_day, score_day
 from tests.conftest import canonical_rows, synthetic_reviews
 
 PROJECT_ROOT = Path(__file__).parents[2]
@@ -45,9 +45,9 @@ def review_ids(root: DataRoot) -> list[str]:
 KILLABLE_RUN = textwrap.dedent(
     """
     import sys, datetime as dt
-    from sentiment_model.layout import DataRoot, new_run_id
-    from sentiment_model.registry import load_classifier
-    from sentiment_model.scoring import score_day
+    from sentiment_model.core.layout import DataRoot, new_run_id
+    from sentiment_model.model.registry import load_classifier
+    from sentiment_model.scoring.batch import score_day
     root = DataRoot(sys.argv[1])
     score_day(root, load_classifier(root, "champion"), dt.date.fromisoformat(sys.argv[2]), new_run_id())
     """

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import BatchValidationError, publish_day, read_scored_day, score_file
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import BatchValidationError, publish_day, read_scored_day, score_file
 
 DAY = dt.date(2016, 6, 1)
 NIGHTLY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from sentiment_model.core.errors import SourceFormatError
 from sentiment_model.ingest.normalize import normalize_chunk
-from sentiment_model.ingest.readers import SourceFormatError, looks_like_utf16, read_raw_chunks
+from sentiment_model.ingest.readers import looks_like_utf16, read_raw_chunks
 from sentiment_model.ingest.sources import build_spec
-from sentiment_model.text import OOV_ID, Vocabulary, tokenize
+from sentiment_model.model.text import OOV_ID, Vocabulary, tokenize
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -29,9 +29,9 @@ from typing import Any
 
 import pytest
 
-from sentiment_model.datasets import write_incoming_batches
-from sentiment_model.layout import DataRoot
-from sentiment_model.scoring import MANIFEST, read_scored_day
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.ingest.canonical import write_incoming_batches
+from sentiment_model.scoring.batch import MANIFEST, read_scored_day
 from tests.conftest import GCS_BUCKET, canonical_rows, synthetic_reviews
 from tests.reliability import race_workers
 

@@ -8,8 +8,8 @@ import logging
 import duckdb
 import pytest
 
-from sentiment_model.layout import DataRoot
-from sentiment_model.settings import ReportThresholds
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.settings import ReportThresholds
 from tasks import scoring as scoring_tasks
 
 DAY = dt.date(2020, 1, 2)

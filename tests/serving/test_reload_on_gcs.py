@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import promote, read_champion
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.model.registry import promote, read_champion
 from sentiment_model.serving.holder import ModelHolder, pointer_stamp
 from tests.conftest import GCS_BUCKET as BUCKET
 

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import load_classifier, promote, read_champion
-from sentiment_model.schema import LABELS
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import LABELS
+from sentiment_model.core.settings import get_settings
+from sentiment_model.model.registry import load_classifier, promote, read_champion
 from sentiment_model.serving.app import create_app
 from sentiment_model.serving.batcher import MicroBatcher, QueueFullError
 from sentiment_model.serving.holder import ModelHolder
-from sentiment_model.settings import get_settings
 
 TIMEOUT_S = 60  # generous: polling stops as soon as the condition holds
 

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sentiment_model.settings import ReportThresholds
-from sentiment_model.text import OOV_ID, Vocabulary, normalize_text, tokenize
+from sentiment_model.core.settings import ReportThresholds
+from sentiment_model.model.text import OOV_ID, Vocabulary, normalize_text, tokenize
 
 _EPSILON = 1e-4
 #: Probability histograms use this many equal bins on [0, 1].

@@ -28,9 +28,7 @@ import fsspec
 import orjson
 import pyarrow.fs as pafs
 
-
-class ConfigError(ValueError):
-    """A configuration value cannot work (unknown scheme, missing model, bad pointer)."""
+from sentiment_model.core.errors import ConfigError
 
 
 def _ensure_gcsfs_env() -> None:

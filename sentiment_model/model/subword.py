@@ -1,7 +1,7 @@
 """A subword vocabulary (BPE or WordPiece, trained on the training split's normalized text
 with the Rust `tokenizers` library): misspellings, shorthand and unseen product words
 become known pieces instead of one out-of-vocabulary id. Same interface as
-:class:`sentiment_model.text.Vocabulary` where the model and the registry use it."""
+:class:`sentiment_model.model.text.Vocabulary` where the model and the registry use it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from sentiment_model.text import OOV_TOKEN, normalize_text, pad_right
+from sentiment_model.model.text import OOV_TOKEN, normalize_text, pad_right
 
 SubwordKind = Literal["bpe", "wordpiece"]
 PAD_TOKEN = "[PAD]"

@@ -31,7 +31,8 @@ from urllib.parse import quote
 
 import orjson
 
-from sentiment_model.layout import ConfigError, DataRoot
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot
 
 Pointer = dict[str, Any]
 Decide = Callable[[Pointer | None], Pointer | None]

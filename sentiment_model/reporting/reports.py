@@ -23,15 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiment_model import monitoring
-from sentiment_model.layout import DataRoot
-from sentiment_model.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
-from sentiment_model.scoring import list_day_files, scored_files
-from sentiment_model.settings import ReportThresholds, bundled_path
-from sentiment_model.text import Vocabulary, review_text
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
+from sentiment_model.core.settings import ReportThresholds, bundled_path
+from sentiment_model.model.text import Vocabulary, review_text
+from sentiment_model.reporting import monitoring
+from sentiment_model.scoring.batch import list_day_files, scored_files
 
 if TYPE_CHECKING:
-    from sentiment_model.classifier import SentimentClassifier
+    from sentiment_model.model.classifier import SentimentClassifier
 
 #: Charts shown inline in the Prefect UI's markdown artifact (the rest are in the HTML).
 KEY_CHARTS = ("class_distribution.png", "sentiment_trend.png", "probability_histograms.png", "live_quality_trend.png")
@@ -97,7 +97,7 @@ def model_context(root: DataRoot, model_dir: str | None, load_model: bool = True
         training_reference=fingerprint.get("input_reference"),
     )
     if load_model:
-        from sentiment_model.registry import load_model_dir
+        from sentiment_model.model.registry import load_model_dir
 
         classifier = classifier or load_model_dir(root, model_dir)
         context.predict_proba = lambda texts: classifier.predict_proba(list(texts))

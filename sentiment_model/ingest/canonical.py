@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from sentiment_model.layout import ConfigError, DataRoot
-from sentiment_model.schema import CANONICAL_SCHEMA
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import CANONICAL_SCHEMA
 
 
 def current_snapshot(root: DataRoot) -> dict[str, Any]:

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from sentiment_model.data import add_labels
+from sentiment_model.core.errors import ConfigError
 from sentiment_model.ingest.pipeline import SourceFileError, read_source_rows
 from sentiment_model.ingest.sources import PRESETS, SourceSpec, build_spec, load_manifest, resolve_files
-from sentiment_model.layout import ConfigError
-from sentiment_model.metrics import classification_metrics
+from sentiment_model.training.data import add_labels
+from sentiment_model.training.metrics import classification_metrics
 
 if TYPE_CHECKING:  # the source is read (and checked) before Keras loads
-    from sentiment_model.classifier import SentimentClassifier
+    from sentiment_model.model.classifier import SentimentClassifier
 
 
 def spec_for(format_name: str, uri: str, manifest_path: str | None = None) -> SourceSpec:
@@ -57,7 +57,7 @@ def read_labelled_source(spec: SourceSpec, base_uri: str = ".", storage_options:
 
 def evaluate_labelled(classifier: SentimentClassifier, labelled: dict[str, Any]) -> dict[str, Any]:
     """Score what :func:`read_labelled_source` read, and measure."""
-    from sentiment_model.train import texts_and_labels
+    from sentiment_model.training.train import texts_and_labels
 
     texts, labels = texts_and_labels(labelled["table"])
     probabilities = classifier.predict_proba(texts)

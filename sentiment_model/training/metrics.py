@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from sentiment_model.schema import LABELS
+from sentiment_model.core.schema import LABELS
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> np.ndarray:
@@ -96,41 +95,6 @@ def tune_class_offsets(probabilities: np.ndarray, y_true: np.ndarray, grid: np.n
             if score > best + 1e-9 or (abs(score - best) <= 1e-9 and np.abs(offsets).sum() < np.abs(best_offsets).sum()):
                 best, best_offsets = score, offsets
     return best_offsets
-
-
-def decision_scores(probabilities: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
-    """What a decision is the argmax of: log-probability plus the class's tuned offset."""
-    log_p = np.log(np.clip(probabilities, 1e-9, 1.0))
-    return log_p + (0 if offsets is None else np.asarray(offsets))
-
-
-def apply_offsets(probabilities: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
-    """Class decisions after the tuned prior correction."""
-    return decision_scores(probabilities, offsets).argmax(1)
-
-
-def save_confusion_png(matrix: list[list[int]] | np.ndarray, path: str | Path, title: str = "Confusion matrix") -> None:
-    """A labelled heatmap of counts with row-normalized shares."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = np.asarray(matrix)
-    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=110)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(LABELS)), LABELS)
-    ax.set_yticks(range(len(LABELS)), LABELS)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true (stars)")
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black", fontsize=9)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def bootstrap_macro_f1(

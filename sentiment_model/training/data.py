@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sentiment_model.schema import LABELS, STAR_LABEL_IDS
+from sentiment_model.core.schema import LABELS, STAR_LABEL_IDS
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 

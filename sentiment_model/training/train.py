@@ -17,13 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sentiment_model.batching import DEFAULT_BUCKETS, BucketedSequence, predict_bucketed
-from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.metrics import apply_offsets, macro_f1, tune_class_offsets
-from sentiment_model.model import CLASS_HEAD, STAR_HEAD, ModelConfig, NgramScores, average_members, build_model, inference_model
-from sentiment_model.subword import SubwordVocabulary
-from sentiment_model.text import Vocabulary, review_text, tokenize
-from sentiment_model.vectors import load_word_vectors, read_vectors, vocabulary_matrix, word2vec_matrix
+from sentiment_model.model.batching import DEFAULT_BUCKETS, BucketedSequence, predict_bucketed
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.decision import apply_offsets
+from sentiment_model.model.network import CLASS_HEAD, STAR_HEAD, ModelConfig, NgramScores, average_members, build_model, inference_model
+from sentiment_model.model.subword import SubwordVocabulary
+from sentiment_model.model.text import Vocabulary, review_text, tokenize
+from sentiment_model.model.vectors import load_word_vectors, read_vectors, vocabulary_matrix, word2vec_matrix
+from sentiment_model.training.metrics import macro_f1, tune_class_offsets
 
 
 class TrainConfig(BaseModel):

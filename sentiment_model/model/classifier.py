@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import pyarrow as pa
 
-from sentiment_model.batching import DEFAULT_BUCKETS, predict_bucketed
-from sentiment_model.metrics import apply_offsets, decision_scores
-from sentiment_model.model import attention_model, star_model
-from sentiment_model.schema import LABELS
-from sentiment_model.subword import SubwordVocabulary
-from sentiment_model.text import OOV_ID, PAD_ID, Vocabulary, tokenize
+from sentiment_model.core.schema import LABELS
+from sentiment_model.model.batching import DEFAULT_BUCKETS, predict_bucketed
+from sentiment_model.model.decision import apply_offsets, decision_scores
+from sentiment_model.model.network import attention_model, star_model
+from sentiment_model.model.subword import SubwordVocabulary
+from sentiment_model.model.text import OOV_ID, PAD_ID, Vocabulary, tokenize
 
 
 @dataclass

@@ -20,12 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiment_model.batching import inference_batches
-from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.layout import SCORED_MANIFEST, ConfigError, DataRoot
-from sentiment_model.pointers import swap_json
-from sentiment_model.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA, STAR_LABEL_IDS, conform_scored
-from sentiment_model.text import PAD_ID, review_text, tokenize
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot
+from sentiment_model.core.pointers import swap_json
+from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA, STAR_LABEL_IDS, conform_scored
+from sentiment_model.model.batching import inference_batches
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.text import PAD_ID, review_text, tokenize
 
 MANIFEST = SCORED_MANIFEST  # known by this name to callers
 TOP_TOKENS = 3
@@ -362,7 +363,7 @@ def _newer_manifest(root: DataRoot, day: dt.date, run_id: str) -> dict[str, Any]
 
 def publish_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str, allow_empty: bool = False) -> dict[str, Any]:
     """Drop the day's duplicate reviews, swap the day's manifest to this run (a
-    compare-and-swap, :mod:`sentiment_model.pointers`), then remove older runs' folders.
+    compare-and-swap, :mod:`sentiment_model.core.pointers`), then remove older runs' folders.
 
     Run ids sort by start time and the newest run wins: a run that finds a newer run's
     manifest already published discards its own output instead of overwriting it. The

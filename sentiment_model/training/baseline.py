@@ -11,7 +11,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from sentiment_model.text import normalize_text
+from sentiment_model.model.text import normalize_text
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import keras
 from keras import layers, ops
 
-from sentiment_model.schema import LABELS, STAR_LABEL_IDS
+from sentiment_model.core.schema import LABELS, STAR_LABEL_IDS
 
 Pooling = Literal["attention", "attention_max", "max", "last"]
 
