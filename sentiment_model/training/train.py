@@ -61,6 +61,10 @@ class TrainConfig(BaseModel):
     # "cosine": decay the rate to 0 over all epochs' steps (late steps refine instead of
     # memorizing); "constant": the same rate throughout.
     learning_rate_schedule: Literal["constant", "cosine"] = "constant"
+    # Momentum of an exponential moving average of the weights (0: none). The average
+    # replaces the weights at the end of every epoch, so each epoch's validation score and
+    # the kept model are the averaged weights (less noise from the last steps).
+    weight_average_momentum: float = Field(0.0, ge=0.0, lt=1.0)
     # Class weights against the 78% positive prior: "class_weight" (balanced),
     # "sqrt_class_weight" (its square root), "oversample" or "none"; the prior correction
     # below is tuned on validation either way.
@@ -238,6 +242,15 @@ def learning_rate_for(config: TrainConfig, steps_per_epoch: int) -> float | kera
     return config.learning_rate
 
 
+def optimizer_for(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam with clipped gradients; with weight averaging, an exponential moving average
+    of the weights that replaces them at the last step of every epoch."""
+    averaging = {}
+    if config.weight_average_momentum:
+        averaging = {"use_ema": True, "ema_momentum": config.weight_average_momentum, "ema_overwrite_frequency": steps_per_epoch}
+    return keras.optimizers.Adam(learning_rate_for(config, steps_per_epoch), clipnorm=1.0, **averaging)
+
+
 def _fit_member(
     model_config: ModelConfig,
     config: TrainConfig,
@@ -251,7 +264,7 @@ def _fit_member(
     model = build_model(model_config, *matrices)
     ids, lengths, targets, weights = data
     batches = BucketedSequence(ids, lengths, targets, weights, config.batch_size, config.buckets, seed)
-    optimizer = keras.optimizers.Adam(learning_rate_for(config, len(batches)), clipnorm=1.0)
+    optimizer = optimizer_for(config, len(batches))
     if model_config.star_head:
         model.compile(
             optimizer=optimizer,

@@ -207,3 +207,16 @@ def scored_texts(rows: pa.Table) -> list[str]:
     from sentiment_model.model.text import review_text
 
     return review_text(rows.column("title"), rows.column("text")).to_pylist()
+
+
+def test_weight_averaging_replaces_the_weights_with_their_average_each_epoch(splits):
+    from sentiment_model.training.train import optimizer_for
+
+    plain = optimizer_for(TrainConfig(**TINY), steps_per_epoch=40)
+    assert not plain.use_ema
+    averaged = optimizer_for(TrainConfig(**TINY, weight_average_momentum=0.9), steps_per_epoch=40)
+    assert averaged.use_ema and averaged.ema_momentum == 0.9 and averaged.ema_overwrite_frequency == 40
+    with pytest.raises(ValueError):
+        TrainConfig(**TINY, weight_average_momentum=1.0)
+    result = train_classifier(splits["train"], splits["validation"], TrainConfig(**TINY, weight_average_momentum=0.9), log=lambda _: None)
+    assert result.validation_macro_f1 > 0.8  # the synthetic phrases stay easy to learn from the averaged weights
