@@ -426,7 +426,7 @@ root, day, window = DataRoot(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), i
 with prefect_test_harness(server_startup_timeout=120):
     from flows.report import report
     t = time.perf_counter()
-    flow_summary = report(run_date=day, data_root=root.url, model_version="bench", window_days=window)
+    flow_summary = report(run_date=day, data_root=root.url, model_version="bench", report_options={"window_days": window})
     flow = time.perf_counter() - t
 print("RESULT " + json.dumps({"flow": flow, "timings": flow_summary["timings_seconds"], "alerts": len(flow_summary["alerts"]),
                   "lime_seconds": flow_summary["explanations"]["seconds_per_explanation"], "explained": len(flow_summary["explanations"]["reviews"]),

@@ -14,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.report import artifact_prefix, report
 from sentiment_model.core.errors import ConfigError
 from sentiment_model.core.layout import DataRoot, new_run_id
-from sentiment_model.core.settings import ReportThresholds, get_settings
+from sentiment_model.core.settings import ReportOptions, get_settings
 from sentiment_model.scoring.batch import EmptyRunRefused
 from tasks.scoring import emit_report_events, list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
@@ -43,10 +43,8 @@ def nightly_scoring(
     data_root: str | None = None,
     dask_address: str | None = None,
     max_workers: int = 2,
-    window_days: int = 30,
-    min_support: int = 3,
     allow_empty: bool = False,
-    thresholds: ReportThresholds | None = None,
+    report_options: ReportOptions | None = None,
 ) -> dict[str, Any]:
     """Score ``run_date`` (default: yesterday in the configured timezone), or every day up
     to ``end_date`` for a backfill, with the champion or a pinned ``model_version``. Each
@@ -93,10 +91,8 @@ def nightly_scoring(
             run_date=day,
             data_root=settings.data_root,
             model_version=model_dir,
-            window_days=window_days,
-            min_support=min_support,
+            report_options=(report_options or ReportOptions()).resolved(settings.report_thresholds),
             artifact_key_prefix=artifact_prefix(),
-            thresholds=thresholds or settings.report_thresholds,
         )
         events = emit_report_events(summary, root.uri(root.path))
         outcome["days"][day.isoformat()] = {

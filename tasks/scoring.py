@@ -13,7 +13,7 @@ from prefect.cache_policies import NONE
 from prefect.events import emit_event
 
 from sentiment_model.core.layout import DataRoot
-from sentiment_model.core.settings import ReportThresholds
+from sentiment_model.core.settings import ReportOptions
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.registry import load_model_dir, read_champion, resolve_model_dir
 from sentiment_model.reporting.reports import build_report, model_context, summary_markdown
@@ -63,7 +63,7 @@ REPORT_REBUILDS = 5  # each rebuild follows a newer run's publish, so this bound
 
 
 @task(name="build-report", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window_days: int, min_support: int, thresholds: ReportThresholds) -> dict[str, Any]:
+def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, options: ReportOptions) -> dict[str, Any]:
     """The day's report; the model folder supplies the training reference (fingerprint),
     the test metrics, the vocabulary and the network for explanations. A newer run of
     the same day may publish (and clear older runs' files) while the report reads them:
@@ -72,7 +72,7 @@ def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, window
     for attempt in range(REPORT_REBUILDS + 1):
         published = published_run(root, day)  # also clears the listing cache DuckDB reads through
         try:
-            return build_report(root, day, context, window_days=window_days, min_support=min_support, thresholds=thresholds)
+            return build_report(root, day, context, options=options)
         except (FileNotFoundError, duckdb.Error) as exc:
             # DuckDB reports a part that vanished under it as its own error (IOException, or
             # its base Error with gcsfs's FileNotFoundError inside). A published manifest

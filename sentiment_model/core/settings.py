@@ -45,6 +45,20 @@ class ReportThresholds(BaseModel):
     text_sample_rows: int = Field(default=5_000, ge=100, description="Reviews sampled from the day and from the reference window for text drift.")
 
 
+class ReportOptions(BaseModel):
+    """What a day's report compares it with and when it alerts: the ``report`` parameter
+    of the nightly-scoring and report flows (a form in the Prefect UI), the one place
+    these defaults are written."""
+
+    window_days: int = Field(default=30, ge=1, description="Trailing days the day is compared with (drift, trend, text drift).")
+    min_support: int = Field(default=3, ge=1, description="Fewest reviews a product needs that day to be ranked among the most negative.")
+    thresholds: ReportThresholds | None = Field(default=None, description="Alert thresholds; none: the configured ones (SENTIMENT_REPORT_THRESHOLDS).")
+
+    def resolved(self, configured: ReportThresholds) -> ReportOptions:
+        """These options with ``configured`` thresholds where none were given."""
+        return self if self.thresholds is not None else self.model_copy(update={"thresholds": configured})
+
+
 class Settings(BaseSettings):
     """Pipeline settings. Every field can be set as ``SENTIMENT_<FIELD>`` in the environment.
 

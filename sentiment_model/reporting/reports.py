@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
-from sentiment_model.core.settings import ReportThresholds, bundled_path
+from sentiment_model.core.settings import ReportOptions, ReportThresholds, bundled_path
 from sentiment_model.model.text import Vocabulary, review_text
 from sentiment_model.reporting import monitoring
 from sentiment_model.scoring.batch import list_day_files, scored_files
@@ -609,17 +609,17 @@ def build_report(
     root: DataRoot,
     day: dt.date,
     model: ModelContext | None = None,
-    window_days: int = 30,
-    min_support: int = 3,
+    options: ReportOptions | None = None,
     low_confidence: float = 0.6,
     top_products: int = 10,
-    thresholds: ReportThresholds | None = None,
 ) -> dict[str, Any]:
     """Run every report query and check for ``day`` and write report.html (one
     self-contained file), report.md, the chart PNGs and summary.json under
     ``<root>/reports/date=D/``. Returns the summary, with its ``alerts``."""
     model = model or ModelContext()
-    thresholds = thresholds or ReportThresholds()
+    options = options or ReportOptions()
+    window_days, min_support = options.window_days, options.min_support
+    thresholds = options.thresholds or ReportThresholds()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sentiment_model.core.settings import ReportThresholds, get_settings
+from sentiment_model.core.settings import ReportOptions, ReportThresholds, get_settings
 from sentiment_model.model.text import Vocabulary
 from sentiment_model.reporting import monitoring
 
@@ -111,6 +111,14 @@ def test_drift_alerts_use_the_thresholds():
     names = [a["name"] for a in monitoring.drift_alerts(drift, ReportThresholds(psi=0.25, js_distance=0.1))]
     assert names == ["class shares vs trailing: PSI", "p(negative) histogram vs trailing: JS distance"]
     assert monitoring.drift_alerts(drift, ReportThresholds(psi=0.5, js_distance=0.5)) == []
+
+
+def test_report_options_take_the_configured_thresholds_only_when_none_are_given():
+    configured, own = ReportThresholds(psi=0.3), ReportThresholds(psi=0.5)
+    assert ReportOptions().resolved(configured).thresholds == configured
+    assert ReportOptions(window_days=7, thresholds=own).resolved(configured) == ReportOptions(window_days=7, thresholds=own)
+    with pytest.raises(ValueError):
+        ReportOptions(window_days=0)
 
 
 def test_thresholds_are_settings(monkeypatch):

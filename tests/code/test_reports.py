@@ -20,7 +20,7 @@ from flows.nightly_scoring import nightly_scoring
 from flows.report import report
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
-from sentiment_model.core.settings import ReportThresholds
+from sentiment_model.core.settings import ReportOptions, ReportThresholds
 from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.reporting.reports import ModelContext, build_report, model_context
 from sentiment_model.scoring.batch import MANIFEST, read_scored_day
@@ -50,7 +50,7 @@ def drift_root(tmp_path_factory, tiny_champion_root):
     for index, day in enumerate(NORMAL_DAYS):
         write_incoming_batches(root, canonical_rows(synthetic_reviews(200, seed=30 + index), day))
     write_incoming_batches(root, _negative_reviews_of_one_product(150))
-    outcome = nightly_scoring(run_date=NORMAL_DAYS[0], end_date=DRIFTED, data_root=root.url, window_days=3)
+    outcome = nightly_scoring(run_date=NORMAL_DAYS[0], end_date=DRIFTED, data_root=root.url, report_options=ReportOptions(window_days=3))
     return root, outcome
 
 
@@ -146,7 +146,7 @@ def test_psi_against_a_model_without_training_counts_is_unavailable(drift_root, 
     bare = tmp_path / "bare-model"  # a model folder outside the registry, no fingerprint
     shutil.copytree(root.models_dir("20260101T000000Z-cafe0001"), bare)
     (bare / "fingerprint.json").unlink()
-    summary = report(run_date=NORMAL_DAYS[-1], data_root=root.url, model_version=str(bare), window_days=3)
+    summary = report(run_date=NORMAL_DAYS[-1], data_root=root.url, model_version=str(bare), report_options=ReportOptions(window_days=3))
     assert summary["drift"]["class_shares"]["training"] is None
     assert "no training class counts" in summary["drift"]["unavailable"]["class_shares_vs_training"]
     assert summary["drift"]["class_shares"]["trailing"] is not None
@@ -158,7 +158,7 @@ def test_labels_outside_the_classes_are_counted_apart(tmp_path):
     root = DataRoot(str(tmp_path / "data"))
     day = dt.date(2015, 6, 1)
     _write_scored_day(root, day, ("negative", "neutral", "positive"), ["negative", "positive", "positive", "empty_text"])
-    summary = build_report(root, day, ModelContext(training_counts={"negative": 1, "neutral": 1, "positive": 2}), window_days=2)
+    summary = build_report(root, day, ModelContext(training_counts={"negative": 1, "neutral": 1, "positive": 2}), ReportOptions(window_days=2))
     shares = {row["label"]: row["day_share"] for row in summary["class_distribution"]}
     assert shares == {"negative": pytest.approx(1 / 3), "neutral": 0.0, "positive": pytest.approx(2 / 3)}
     assert summary["other_labels"] == {"empty_text": 1}
@@ -174,7 +174,7 @@ def test_the_report_shows_a_star_models_five_classes(tmp_path):
     predicted_stars = [1, 2, 3, 5, 4, 4]
     labels = [LABELS[STAR_LABEL_IDS[s - 1]] for s in predicted_stars]
     _write_scored_day(root, day, LABELS, labels, ratings=[1, 2, 3, 5, 5, 5], predicted_stars=predicted_stars)
-    summary = build_report(root, day, ModelContext(), window_days=2)
+    summary = build_report(root, day, ModelContext(), ReportOptions(window_days=2))
     assert summary["classes"] == list(LABELS)
     view = {row["stars"]: row for row in summary["star_view"]}
     assert [view[s]["predicted"] for s in range(1, 6)] == [1, 1, 1, 2, 1]
@@ -183,7 +183,7 @@ def test_the_report_shows_a_star_models_five_classes(tmp_path):
     assert summary["strong_sentiment"]["strongly_negative_share"] == pytest.approx(1 / 6)
     assert summary["strong_sentiment"]["strongly_positive_share"] == pytest.approx(1 / 6)
     assert "1 star" in summary["strong_sentiment"]["rule"]
-    yesterday = build_report(root, day - dt.timedelta(days=1), ModelContext(), window_days=2)
+    yesterday = build_report(root, day - dt.timedelta(days=1), ModelContext(), ReportOptions(window_days=2))
     assert yesterday["star_view"] == [] and yesterday["strong_sentiment"]["strongly_negative_share"] == pytest.approx(1 / 2)
 
 

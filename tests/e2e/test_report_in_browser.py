@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.core.settings import ReportOptions
 from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.reporting.reports import build_report, model_context
@@ -61,7 +62,7 @@ def report_root(tmp_path_factory, tiny_champion_root) -> DataRoot:
     classifier = load_classifier(root, "champion")
     for day in [*NORMAL_DAYS, DRIFTED]:
         score_day(root, classifier, day, new_run_id())
-    build_report(root, DRIFTED, model_context(root, root.models_dir(classifier.version)), window_days=3)
+    build_report(root, DRIFTED, model_context(root, root.models_dir(classifier.version)), ReportOptions(window_days=3))
     return root
 
 
@@ -107,7 +108,7 @@ def test_artifacts_tab_of_a_real_server_shows_the_charts_and_tables(browser, rep
         wait_for(healthy, 120, "the Prefect server")
         code = (
             "import datetime as dt, sys; from flows.report import report; "
-            f"report(run_date=dt.date.fromisoformat('{DRIFTED.isoformat()}'), data_root=sys.argv[1], window_days=3, artifact_key_prefix='nightly-scoring')"
+            f"report(run_date=dt.date.fromisoformat('{DRIFTED.isoformat()}'), data_root=sys.argv[1], report_options={{'window_days': 3}}, artifact_key_prefix='nightly-scoring')"
         )
         done = subprocess.run([sys.executable, "-c", code, report_root.url], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from sentiment_model.core.layout import DataRoot
-from sentiment_model.core.settings import ReportThresholds
+from sentiment_model.core.settings import ReportOptions, ReportThresholds
 from tasks import scoring as scoring_tasks
 
 DAY = dt.date(2020, 1, 2)
@@ -28,7 +28,7 @@ def root(tmp_path, monkeypatch):
 
 
 def build(root):
-    return scoring_tasks.build_day_report.fn(root, DAY, None, 30, 5, ReportThresholds())
+    return scoring_tasks.build_day_report.fn(root, DAY, None, ReportOptions(min_support=5, thresholds=ReportThresholds()))
 
 
 def test_a_day_republished_under_the_report_is_read_again(root, monkeypatch):
