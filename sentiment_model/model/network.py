@@ -42,6 +42,8 @@ class ModelConfig:
     # to the BiLSTM's (0: none). Word pairs the sequence model sees too rarely to learn
     # ("not worth", "stopped working") get their own weight, as in TF-IDF+LR.
     ngram_buckets: int = 0
+    ngram_orders: int = 2  # 3: hashed word triples too, in a table of ngram_buckets rows
+    ngram_rate_scale: float = 1.0  # the branch's output scale = its rate relative to the network's
     # One class per star: the head is a softmax over the 5 stars (star_head's target) and
     # the 3 class probabilities are its fold (1-2 / 3 / 4-5), so the model scores,
     # decides and is judged like a 3-class one while keeping the finer view.
@@ -109,23 +111,38 @@ class MaskedMaxPooling(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="sentiment_model")
 class NgramScores(layers.Layer):
-    """Per-class scores of a linear bag of unigrams and hashed bigrams over the token ids:
-    one weight vector per n-gram, summed and scaled by 1/sqrt(n-grams), padding (id 0) ignored.
+    """Per-class scores of a linear bag of unigrams, hashed bigrams and (``orders=3``)
+    hashed trigrams over the token ids: one weight vector per n-gram, summed and scaled by
+    ``rate_scale``/sqrt(n-grams), padding (id 0) ignored.
 
     A bigram's bucket is ``(first * vocab_size + second) mod buckets``; int32 arithmetic
-    is exact while vocab_size**2 < 2**31, so the vocabulary is capped at 46,340."""
+    is exact while vocab_size**2 < 2**31, so the vocabulary is capped at 46,340. A
+    trigram's is ``(bigram_bucket * TRIGRAM_MULTIPLIER + third) mod buckets``, exact while
+    buckets * TRIGRAM_MULTIPLIER + vocab_size < 2**31.
+
+    ``rate_scale`` multiplies the branch's output and so, under Adam (whose steps do not
+    depend on the gradient's scale), the rate at which its scores move: a linear model
+    over rare n-grams learns in two epochs what it would otherwise need many for."""
 
     MAX_VOCAB = 46_340
+    TRIGRAM_MULTIPLIER = 4_099
 
-    def __init__(self, vocab_size: int, buckets: int, num_classes: int = 3, **kwargs: Any) -> None:
+    def __init__(self, vocab_size: int, buckets: int, num_classes: int = 3, orders: int = 2, rate_scale: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if vocab_size > self.MAX_VOCAB:
             raise ValueError(f"n-gram scores need vocab_size <= {self.MAX_VOCAB}, got {vocab_size}")
+        if orders not in (2, 3):
+            raise ValueError(f"n-gram orders must be 2 or 3, got {orders}")
+        if orders == 3 and buckets * self.TRIGRAM_MULTIPLIER + vocab_size >= 2**31:
+            raise ValueError(f"trigram buckets need buckets <= {(2**31 - self.MAX_VOCAB) // self.TRIGRAM_MULTIPLIER}, got {buckets}")
         self.vocab_size, self.buckets, self.num_classes = vocab_size, buckets, num_classes
+        self.orders, self.rate_scale = orders, rate_scale
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.unigrams = self.add_weight(name="unigrams", shape=(self.vocab_size, self.num_classes), initializer="zeros")
         self.bigrams = self.add_weight(name="bigrams", shape=(self.buckets, self.num_classes), initializer="zeros")
+        if self.orders == 3:
+            self.trigrams = self.add_weight(name="trigrams", shape=(self.buckets, self.num_classes), initializer="zeros")
 
     def call(self, token_ids: Any) -> Any:
         token_ids = ops.cast(token_ids, "int32")
@@ -136,15 +153,27 @@ class NgramScores(layers.Layer):
         total = ops.sum(ops.take(self.unigrams, token_ids, axis=0) * ops.expand_dims(present, -1), axis=1)
         total = total + ops.sum(ops.take(self.bigrams, bigram_ids, axis=0) * ops.expand_dims(pair_present, -1), axis=1)
         count = ops.sum(present, axis=1, keepdims=True) + ops.sum(pair_present, axis=1, keepdims=True)
+        if self.orders == 3:
+            triple_present = pair_present[:, :-1] * present[:, 2:]
+            trigram_ids = ops.mod(bigram_ids[:, :-1] * self.TRIGRAM_MULTIPLIER + token_ids[:, 2:], self.buckets)
+            total = total + ops.sum(ops.take(self.trigrams, trigram_ids, axis=0) * ops.expand_dims(triple_present, -1), axis=1)
+            count = count + ops.sum(triple_present, axis=1, keepdims=True)
         # Divided by sqrt(count), as TF-IDF's l2 norm scales a bag: a long review's
         # n-grams do not drown its sequence scores, and one weight still moves the logit.
-        return total / ops.sqrt(ops.maximum(count, 1.0))
+        return self.rate_scale * total / ops.sqrt(ops.maximum(count, 1.0))
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return (input_shape[0], self.num_classes)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "vocab_size": self.vocab_size, "buckets": self.buckets, "num_classes": self.num_classes}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "buckets": self.buckets,
+            "num_classes": self.num_classes,
+            "orders": self.orders,
+            "rate_scale": self.rate_scale,
+        }
 
 
 STAR_HEAD = "stars"
@@ -206,7 +235,15 @@ def build_model(config: ModelConfig, embedding_matrix: Any = None, frozen_matrix
     outputs, head = (len(STAR_LABEL_IDS), STAR_HEAD) if config.star_classes else (config.num_classes, CLASS_HEAD)
     if config.ngram_buckets:
         logits = layers.Dense(outputs, name="sequence_scores", dtype="float32")(pooled)
-        ngram_scores = NgramScores(config.vocab_size, config.ngram_buckets, outputs, name="ngram_scores", dtype="float32")(token_ids)
+        ngram_scores = NgramScores(
+            config.vocab_size,
+            config.ngram_buckets,
+            outputs,
+            orders=config.ngram_orders,
+            rate_scale=config.ngram_rate_scale,
+            name="ngram_scores",
+            dtype="float32",
+        )(token_ids)
         logits = layers.Add(name="scores")([logits, ngram_scores])
         probabilities = layers.Activation("softmax", name=head, dtype="float32")(logits)
     else:

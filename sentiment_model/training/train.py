@@ -51,6 +51,11 @@ class TrainConfig(BaseModel):
     # Hashed bigram buckets of the linear bag-of-n-grams branch beside the BiLSTM (0: none);
     # a prime, so (first * vocab + second) mod buckets spreads pairs evenly.
     ngram_buckets: int = 262_139
+    # 3: hashed word triples as well ("not worth the"), in their own table of ngram_buckets.
+    ngram_orders: Literal[2, 3] = 2
+    # The n-gram branch's output scale, i.e. its learning rate relative to the network's
+    # under Adam: a linear model converges in more passes than the two the BiLSTM wants.
+    ngram_rate_scale: float = Field(1.0, gt=0.0)
     pooling: Literal["attention", "attention_max", "max", "last"] = "attention_max"
     spatial_dropout: float = 0.25
     dropout: float = 0.4
@@ -297,19 +302,7 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
     star_one_hot = np.eye(5, dtype=np.float32)[star_ids(train)[rows]] if config.star_loss_weight else None
 
     embedding_matrix, frozen_matrix, hits = initial_embeddings(config, vocabulary, train_texts, train_tokens, log)
-    model_config = ModelConfig(
-        vocab_size=len(vocabulary),
-        embedding_dim=config.embedding_dim,
-        lstm_units=config.lstm_units,
-        pooling=config.pooling,
-        spatial_dropout=config.spatial_dropout,
-        dropout=config.dropout,
-        use_mask=config.use_mask,
-        frozen_embedding_dim=0 if frozen_matrix is None else frozen_matrix.shape[1],
-        star_head=bool(config.star_loss_weight),
-        ngram_buckets=config.ngram_buckets,
-        star_classes=config.classes == "stars",
-    )
+    model_config = model_config_for(config, len(vocabulary), 0 if frozen_matrix is None else frozen_matrix.shape[1])
 
     def targets_for(class_targets: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         return class_targets if star_one_hot is None else (class_targets, star_one_hot)
@@ -371,6 +364,25 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
     )
 
 
+def model_config_for(config: TrainConfig, vocab_size: int, frozen_dim: int) -> ModelConfig:
+    """The network's sizes for a run of ``config`` (the one place they are derived)."""
+    return ModelConfig(
+        vocab_size=vocab_size,
+        embedding_dim=config.embedding_dim,
+        lstm_units=config.lstm_units,
+        pooling=config.pooling,
+        spatial_dropout=config.spatial_dropout,
+        dropout=config.dropout,
+        use_mask=config.use_mask,
+        frozen_embedding_dim=frozen_dim,
+        star_head=bool(config.star_loss_weight),
+        ngram_buckets=config.ngram_buckets,
+        ngram_orders=config.ngram_orders,
+        ngram_rate_scale=config.ngram_rate_scale,
+        star_classes=config.classes == "stars",
+    )
+
+
 def scoring_networks(config: TrainConfig) -> tuple[int, int]:
     """(networks a review passes through when scoring, width of the frozen channel) for a
     model trained with ``config``: one network unless an undistilled ensemble."""
@@ -383,14 +395,6 @@ def default_shaped_network(config: TrainConfig, vocab_size: int) -> keras.Model:
     """An untrained scoring network of the shape ``config`` trains (for speed and memory
     benchmarks, which do not depend on the weights)."""
     networks, frozen_dim = scoring_networks(config)
-    model_config = ModelConfig(
-        vocab_size=vocab_size,
-        embedding_dim=config.embedding_dim,
-        lstm_units=config.lstm_units,
-        pooling=config.pooling,
-        frozen_embedding_dim=frozen_dim,
-        ngram_buckets=config.ngram_buckets,
-        star_classes=config.classes == "stars",
-    )
+    model_config = model_config_for(config, vocab_size, frozen_dim)
     members = [inference_model(build_model(model_config)) for _ in range(networks)]
     return members[0] if networks == 1 else average_members(members)

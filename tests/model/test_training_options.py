@@ -135,15 +135,33 @@ def test_ngram_scores_sum_unigram_and_hashed_bigram_weights_over_real_tokens():
     assert TrainConfig(ngram_buckets=0, vocab_size=50_000).vocab_size == 50_000
 
 
+def test_ngram_scores_add_hashed_trigrams_and_scale_by_the_rate():
+    from sentiment_model.model.network import NgramScores
+
+    layer = NgramScores(vocab_size=10, buckets=7, num_classes=1, orders=3, rate_scale=2.0)
+    layer.build((None, None))
+    trigrams = np.zeros((7, 1), dtype=np.float32)
+    bigram_bucket = (3 * 10 + 4) % 7
+    trigrams[(bigram_bucket * NgramScores.TRIGRAM_MULTIPLIER + 5) % 7] = 4.0  # the triple (3, 4, 5)
+    layer.set_weights([np.zeros((10, 1), np.float32), np.zeros((7, 1), np.float32), trigrams])
+    scores = np.asarray(layer(np.array([[3, 4, 5, 0], [3, 4, 0, 0]], dtype="int32")))
+    # 3 unigrams + 2 bigrams + 1 trigram; the pair alone has no triple and counts 2 + 1
+    np.testing.assert_allclose(scores[:, 0], [2.0 * 4.0 / np.sqrt(6), 0.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="trigram buckets"):
+        NgramScores(vocab_size=10, buckets=1_000_003, orders=3)
+    with pytest.raises(ValueError, match="orders"):
+        NgramScores(vocab_size=10, buckets=7, orders=4)
+
+
 def test_ngram_branch_trains_and_survives_save_and_load(splits, tmp_path):
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.model.registry import load_model_dir, save_model
 
-    config = TrainConfig(**TINY, ngram_buckets=1_009, star_loss_weight=0.5)
+    config = TrainConfig(**TINY, ngram_buckets=1_009, ngram_orders=3, ngram_rate_scale=2.0, star_loss_weight=0.5)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     model = result.classifier.model
     assert model.output_shape == (None, 3)
-    assert np.abs(model.get_layer("ngram_scores").get_weights()[1]).sum() > 0  # the bigram weights learned
+    assert all(np.abs(w).sum() > 0 for w in model.get_layer("ngram_scores").get_weights())  # uni-, bi-, trigram weights learned
     root = DataRoot(str(tmp_path))
     folder = save_model(root, "ngram", result.classifier, {"train": config.to_dict()}, {"test": {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}, {})
     texts = ["the kettle is great", "not worth the money at all"]
