@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-full,ingest,tokenize,scoring,training,orchestration,load} [--quick]"""
+"""python -m benchmarks {all,quality,quality-full,ingest,ingest-scale,tokenize,scoring,training,orchestration,load} [--quick]"""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ BENCHMARKS = ("quality", "ingest", "tokenize", "scoring", "training", "orchestra
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "quality-full", "load", *BENCHMARKS))
+    parser.add_argument("name", choices=("all", "quality-full", "load", "ingest-scale", *BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
-    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000)")
+    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
     args = parser.parse_args()
 
     from benchmarks import runs
@@ -37,6 +37,9 @@ def main() -> None:
         elif name == "load":
             result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
             name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
+        elif name == "ingest-scale":
+            result = runs.ingest_scale(reviews=args.reviews or 5_000_000, quick=args.quick)
+            name = f"ingest-scale-{result['reviews']}"
         else:
             result = getattr(runs, name)(quick=args.quick)
         result["seconds"] = time.perf_counter() - started
