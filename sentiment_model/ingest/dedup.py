@@ -112,13 +112,16 @@ class BucketedStageWriter:
     def flush(self) -> None:
         if not self._pending:
             return
-        table = pa.concat_tables(self._pending).cast(STAGED_PART_SCHEMA)
+        table = pa.concat_tables(self._pending).cast(STAGED_PART_SCHEMA).combine_chunks()
         self._pending, self._pending_bytes = [], 0
         slots = table.column("hash_slot").to_numpy()
         order = np.argsort(slots, kind="stable")
         table, slots = table.take(pa.array(order)), slots[order]
         path = posixpath.join(self.folder, f"part-{len(self.parts):05d}.parquet")
-        with self.fs.open(path, "wb") as out, pq.ParquetWriter(out, STAGED_PART_SCHEMA, compression="zstd") as writer:
+        # Statistics only where they are used (row-group pruning by slot); no dictionaries
+        # for the many small row groups of mostly unique text.
+        options = {"compression": "zstd", "write_statistics": ["hash_slot"], "use_dictionary": ["product_id", "source", "ingested_at"]}
+        with self.fs.open(path, "wb") as out, pq.ParquetWriter(out, STAGED_PART_SCHEMA, **options) as writer:
             for start, stop in _row_groups(slots):
                 writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
         self.parts.append(path)
@@ -249,7 +252,7 @@ def dedup_bucket(
     reader = pa.RecordBatchReader.from_batches(_BUCKET_INPUT_SCHEMA, bucket_batches(root.fs, inputs, low, high))
     with tempfile.TemporaryDirectory(prefix=f"ingest-bucket-{bucket}-") as scratch:
         config = {"memory_limit": memory_limit, "temp_directory": os.path.join(scratch, "spill"), "threads": str(threads), "preserve_insertion_order": "false"}
-        with duckdb.connect(os.path.join(scratch, "bucket.duckdb"), config=config) as con:
+        with duckdb.connect(":memory:", config=config) as con:  # spills to temp_directory past memory_limit
             con.register("bucket_rows", reader)
             con.execute(_DECIDE)
             for file_index, status, count in con.execute("SELECT file_index, status, count(*) FROM decided GROUP BY ALL").fetchall():
