@@ -473,7 +473,8 @@ with prefect_test_harness(server_startup_timeout=120):  # the API server is its 
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
 cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-print(json.dumps({"totals": report["totals"], "unchanged": "unchanged_since" in report, "seconds": seconds, "cpu_seconds": cpu,
+with open(sys.argv[3], "w") as out:  # not stdout: Prefect may print after the flow
+    out.write(json.dumps({"totals": report["totals"], "unchanged": "unchanged_since" in report, "seconds": seconds, "cpu_seconds": cpu,
                   "peak_rss_mb": status_mb("VmHWM:"), "files": [{k: r[k] for k in ("source", "records_read", "canonical", "duplicates", "quarantined", "quarantine_reasons", "reused")} for r in report["files"]]}))
 """
 
@@ -533,7 +534,8 @@ def _run_measured(script: str, args: list[str], env: dict[str, str]) -> dict[str
     Prefect API server included) every 0.2 s."""
     import psutil
 
-    process = subprocess.Popen([sys.executable, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=PROJECT_ROOT)
+    result_file = Path(tempfile.mkdtemp(prefix="bench-result-")) / "result.json"
+    process = subprocess.Popen([sys.executable, "-c", script, *args, str(result_file)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=PROJECT_ROOT)
     parent, peak_tree = psutil.Process(process.pid), 0
     while process.poll() is None:
         try:
@@ -542,10 +544,10 @@ def _run_measured(script: str, args: list[str], env: dict[str, str]) -> dict[str
         except psutil.Error:
             pass
         time.sleep(0.2)
-    stdout, stderr = process.communicate()
-    if process.returncode:
+    _, stderr = process.communicate()
+    if process.returncode or not result_file.exists():
         raise RuntimeError(f"benchmark subprocess failed:\n{stderr[-3000:]}")
-    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_tree_rss_mb": peak_tree / 2**20}
+    return {**json.loads(result_file.read_text()), "peak_tree_rss_mb": peak_tree / 2**20}
 
 
 def ingest_scale(reviews: int = 5_000_000, quick: bool = False) -> dict[str, Any]:

@@ -5,7 +5,7 @@
     <root>/quarantine/<run_id>/<source-slug>.parquet                      rejected records
     <root>/ingest_reports/<run_id>.json                                   reconciliation per source file
     <root>/_staging/<run_id>/...                                          per-run scratch, removed after use
-    <root>/_staged/<file-key>/<run_id>/part-*.parquet                     a source file's staged rows, by hash slot
+    <root>/_staged/<file-key>/<run_id>-<index>/part-*.parquet             a source file's staged rows, by hash slot
     <root>/_staged/<file-key>/_STAGED.json                                what was staged (kept while the live snapshot uses it)
     <root>/incoming/date=YYYY-MM-DD/part-*.parquet                        nightly batches to score
     <root>/scored/date=YYYY-MM-DD/...                                     scored batches
