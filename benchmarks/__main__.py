@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-full,ingest,ingest-scale,tokenize,scoring,training,orchestration,load} [--quick]"""
+"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,ingest-scale,tokenize,scoring,training,orchestration,load,serving,report} [--quick]"""
 
 from __future__ import annotations
 
@@ -10,17 +10,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-BENCHMARKS = ("quality", "ingest", "tokenize", "scoring", "training", "orchestration")
+BENCHMARKS = ("ingest", "tokenize", "scoring", "training", "orchestration")
+# Each trains the default BiLSTM on ~60K reviews (minutes to an hour on 2 cores): run on their own.
+MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "quality-full", "load", "ingest-scale", *BENCHMARKS))
+    parser.add_argument("name", choices=("all", "load", "ingest-scale", "serving", "report", *BENCHMARKS, *MODEL_BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
-    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
+    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
+    parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
     args = parser.parse_args()
 
-    from benchmarks import runs
+    from benchmarks import quality, runs
     from benchmarks.common import save
     from benchmarks.report import render
 
@@ -28,18 +31,28 @@ def main() -> None:
     for name in names:
         started = time.perf_counter()
         if name == "quality":
-            result = runs.quality(sample_sizes=(9_000, None), quick=args.quick)
-        elif name == "quality-full":
-            result = runs.quality(sample_sizes=(None,), full_bilstm=True, quick=args.quick)
+            result = quality.quality(sample_sizes=(None,), quick=args.quick)
+        elif name == "quality-9k":
+            result = quality.quality(sample_sizes=(9_000,), quick=args.quick)
+        elif name == "cross-source":
+            families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
+            result = quality.cross_source(families, quick=args.quick)
         elif name == "scoring":
             result = runs.scoring(reviews=args.reviews or 200_000, quick=args.quick)
             name = "scoring" if args.reviews in (None, 200_000) else f"scoring-{args.reviews}"
+        elif name == "report":
+            result = runs.report(reviews=args.reviews or 200_000, quick=args.quick)
+            name = "report" if args.reviews in (None, 200_000) else f"report-{args.reviews}"
         elif name == "load":
             result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
             name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
         elif name == "ingest-scale":
             result = runs.ingest_scale(reviews=args.reviews or 5_000_000, quick=args.quick)
             name = f"ingest-scale-{result['reviews']}"
+        elif name == "serving":
+            from benchmarks.serving import serving
+
+            result = serving(quick=args.quick)
         else:
             result = getattr(runs, name)(quick=args.quick)
         result["seconds"] = time.perf_counter() - started
@@ -47,7 +60,7 @@ def main() -> None:
         path = save(name + ("-quick" if args.quick else ""), result)
         print(f"{name}: {result['seconds']:.0f}s -> {path}")
         for row in result.get("rows", []):
-            print("   ", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if not k.endswith("runs")})
+            print("   ", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if not k.endswith("runs") and not isinstance(v, dict)})
     if not args.quick:
         print(f"wrote {render()}")
 

@@ -71,14 +71,14 @@ _CORPUS: dict[str, Any] = {}
 def shared_root() -> Any:
     """The shared corpus ingested once per process into a temporary data root."""
     if "root" not in _CORPUS:
-        from sentiment_model.ingest.pipeline import ingest_all
-        from sentiment_model.layout import DataRoot
+        from flows.ingest import ingest
+        from sentiment_model.core.layout import DataRoot
 
         if not SHARED_AMAZON.is_dir():
             raise SystemExit(f"the shared corpus is not at {SHARED_AMAZON}")
         folder = tempfile.mkdtemp(prefix="bench-root-")
         root = DataRoot(folder)
-        ingest_all(root, str(PROJECT_ROOT / "sources.toml"))
+        ingest(data_root=folder, sources_manifest=str(PROJECT_ROOT / "sources.toml"))
         _CORPUS["root"] = root
     return _CORPUS["root"]
 
@@ -86,8 +86,8 @@ def shared_root() -> Any:
 def labelled_splits(seed: int = 13) -> dict[str, Any]:
     """The library's split (after dedup) of the labelled shared corpus."""
     if "splits" not in _CORPUS:
-        from sentiment_model.data import add_labels, split_train_validation_test
-        from sentiment_model.datasets import read_canonical
+        from sentiment_model.ingest.canonical import read_canonical
+        from sentiment_model.training.data import add_labels, split_train_validation_test
 
         _CORPUS["splits"] = split_train_validation_test(add_labels(read_canonical(shared_root())), seed=seed)
     return _CORPUS["splits"]

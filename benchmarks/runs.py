@@ -19,68 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmarks.common import PROJECT_ROOT, SHARED_AMAZON, labelled_splits, median_seconds, shared_root
-from sentiment_model.schema import LABELS
-
-
-def _quality_row(name: str, y: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None = None, **extra: Any) -> dict[str, Any]:
-    from sentiment_model.metrics import classification_metrics
-
-    probabilities = probabilities if probabilities is not None else np.eye(3)[predictions]
-    m = classification_metrics(y, probabilities, predictions)
-    return {"model": name, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], **{f"f1_{k}": v["f1"] for k, v in m["per_class"].items()}, **extra}
-
-
-def quality(sample_sizes: tuple[int | None, ...] = (9_000,), full_bilstm: bool = False, quick: bool = False) -> dict[str, Any]:
-    """Test-split quality of the BiLSTM (default, attention-only), the seed design,
-    TF-IDF+LR and VADER, each trained on the same training rows."""
-    import keras
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    from benchmarks.seed_style import LegacyTokenizer, seed_model, seed_sequences
-    from sentiment_model.baseline import TfidfBaseline
-    from sentiment_model.data import stratified_sample
-    from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
-
-    splits = labelled_splits()
-    test_texts, y_test = texts_and_labels(splits["test"])
-    rows: list[dict[str, Any]] = []
-    analyzer = SentimentIntensityAnalyzer()
-    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in test_texts.to_pylist()])
-    vader = np.where(compound >= 0.05, 2, np.where(compound <= -0.05, 0, 1))
-    rows.append(_quality_row("VADER (lexicon, no training)", y_test, vader, train_rows=0))
-    for size in sample_sizes:
-        train = stratified_sample(splits["train"], n=size, seed=13) if size else splits["train"]
-        label = f"{train.num_rows:,}"
-        texts, y = texts_and_labels(train)
-        started = time.perf_counter()
-        baseline = TfidfBaseline.fit(texts, y)
-        probabilities = baseline.predict_proba(test_texts)
-        rows.append(_quality_row("TF-IDF (1-2 grams) + LR, balanced", y_test, probabilities.argmax(1), probabilities, train_rows=label, train_seconds=time.perf_counter() - started))
-        if size is None and not full_bilstm:
-            continue
-        epochs = 1 if quick else TrainConfig.epochs
-        configs = {
-            "BiLSTM default (attention+max, word2vec, prior correction, 3 seeds)": TrainConfig(epochs=epochs, ensemble_size=1) if quick else TrainConfig(),
-            "BiLSTM attention only, 1 seed": TrainConfig(epochs=epochs, pooling="attention", ensemble_size=1),
-        }
-        for name, config in configs.items():
-            started = time.perf_counter()
-            result = train_classifier(train, splits["validation"], config, log=lambda _: None)
-            probabilities = result.classifier.predict_proba(test_texts)
-            rows.append(_quality_row(name, y_test, result.classifier.decide(probabilities), probabilities, train_rows=label, train_seconds=time.perf_counter() - started, best_epoch=result.best_epoch))
-        # The seed design: legacy tokenizer, left padding, recurrent_dropout, no class weights.
-        started = time.perf_counter()
-        tokenizer = LegacyTokenizer(num_words=30_000)
-        tokenizer.fit_on_texts(texts.to_pylist())
-        model = seed_model(30_000)
-        validation_texts, y_validation = texts_and_labels(splits["validation"])
-        # The seed peaks after 1-2 epochs; with recurrent_dropout it trains at ~200 samples/s here.
-        seed_epochs = 1 if quick else (2 if size is None else 3)
-        model.fit(seed_sequences(tokenizer, texts.to_pylist()), y, validation_data=(seed_sequences(tokenizer, validation_texts.to_pylist()), y_validation),
-                  epochs=seed_epochs, batch_size=64, verbose=0, callbacks=[keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)])
-        probabilities = model.predict(seed_sequences(tokenizer, test_texts.to_pylist()), batch_size=256, verbose=0)
-        rows.append(_quality_row("seed design (left pad, recurrent_dropout 0.2, no weights)", y_test, probabilities.argmax(1), probabilities, train_rows=label, train_seconds=time.perf_counter() - started))
-    return {"test_rows": int(len(y_test)), "rows": rows, "labels": list(LABELS)}
 
 
 def _replicate_gzip(source: Path, target: Path, copies: int) -> None:
@@ -95,9 +33,9 @@ def ingest(quick: bool = False) -> dict[str, Any]:
     """Raw gzip JSON lines and CSV -> canonical Parquet: this project vs pandas, same files."""
     import pandas as pd
 
+    from sentiment_model.core.layout import DataRoot
     from sentiment_model.ingest.pipeline import ingest_file
     from sentiment_model.ingest.sources import build_spec
-    from sentiment_model.layout import DataRoot
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     copies = 2 if quick else 10
@@ -123,7 +61,7 @@ def ingest(quick: bool = False) -> dict[str, Any]:
 
         def ours(spec=spec, path=path) -> int:
             root = DataRoot(tempfile.mkdtemp(dir=work))
-            result = ingest_file(root, "bench", spec, str(path), 0, ingested_at=dt.datetime.now(dt.timezone.utc))
+            result = ingest_file(root, "bench", spec, str(path), 0, ingested_at=dt.datetime.now(dt.UTC))
             return result.records_read
 
         def pandas_pipeline(path=path, kind=kind) -> int:
@@ -133,19 +71,28 @@ def ingest(quick: bool = False) -> dict[str, Any]:
 
         ours_s, ours_all, records = median_seconds(ours, repeats)
         pandas_s, pandas_all, _ = median_seconds(pandas_pipeline, repeats)
-        rows.append({
-            "input": kind, "file_mb_gzip": megabytes, "records": records,
-            "ours_seconds": ours_s, "ours_mb_per_s": megabytes / ours_s, "ours_reviews_per_s": records / ours_s,
-            "pandas_seconds": pandas_s, "pandas_mb_per_s": megabytes / pandas_s, "speedup_vs_pandas": pandas_s / ours_s,
-            "ours_runs": ours_all, "pandas_runs": pandas_all,
-        })
+        rows.append(
+            {
+                "input": kind,
+                "file_mb_gzip": megabytes,
+                "records": records,
+                "ours_seconds": ours_s,
+                "ours_mb_per_s": megabytes / ours_s,
+                "ours_reviews_per_s": records / ours_s,
+                "pandas_seconds": pandas_s,
+                "pandas_mb_per_s": megabytes / pandas_s,
+                "speedup_vs_pandas": pandas_s / ours_s,
+                "ours_runs": ours_all,
+                "pandas_runs": pandas_all,
+            }
+        )
     shutil.rmtree(work, ignore_errors=True)
     return {"rows": rows, "note": "ours = read + validate + normalize + quarantine + review_id + Parquet (staging write); pandas = read + to_parquet only"}
 
 
 def _texts(n: int) -> list[str]:
-    from sentiment_model.datasets import read_canonical
-    from sentiment_model.text import review_text
+    from sentiment_model.ingest.canonical import read_canonical
+    from sentiment_model.model.text import review_text
 
     table = read_canonical(shared_root(), columns=["title", "text"])
     texts = review_text(table.column("title"), table.column("text")).to_pylist()
@@ -157,7 +104,8 @@ def tokenize(n: int = 100_000, quick: bool = False) -> dict[str, Any]:
     import keras
 
     from benchmarks.seed_style import LegacyTokenizer, seed_sequences
-    from sentiment_model.text import Vocabulary, tokenize as our_tokenize
+    from sentiment_model.model.text import Vocabulary
+    from sentiment_model.model.text import tokenize as our_tokenize
 
     n = 20_000 if quick else n
     texts = _texts(n)
@@ -193,10 +141,10 @@ def _matmul_gflops() -> float:
 SCORING_SCRIPT = """
 import sys, time, datetime as dt, json
 import numpy as np, pyarrow as pa, pyarrow.parquet as pq
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import score_day, list_day_files
-from sentiment_model.text import review_text
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import score_day, list_day_files
+from sentiment_model.model.text import review_text
 root, mode = DataRoot(sys.argv[1]), sys.argv[2]
 day = dt.date(2030, 1, 1)
 classifier = load_classifier(root, "champion")
@@ -226,24 +174,23 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     """A temporary data root whose day ``LOAD_DAY`` holds ``reviews`` real reviews (the
     shared corpus copied with new ids, in 50K-row files) and whose champion is an
     untrained network of the default shape (speed and memory do not depend on the
-    weights): TrainConfig's sizes, its seed ensemble averaged into one model.
+    weights): what `default_shaped_network` builds from the training defaults.
     Returns the root, its temporary folder and the mean tokens per review."""
-    from sentiment_model.classifier import SentimentClassifier
-    from sentiment_model.datasets import read_canonical, write_incoming_batches
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.model import ModelConfig, average_members, build_model
-    from sentiment_model.registry import promote, save_model
-    from sentiment_model.text import Vocabulary, review_text, tokenize as our_tokenize
-    from sentiment_model.train import TrainConfig
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
+    from sentiment_model.model.classifier import SentimentClassifier
+    from sentiment_model.model.registry import promote, save_model
+    from sentiment_model.model.text import Vocabulary, review_text
+    from sentiment_model.model.text import tokenize as our_tokenize
+    from sentiment_model.training.train import RetrainConfig, default_shaped_network
 
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
     root = DataRoot(str(work / "root"))
     canonical = read_canonical(shared_root())
     texts = review_text(canonical.column("title"), canonical.column("text"))
     vocab = Vocabulary.build(our_tokenize(texts), 20_000, 2)
-    defaults = TrainConfig()
-    members = [build_model(ModelConfig(vocab_size=len(vocab), embedding_dim=defaults.embedding_dim, lstm_units=defaults.lstm_units, pooling=defaults.pooling)) for _ in range(defaults.ensemble_size)]
-    network = members[0] if len(members) == 1 else average_members(members)
+    defaults = RetrainConfig().train
+    network = default_shaped_network(defaults, len(vocab))
     classifier = SentimentClassifier(network, vocab, defaults.max_length, np.zeros(3), version="bench")
     save_model(root, "bench", classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {"class_counts": {"train": {"negative": 1, "neutral": 1, "positive": 1}}})
     promote(root, "bench", 0.0, "benchmark")
@@ -253,7 +200,7 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
         ids = pc.binary_join_element_wise(canonical.column("review_id"), pa.scalar(f"-{copy}"), "")
         parts.append(canonical.set_column(0, "review_id", ids))
     day = pa.concat_tables(parts).slice(0, reviews)
-    review_time = dt.datetime.combine(LOAD_DAY, dt.time(), dt.timezone.utc)
+    review_time = dt.datetime.combine(LOAD_DAY, dt.time(), dt.UTC)
     day = day.set_column(day.schema.get_field_index("review_time"), "review_time", pa.array([review_time] * reviews, pa.timestamp("s", tz="UTC")))
     write_incoming_batches(root, day, rows_per_file=50_000)
     lengths = np.diff(vocab.lookup(our_tokenize(texts))[1])
@@ -263,11 +210,12 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
 
 def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     """Parquet in -> scored Parquet out on CPU with the default-size model, vs seed style."""
-    from sentiment_model.train import TrainConfig
+    from sentiment_model.training.train import RetrainConfig, scoring_networks
 
     reviews = 20_000 if quick else reviews
     root, work, mean_tokens = _replicated_day_root(reviews)
-    defaults = TrainConfig()
+    defaults = RetrainConfig().train
+    networks, frozen_dim = scoring_networks(defaults)
     runs: dict[str, Any] = {}
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     # Above 200K reviews only our pipeline runs (the seed style pads everything in memory).
@@ -277,22 +225,29 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
             raise RuntimeError(f"scoring benchmark ({mode}) failed:\n{done.stderr[-3000:]}")
         runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     gflops = _matmul_gflops()
-    embedding, units = defaults.embedding_dim, defaults.lstm_units
-    flops_per_token = 2 * 4 * (embedding + units) * units * 2 * defaults.ensemble_size
+    embedding, units = defaults.embedding_dim + frozen_dim, defaults.lstm_units
+    flops_per_token = 2 * 4 * (embedding + units) * units * 2 * networks
     ceiling = gflops * 1e9 / (flops_per_token * mean_tokens)
     ours_rate = runs["ours"]["rows"] / runs["ours"]["seconds"]
     rows = [{"pipeline": "ours (stream, bucketed, attention top tokens)", "reviews_per_s": ours_rate, "seconds": runs["ours"]["seconds"], "peak_rss_mb": runs["ours"]["peak_rss_mb"]}]
     seed_rate = None
     if "seed" in runs:
         seed_rate = runs["seed"]["rows"] / runs["seed"]["seconds"]
-        rows.append({"pipeline": "seed style (pad to 200, predict all at once; first 50K of the batch)", "reviews_per_s": seed_rate, "seconds": runs["seed"]["seconds"], "peak_rss_mb": runs["seed"]["peak_rss_mb"]})
+        rows.append(
+            {
+                "pipeline": "seed style (pad to 200, predict all at once; first 50K of the batch)",
+                "reviews_per_s": seed_rate,
+                "seconds": runs["seed"]["seconds"],
+                "peak_rss_mb": runs["seed"]["peak_rss_mb"],
+            }
+        )
     shutil.rmtree(work, ignore_errors=True)
     return {
         "reviews": reviews,
         "mean_tokens_per_review": mean_tokens,
         "rows": rows,
         "speedup_vs_seed": ours_rate / seed_rate if seed_rate else None,
-        "ensemble_size": defaults.ensemble_size,
+        "networks_per_review": networks,
         "matmul_gflops": gflops,
         "bilstm_flops_per_token": flops_per_token,
         "flop_ceiling_reviews_per_s": ceiling,
@@ -330,9 +285,11 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
     """The nightly job at scale: the `nightly-scoring` flow (score every file on the default
     two threads, publish, report) over one day of ``reviews`` reviews, in its own process,
     with peak memory (VmHWM) and an RSS sample every second."""
-    from sentiment_model.scoring import read_scored_day
+    from sentiment_model.scoring.batch import read_scored_day
+    from sentiment_model.training.train import RetrainConfig, scoring_networks
 
     reviews = 20_000 if quick else reviews
+    networks, _ = scoring_networks(RetrainConfig().train)
     root, work, _ = _replicated_day_root(reviews)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
     done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, root.url, LOAD_DAY.isoformat()], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
@@ -349,14 +306,16 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
     stride = max(1, len(samples) // 60)
     return {
         "reviews": reviews,
-        "rows": [{
-            "run": "nightly-scoring flow (2 threads), default 3-model champion",
-            "reviews_per_s": reviews / run["seconds"],
-            "seconds": run["seconds"],
-            "peak_rss_mb": run["peak_rss_mb"],
-            "scored": day["scored"],
-            "quarantined": day["quarantined"],
-        }],
+        "rows": [
+            {
+                "run": f"nightly-scoring flow (2 threads), default champion shape ({networks} network{'s' if networks > 1 else ''})",
+                "reviews_per_s": reviews / run["seconds"],
+                "seconds": run["seconds"],
+                "peak_rss_mb": run["peak_rss_mb"],
+                "scored": day["scored"],
+                "quarantined": day["quarantined"],
+            }
+        ],
         "peak_rss_mb": run["peak_rss_mb"],
         "peak_before_flow_mb": run["before_flow_mb"],
         "memory_goal_mb": 2048,
@@ -373,10 +332,11 @@ def training(samples: int = 4_000, quick: bool = False) -> dict[str, Any]:
     import keras
 
     from benchmarks.seed_style import seed_model
-    from sentiment_model.batching import BucketedSequence
-    from sentiment_model.data import stratified_sample
-    from sentiment_model.text import Vocabulary, tokenize as our_tokenize
-    from sentiment_model.train import texts_and_labels
+    from sentiment_model.model.batching import BucketedSequence
+    from sentiment_model.model.text import Vocabulary
+    from sentiment_model.model.text import tokenize as our_tokenize
+    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.train import texts_and_labels
 
     samples = 1_000 if quick else samples
     train = stratified_sample(labelled_splits()["train"], n=samples, seed=1)
@@ -400,9 +360,9 @@ def orchestration(quick: bool = False) -> dict[str, Any]:
     code = """
 import sys, time, json, datetime as dt, shutil
 from benchmarks.runs import _small_day_root
-from sentiment_model.layout import new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import score_day
+from sentiment_model.core.layout import new_run_id
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import score_day
 from prefect.testing.utilities import prefect_test_harness
 root, day = _small_day_root()
 classifier = load_classifier(root, "champion")
@@ -415,8 +375,8 @@ with prefect_test_harness(server_startup_timeout=120):
     for _ in range(3):
         t = time.perf_counter(); nightly_scoring(run_date=day, data_root=root.url); flow_times.append(time.perf_counter() - t)
 t = time.perf_counter()
-from sentiment_model.reports import build_report
-build_report(root, day, {"negative": 1, "neutral": 1, "positive": 1}, "bench")
+from sentiment_model.reporting.reports import ModelContext, build_report
+build_report(root, day, ModelContext(version="bench", training_counts={"negative": 1, "neutral": 1, "positive": 1}))
 report_seconds = time.perf_counter() - t
 print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": report_seconds}))
 """
@@ -439,12 +399,13 @@ print(json.dumps({"direct": direct, "prefect": flow_times, "report_seconds": rep
 
 def _small_day_root() -> tuple[Any, dt.date]:
     """A small real day (2015-08-30, ~300 reviews) with an untrained default-size champion."""
-    from sentiment_model.classifier import SentimentClassifier
-    from sentiment_model.datasets import read_canonical, write_incoming_batches
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.model import ModelConfig, build_model
-    from sentiment_model.registry import promote, save_model
-    from sentiment_model.text import Vocabulary, review_text, tokenize as our_tokenize
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
+    from sentiment_model.model.classifier import SentimentClassifier
+    from sentiment_model.model.network import ModelConfig, build_model
+    from sentiment_model.model.registry import promote, save_model
+    from sentiment_model.model.text import Vocabulary, review_text
+    from sentiment_model.model.text import tokenize as our_tokenize
 
     day = dt.date(2015, 8, 30)
     canonical = read_canonical(shared_root())
@@ -489,7 +450,7 @@ def synthetic_mcauley_dump(folder: Path, reviews: int, file_reviews: int = 500_0
     a later file than its original. Returns the counts ingest must report."""
     import duckdb
 
-    from sentiment_model.datasets import read_canonical
+    from sentiment_model.ingest.canonical import read_canonical
 
     base = read_canonical(shared_root(), columns=["product_id", "rating", "title", "text", "review_time"])
     duplicates, conflicts = reviews // 100, reviews // 1000
@@ -569,16 +530,134 @@ def ingest_scale(reviews: int = 5_000_000, quick: bool = False) -> dict[str, Any
         totals = run["totals"]
         reasons = {k: v for f in run["files"] for k, v in f["quarantine_reasons"].items()}
         checks[label] = all(totals[k] == expected[k] for k in ("records_read", "canonical", "duplicates", "quarantined")) and set(reasons) <= {"conflicting duplicate"}
-        rows.append({
-            "run": label, "reviews": totals["records_read"], "seconds": run["seconds"], "reviews_per_s": totals["records_read"] / run["seconds"],
-            "gzip_mb_per_s": gzip_mb / run["seconds"], "cpu_seconds": run["cpu_seconds"], "reviews_per_cpu_s": totals["records_read"] / max(run["cpu_seconds"], 1e-9),
-            "peak_rss_mb": run["peak_rss_mb"], "peak_tree_rss_mb": run["peak_tree_rss_mb"], "reused_files": totals["reused_files"], "counts_match": checks[label],
-        })
+        rows.append(
+            {
+                "run": label,
+                "reviews": totals["records_read"],
+                "seconds": run["seconds"],
+                "reviews_per_s": totals["records_read"] / run["seconds"],
+                "gzip_mb_per_s": gzip_mb / run["seconds"],
+                "cpu_seconds": run["cpu_seconds"],
+                "reviews_per_cpu_s": totals["records_read"] / max(run["cpu_seconds"], 1e-9),
+                "peak_rss_mb": run["peak_rss_mb"],
+                "peak_tree_rss_mb": run["peak_tree_rss_mb"],
+                "reused_files": totals["reused_files"],
+                "counts_match": checks[label],
+            }
+        )
     shutil.rmtree(work, ignore_errors=True)
     if not all(checks.values()):
         raise RuntimeError(f"ingest-scale: reconciliation does not match the known counts {expected}: {rows}")
     return {
-        "reviews": reviews, "gzip_mb": gzip_mb, "files": expected["files"], "expected": expected, "rows": rows,
-        "generate_seconds": generate_seconds, "rerun_share_of_first": rows[1]["seconds"] / rows[0]["seconds"],
+        "reviews": reviews,
+        "gzip_mb": gzip_mb,
+        "files": expected["files"],
+        "expected": expected,
+        "rows": rows,
+        "generate_seconds": generate_seconds,
+        "rerun_share_of_first": rows[1]["seconds"] / rows[0]["seconds"],
         "note": "peak_rss_mb: the flow's process (VmHWM); peak_tree_rss_mb: its whole process tree (the Prefect API server included), sampled every 0.2 s",
+    }
+
+
+REPORT_SCRIPT = """
+import json, sys, time, datetime as dt
+from prefect.testing.utilities import prefect_test_harness
+from sentiment_model.core.layout import DataRoot
+root, day, window = DataRoot(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), int(sys.argv[3])
+with prefect_test_harness(server_startup_timeout=120):
+    from flows.report import report
+    t = time.perf_counter()
+    flow_summary = report(run_date=day, data_root=root.url, model_version="bench", report_options={"window_days": window})
+    flow = time.perf_counter() - t
+print("RESULT " + json.dumps({"flow": flow, "timings": flow_summary["timings_seconds"], "alerts": len(flow_summary["alerts"]),
+                  "lime_seconds": flow_summary["explanations"]["seconds_per_explanation"], "explained": len(flow_summary["explanations"]["reviews"]),
+                  "text_drift_auc": (flow_summary["text_drift"] or {}).get("auc"), "reviews": flow_summary["reviews"]}))
+"""
+
+
+def _scored_copy_of_incoming(root: Any, day: dt.date, seed: int = 0) -> int:
+    """Write ``day``'s scored output without a model: probabilities drawn around each
+    review's stars (so live quality and drift have something to measure), the first
+    tokens as attention tokens, in the scored schema, with the day's manifest."""
+    import posixpath
+
+    import pyarrow.parquet as pq
+
+    from sentiment_model.core.schema import LABELS, SCORED_SCHEMA
+    from sentiment_model.model.text import review_text
+    from sentiment_model.model.text import tokenize as our_tokenize
+    from sentiment_model.scoring.batch import list_day_files
+
+    rng = np.random.default_rng(seed)
+    files, rows = [], 0
+    for index, path in enumerate(list_day_files(root, day)):
+        batch = pq.read_table(path)
+        n = batch.num_rows
+        stars = batch.column("rating").to_numpy(zero_copy_only=False).astype(int)
+        label = np.where(stars <= 2, 0, np.where(stars == 3, 1, 2))
+        alpha = np.ones((n, 3)) + 4 * np.eye(3)[label]
+        probabilities = rng.gamma(alpha)
+        probabilities = (probabilities / probabilities.sum(1, keepdims=True)).astype(np.float32)
+        tokens = pc.list_slice(our_tokenize(review_text(batch.column("title"), batch.column("text"))), 0, 3)
+        table = pa.table(
+            {
+                "review_id": batch.column("review_id"),
+                "product_id": batch.column("product_id"),
+                "rating": batch.column("rating"),
+                "predicted_label": pa.array(np.array(LABELS, dtype=object)[probabilities.argmax(1)], pa.string()),
+                "p_negative": probabilities[:, 0],
+                "p_neutral": probabilities[:, 1],
+                "p_positive": probabilities[:, 2],
+                "predicted_stars": pa.nulls(n, pa.int8()),
+                "confidence": probabilities.max(1),
+                "top_tokens": tokens.cast(pa.list_(pa.string())),
+                "review_date": pa.array([day] * n, pa.date32()),
+                "model_version": pa.array(["bench"] * n, pa.string()),
+                "scored_at": pa.array([dt.datetime(2030, 1, 1, tzinfo=dt.UTC)] * n, pa.timestamp("s", tz="UTC")),
+            },
+            schema=SCORED_SCHEMA,
+        )
+        part = root.scored_part(day, "bench", index)
+        root.fs.makedirs(posixpath.dirname(part), exist_ok=True)
+        pq.write_table(table, part, compression="zstd")
+        files.append(posixpath.relpath(part, root.scored_dir(day)))
+        rows += n
+    root.write_json_atomic(root.scored_manifest(day), {"date": day.isoformat(), "run_id": "bench", "model_version": "bench", "files": files, "rows": rows, "quarantined": 0})
+    return rows
+
+
+def report(reviews: int = 200_000, window_days: int = 30, quick: bool = False) -> dict[str, Any]:
+    """The nightly report and its artifacts for one scored day of ``reviews`` real reviews
+    with a full trailing window (``window_days`` earlier days of the same size): the
+    `report` flow (build + artifacts, on a temporary local API, one cold run: TensorFlow
+    import and model load included), with the report's own per-stage timings. The scored day is synthesized from the
+    shared corpus (probabilities drawn around the stars), the model is the untrained
+    default-shape champion: no training, same costs."""
+    reviews = 20_000 if quick else reviews
+    window_days = 3 if quick else window_days
+    root, work, _ = _replicated_day_root(reviews)
+    _scored_copy_of_incoming(root, LOAD_DAY)
+    for back in range(1, window_days + 1):  # the same reviews on every trailing day: cheap to stage
+        earlier = LOAD_DAY - dt.timedelta(days=back)
+        for kind in (root.incoming_dir, root.scored_dir):
+            root.fs.copy(kind(LOAD_DAY), kind(earlier), recursive=True)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "-c", REPORT_SCRIPT, root.url, LOAD_DAY.isoformat(), str(window_days)], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    if done.returncode:
+        raise RuntimeError(f"report benchmark failed:\n{done.stderr[-3000:]}")
+    run = json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith("RESULT "))[len("RESULT ") :])
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "reviews": run["reviews"],
+        "window_days": window_days,
+        "rows": [
+            {"path": "Prefect flow: report (build + artifacts)", "seconds": run["flow"], "reviews": run["reviews"], "trailing_reviews": run["reviews"] * window_days},
+        ],
+        "stage_seconds_in_flow": run["timings"],
+        "lime_seconds_per_explanation": run["lime_seconds"],
+        "explained_reviews": run["explained"],
+        "alerts": run["alerts"],
+        "goal_seconds": 60,
+        "note": "one cold run of the flow in a fresh process (model load, language model load included)",
     }

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import click
 import typer
+from typer.exceptions import TyperException
 
 app = typer.Typer(help="review-sentiment: ingest Amazon review dumps, train, score nightly, report.", no_args_is_help=True)
 
@@ -19,23 +20,128 @@ def _offline_prefect() -> None:
     """Keep Prefect from phoning home: the pipeline runs on machines without internet."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # The ephemeral API takes ~20 s to start on a busy 2-core machine; Prefect's default wait is 20 s.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
 
 
+#: Run in the ephemeral API's process before it becomes uvicorn: ask the kernel to send
+#: SIGTERM when the CLI dies (PR_SET_PDEATHSIG = 1), give up if it already has, then exec.
+_DIE_WITH_PARENT = "import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGTERM); os.getppid() == int(sys.argv[1]) or sys.exit(1); os.execv(sys.argv[2], sys.argv[2:])"
+
+
+def ephemeral_api_dies_with_cli() -> None:
+    """Prefect starts its ephemeral API as a child process (uvicorn) and stops it at
+    exit; a `kill -9` of the CLI skips that and leaves the server running for good. On
+    Linux the child gets a parent-death signal (kept across exec), so it ends with the
+    CLI however the CLI ends. Call before the first flow run; a no-op elsewhere."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    if not sys.platform.startswith("linux") or os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api import server
+
+    if getattr(server.subprocess, "dies_with_parent", False):
+        return
+
+    class PopenDyingWithParent(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: list[str], **kwargs: Any) -> None:
+            super().__init__([sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *args], **kwargs)
+
+    server.subprocess = SimpleNamespace(**{**vars(subprocess), "Popen": PopenDyingWithParent, "dies_with_parent": True})
+
+
 def checked_data_root(data_root: str | None, model: str | None = None) -> str:
-    """Fail fast, before any flow run starts and before anything is written: the data
-    root's scheme must be known and a named model (version, champion) must exist."""
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.settings import get_settings
+    """Fail fast, before any flow run starts and before anything is written: the
+    settings must be valid, the data root's scheme known and, locally, the root a folder
+    (or creatable as one); a named model (version, champion) must exist with readable
+    files."""
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
 
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
     root.fs  # noqa: B018 - resolves the scheme; raises ConfigError for an unknown one
+    if root.is_local:
+        check_local_folder(root.path, "data root")
     if model is not None:
-        from sentiment_model.registry import resolve_model_dir
+        from sentiment_model.model.registry import check_model_files, resolve_model_dir
 
-        resolve_model_dir(root, model)
+        check_model_files(root, resolve_model_dir(root, model))
     return settings.data_root
+
+
+def check_local_folder(path: str, what: str) -> None:
+    """The nearest existing ancestor of ``path`` (itself included) must be a folder:
+    a file there, a symlink loop or a permission error fails now, with one line."""
+    import stat
+    from pathlib import Path
+
+    from sentiment_model.core.errors import ConfigError
+
+    for candidate in (Path(path), *Path(path).parents):
+        try:
+            mode = candidate.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):  # an ancestor that is a file is reported below
+            continue
+        except OSError as exc:
+            raise ConfigError(f"{what} {path}: {exc.strerror} ({candidate})") from None
+        if not stat.S_ISDIR(mode):
+            raise ConfigError(f"{what} {path}: {candidate} is a file, not a folder")
+        return
+
+
+def checked_date_range(first: dt.datetime | None, last: dt.datetime | None, names: tuple[str, str]) -> None:
+    """A range whose end is before its start would silently do nothing."""
+    from sentiment_model.core.errors import ConfigError
+
+    if first is not None and last is not None and last < first:
+        raise ConfigError(f"{names[1]} {last:%Y-%m-%d} is before {names[0]} {first:%Y-%m-%d}: nothing to do")
+
+
+def checked_dask_address(address: str | None, timeout_s: float = 5.0) -> None:
+    """Connect once to the scheduler before the run: an unreachable one is a typo or a
+    cluster that is down, not something to find out after the day's files are listed."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from sentiment_model.core.errors import ConfigError
+
+    if not address:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls"):
+        return
+    try:
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError as exc:
+        raise ConfigError(f"Dask scheduler address {address!r} is not host:port: {exc}") from None
+    if not host:
+        raise ConfigError(f"Dask scheduler address {address!r} has no host")
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}") from None
+
+
+def checked_sources(manifest: str | None, base_uri: str | None) -> None:
+    """The manifest must parse and every entry must match at least one file."""
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.settings import get_settings
+    from sentiment_model.ingest.sources import load_manifest, resolve_files
+
+    settings = get_settings(sources_manifest=manifest, sources_base_uri=base_uri)
+    loaded = load_manifest(settings.sources_manifest, settings.sources_base_uri)
+    for spec in loaded.sources:
+        try:
+            files = resolve_files(spec, loaded.base_uri, settings.storage_options)
+        except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+            raise ConfigError(f"{settings.sources_manifest}: source {spec.name!r}: {exc}") from None
+        if not files:
+            raise ConfigError(f"{settings.sources_manifest}: source {spec.name!r}: no file matches {spec.uri!r} under {loaded.base_uri}")
 
 
 def print_reconciliation(report: dict[str, Any]) -> None:
@@ -65,12 +171,22 @@ def ingest(
     bucket_rows: Annotated[Optional[int], typer.Option(help="Staged rows per dedup bucket (default 1,000,000).")] = None,
 ) -> None:
     """Ingest raw review dumps into canonical Parquet and print the reconciliation."""
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.settings import get_settings
+
+    get_settings(chunk_rows=chunk_rows, ingest_bucket_rows=bucket_rows)
+    data_root = checked_data_root(data_root)
+    checked_sources(manifest, base_uri)
+    ephemeral_api_dies_with_cli()
+    from flows.ingest import IngestIncomplete
     from flows.ingest import ingest as ingest_flow
 
-    data_root = checked_data_root(data_root)
-    report = ingest_flow(
-        data_root=data_root, sources_manifest=manifest, sources_base_uri=base_uri, chunk_rows=chunk_rows, dask_address=dask_address, bucket_rows=bucket_rows
-    )
+    try:
+        report = ingest_flow(data_root=data_root, sources_manifest=manifest, sources_base_uri=base_uri, chunk_rows=chunk_rows, dask_address=dask_address, bucket_rows=bucket_rows)
+    except IngestIncomplete as exc:
+        if exc.report is not None:
+            print_reconciliation(exc.report)
+        raise ConfigError(str(exc)) from None
     print_reconciliation(report)
 
 
@@ -80,15 +196,23 @@ def score(
     end_date: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Last day of a backfill.")] = None,
     model: Annotated[Optional[str], typer.Option(help="Pin a model version (default: the champion).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler to fan the files out on.")] = None,
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Let a day that scores nothing replace a published day that has reviews.")] = False,
     data_root: DataRootOption = None,
 ) -> None:
     """Score a day's nightly batch (or a range) and write its report."""
+    checked_date_range(run_date, end_date, ("--run-date", "--end-date"))
+    data_root = checked_data_root(data_root, model or "champion")
+    checked_dask_address(dask_address)
+    ephemeral_api_dies_with_cli()
     from flows.nightly_scoring import nightly_scoring
 
-    data_root = checked_data_root(data_root, model or "champion")
     outcome = nightly_scoring(
-        run_date=run_date.date() if run_date else None, end_date=end_date.date() if end_date else None,
-        model_version=model, data_root=data_root, dask_address=dask_address,
+        run_date=run_date.date() if run_date else None,
+        end_date=end_date.date() if end_date else None,
+        model_version=model,
+        data_root=data_root,
+        dask_address=dask_address,
+        allow_empty=allow_empty,
     )
     for day, result in outcome["days"].items():
         typer.echo(f"{day}: {result['scored']} scored, {result['quarantined']} quarantined -> {result['report']}")
@@ -100,9 +224,10 @@ def report(
     data_root: DataRootOption = None,
 ) -> None:
     """Rebuild the report of a scored day."""
+    data_root = checked_data_root(data_root)
+    ephemeral_api_dies_with_cli()
     from flows.report import report as report_flow
 
-    data_root = checked_data_root(data_root)
     summary = report_flow(run_date=run_date.date(), data_root=data_root)
     typer.echo(summary["report_html"])
 
@@ -114,9 +239,11 @@ def stage_batches(
     data_root: DataRootOption = None,
 ) -> None:
     """Write canonical reviews as nightly batches: <root>/incoming/date=YYYY-MM-DD/."""
+    checked_date_range(start, end, ("--start", "--end"))
+    data_root = checked_data_root(data_root)
+    ephemeral_api_dies_with_cli()
     from flows.stage_batches import stage_batches as stage_flow
 
-    data_root = checked_data_root(data_root)
     counts = stage_flow(start=start.date() if start else None, end=end.date() if end else None, data_root=data_root)
     days = sorted(d for d in counts if d != "undated")
     typer.echo(f"staged {sum(counts[d] for d in days)} reviews in {len(days)} daily batches ({days[0] if days else '-'} .. {days[-1] if days else '-'})")
@@ -125,30 +252,59 @@ def stage_batches(
 @app.command()
 def retrain(
     data_root: DataRootOption = None,
-    sample_size: Annotated[int, typer.Option(help="Stratified subsample of the training split; 0 = all of it.")] = 9_000,
-    epochs: Annotated[int, typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = 3,
-    max_length: Annotated[int, typer.Option(help="Tokens kept per review.")] = 200,
-    lstm_units: Annotated[int, typer.Option(help="LSTM units per direction.")] = 128,
-    embedding_dim: Annotated[int, typer.Option(help="Embedding size.")] = 128,
-    pooling: Annotated[str, typer.Option(help="attention_max, attention, max or last.")] = "attention_max",
-    word2vec_epochs: Annotated[int, typer.Option(help="Word2vec pretraining epochs on the training text (0 = off).")] = 5,
-    ensemble_size: Annotated[int, typer.Option(help="Seeds averaged into one model.")] = 3,
-    imbalance: Annotated[str, typer.Option(help="none (prior correction only), class_weight or oversample.")] = "none",
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 13,
-    tolerance: Annotated[float, typer.Option(help="Promote if macro-F1 >= champion's - tolerance.")] = 0.0,
+    sample_size: Annotated[Optional[int], typer.Option(help="Stratified subsample of the training split; 0 = all of it. [default: all]")] = None,
+    train_before: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Learn only from reviews dated before this day.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Tokens kept per review.")] = None,
+    lstm_units: Annotated[Optional[int], typer.Option(help="LSTM units per direction.")] = None,
+    embedding_dim: Annotated[Optional[int], typer.Option(help="Trainable embedding size.")] = None,
+    embeddings: Annotated[Optional[str], typer.Option(help="Init of the trainable embedding: random, word2vec, glove-6b-50d or a vectors file.")] = None,
+    frozen_embeddings: Annotated[Optional[str], typer.Option(help="Frozen pretrained channel: glove-6b-50d, a vectors file, or 'none'.")] = None,
+    star_loss_weight: Annotated[Optional[float], typer.Option(help="Weight of the auxiliary 5-star head's loss (0 = no head).")] = None,
+    ngram_buckets: Annotated[Optional[int], typer.Option(help="Hashed bigram buckets of the linear n-gram branch beside the BiLSTM (0 = none).")] = None,
+    learning_rate_schedule: Annotated[Optional[str], typer.Option(help="constant, or cosine (decay to 0 over the epochs).")] = None,
+    classes: Annotated[Optional[str], typer.Option(help="sentiment (3 classes), or stars: one class per star, folded into the 3 to decide and score.")] = None,
+    imbalance: Annotated[Optional[str], typer.Option(help="none, class_weight, sqrt_class_weight or oversample.")] = None,
+    ensemble_size: Annotated[Optional[int], typer.Option(help="Seeds trained (averaged, or distilled with --distill).")] = None,
+    distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Distil the seed ensemble into one network.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
+    tolerance: Annotated[Optional[float], typer.Option(help="Promote if macro-F1 >= champion's - tolerance.")] = None,
 ) -> None:
-    """Train a challenger BiLSTM, compare it with TF-IDF+LR, register it, and gate promotion."""
+    """Train a challenger BiLSTM, compare it with TF-IDF+LR on the same rows, register it,
+    and gate promotion. Options left out keep the defaults of RetrainConfig/TrainConfig
+    (sentiment_model/training/train.py), the measured winners."""
+    data_root = checked_data_root(data_root)
     from flows.retrain import retrain as retrain_flow
 
-    data_root = checked_data_root(data_root)
-    out = retrain_flow(
-        data_root=data_root, sample_size=sample_size or None, epochs=epochs, max_length=max_length, lstm_units=lstm_units,
-        embedding_dim=embedding_dim, pooling=pooling, word2vec_epochs=word2vec_epochs, seed=seed, promotion_tolerance=tolerance,
-        ensemble_size=ensemble_size, imbalance=imbalance,
-    )
+    train_options = {
+        "epochs": epochs,
+        "max_length": max_length,
+        "lstm_units": lstm_units,
+        "embedding_dim": embedding_dim,
+        "embeddings": embeddings,
+        "star_loss_weight": star_loss_weight,
+        "ngram_buckets": ngram_buckets,
+        "learning_rate_schedule": learning_rate_schedule,
+        "classes": classes,
+        "imbalance": imbalance,
+        "ensemble_size": ensemble_size,
+        "distill": distill,
+        "seed": seed,
+    }
+    train_config = {k: v for k, v in train_options.items() if v is not None}
+    if frozen_embeddings is not None:
+        train_config["frozen_embeddings"] = None if frozen_embeddings.lower() == "none" else frozen_embeddings
+    run_options = {"sample_size": None if sample_size == 0 else sample_size, "promotion_tolerance": tolerance, "train_before": train_before.date() if train_before else None}
+    config = retrain_config(train_config, {k: v for k, v in run_options.items() if v is not None})
+    ephemeral_api_dies_with_cli()
+    out = retrain_flow(data_root=data_root, config=config)
     m = out["metrics"]
     typer.echo(f"model {out['version']} at {out['model_dir']}")
-    typer.echo(f"test macro-F1 {m['test']['macro_f1']:.4f} (accuracy {m['test']['accuracy']:.4f}); TF-IDF+LR {m['baseline_tfidf_lr']['macro_f1']:.4f}")
+    typer.echo(f"test macro-F1 {m['test']['macro_f1']:.4f} (accuracy {m['test']['accuracy']:.4f})")
+    if "stars" in m["test"]:
+        s = m["test"]["stars"]
+        typer.echo(f"stars: exact {s['exact_accuracy']:.4f}, within one star {s['within_one_star']:.4f}, 5-class macro-F1 {s['macro_f1']:.4f}, mean absolute error {s['mean_absolute_error']:.3f}")
+    typer.echo(m["comparison_with_baseline"]["line"])
     typer.echo(out["decision"]["reason"])
 
 
@@ -165,15 +321,19 @@ def evaluate(
 
     import orjson
 
-    from sentiment_model.evaluation import evaluate_source, spec_for
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_classifier
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
+    from sentiment_model.model.registry import load_classifier
+    from sentiment_model.training.evaluation import evaluate_labelled, read_labelled_source, spec_for
 
-    settings = get_settings(data_root=data_root)
+    settings = get_settings(data_root=checked_data_root(data_root, model))
+    if not Path(out).resolve().parent.is_dir():
+        raise ConfigError(f"--out {out}: folder {Path(out).resolve().parent} does not exist")
     root = DataRoot(settings.data_root, settings.storage_options)
-    classifier = load_classifier(root, model)
-    metrics = evaluate_source(classifier, spec_for(format, source, settings.sources_manifest))
+    spec = spec_for(format, source, settings.sources_manifest)
+    labelled = read_labelled_source(spec, storage_options=settings.storage_options)
+    metrics = evaluate_labelled(load_classifier(root, model), labelled)
     Path(out).write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
     typer.echo(f"n={metrics['n']} macro-F1 {metrics['macro_f1']:.4f} (present classes {metrics['macro_f1_present']:.4f}) accuracy {metrics['accuracy']:.4f} -> {out}")
 
@@ -186,46 +346,175 @@ def explain(
     data_root: DataRootOption = None,
 ) -> None:
     """Print class probabilities and the tokens that drove the prediction."""
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_classifier
-    from sentiment_model.settings import get_settings
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
+    from sentiment_model.model.registry import load_classifier
 
-    settings = get_settings(data_root=data_root)
+    settings = get_settings(data_root=checked_data_root(data_root, model))  # before TensorFlow loads
+    import pyarrow as pa
+
+    from sentiment_model.core.schema import EMPTY_TEXT_LABEL
+    from sentiment_model.scoring.batch import empty_texts
+
+    if empty_texts(pa.array([text]))[0]:
+        typer.echo(f"{EMPTY_TEXT_LABEL}   (the text has no token the model can read: nothing to predict from)")
+        return
     explanation = load_classifier(DataRoot(settings.data_root, settings.storage_options), model).explain(text, top)
     probabilities = "  ".join(f"{k} {v:.3f}" for k, v in explanation["probabilities"].items())
-    typer.echo(f"{explanation['label']}   ({probabilities})")
+    scores = "  ".join(f"{k} {v:.3f}" for k, v in explanation["decision_scores"].items())
+    typer.echo(f"{explanation['label']}   (probabilities: {probabilities}; decision scores, log p + class offset, highest wins: {scores})")
     typer.echo(f"top tokens ({explanation['method']}): " + ", ".join(f"{t['token']} {t['score']:.3f}" for t in explanation["top_tokens"]))
+
+
+@app.command()
+def serve(
+    model: Annotated[Optional[str], typer.Option(help="champion (hot-reloaded when the pointer moves), a version, or a model folder.")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: $SENTIMENT_SERVE_HOST or 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default: $SENTIMENT_SERVE_PORT or 8000).")] = None,
+    runtime: Annotated[Optional[str], typer.Option(help="keras, onnx or onnx-quantized (default: $SENTIMENT_SERVE_RUNTIME or keras).")] = None,
+    max_batch_size: Annotated[Optional[int], typer.Option(help="Most reviews per model call; 1 turns micro-batching off.")] = None,
+    max_wait_ms: Annotated[Optional[float], typer.Option(help="Longest a request waits for others to join its model call.")] = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Serve real-time predictions over HTTP (POST /v1/predict, /healthz, /readyz, /metrics, /docs)."""
+    import logging
+
+    import pydantic
+
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.settings import get_settings
+
+    try:
+        settings = get_settings(
+            data_root=data_root,
+            serve_model=model,
+            serve_host=host,
+            serve_port=port,
+            serve_runtime=runtime,
+            serve_max_batch_size=max_batch_size,
+            serve_max_wait_ms=max_wait_ms,
+        )
+    except pydantic.ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ConfigError(f"serve setting {problem['loc'][0]}={problem.get('input')!r}: {problem['msg']}") from None
+    checked_data_root(settings.data_root, settings.serve_model)
+    import uvicorn
+
+    from sentiment_model.serving.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Graceful shutdown: uvicorn stops accepting, lets requests in flight finish, then the
+    # app's lifespan drains the micro-batch queue.
+    uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port, timeout_graceful_shutdown=30, access_log=False)
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="onnx or tflite.")],
+    model: Annotated[str, typer.Option(help="Model version, 'champion', or a model folder path.")] = "champion",
+    quantize: Annotated[Optional[str], typer.Option(help="dynamic: int8 weights (4x smaller).")] = None,
+    out: Annotated[Optional[str], typer.Option(help="New folder to write (default: exports/<version>-<format>[-int8]).")] = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Export a model to a self-contained ONNX or TFLite folder (model, vocabulary, offsets, README)."""
+    # Converters reject the cuDNN ops an LSTM traces to on a GPU: export on the CPU.
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.core.settings import get_settings
+
+    if format not in ("onnx", "tflite"):
+        raise ConfigError(f"--format {format!r}: use onnx or tflite")
+    if quantize not in (None, "dynamic"):
+        raise ConfigError(f"--quantize {quantize!r}: the only quantization is 'dynamic' (full int8 of LSTMs crashes the TFLite converter)")
+    from sentiment_model.model.export import export_classifier
+    from sentiment_model.model.registry import load_classifier
+
+    settings = get_settings(data_root=data_root)
+    classifier = load_classifier(DataRoot(settings.data_root, settings.storage_options), model)
+    folder = out or os.path.join("exports", f"{classifier.version}-{format}" + ("-int8" if quantize else ""))
+    written = export_classifier(classifier, folder, format, quantize == "dynamic")  # type: ignore[arg-type]
+    size_mb = (written / ("model." + format)).stat().st_size / 2**20
+    typer.echo(f"exported {classifier.version} as {format}{' (int8 weights)' if quantize else ''}: {written} ({size_mb:.1f} MB model file)")
 
 
 @app.command()
 def demo(data_root: DataRootOption = None) -> None:
     """Run the pipeline end to end on the shared corpus: ingest, retrain (small), stage
     nightly batches, score them, and write the reports."""
+    data_root = checked_data_root(data_root)
+    ephemeral_api_dies_with_cli()
     from flows.demo import demo as demo_flow
 
-    data_root = checked_data_root(data_root)
     summary = demo_flow(data_root=data_root)
     print_reconciliation(summary["ingest"])
     for line in summary["lines"]:
         typer.echo(line)
 
 
+def retrain_config(train: dict[str, Any], run: dict[str, Any]) -> Any:
+    """The RetrainConfig the options describe; an invalid value is one ConfigError line."""
+    import pydantic
+
+    from sentiment_model.core.errors import ConfigError
+    from sentiment_model.model.vectors import read_vectors
+    from sentiment_model.training.train import RetrainConfig, TrainConfig
+
+    try:
+        config = RetrainConfig(train=TrainConfig(**train), **run)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(str(p) for p in e['loc'] if p != 'train').replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid retrain option: {problems}") from None
+    for source in (config.train.frozen_embeddings, config.train.embeddings):
+        if source and source not in ("random", "word2vec"):
+            read_vectors(source)  # a missing extra or file is one line now, not a failed run later
+    return config
+
+
+alerts_app = typer.Typer(help="Notifications for the nightly report's alerts and for failed nightly runs.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("install")
+def alerts_install(
+    block: Annotated[str, typer.Option(help="Notification block as <block-type-slug>/<name>, e.g. slack-webhook/ops-channel.")],
+    flow_name: Annotated[str, typer.Option(help="The flow whose failed runs notify.")] = "nightly-scoring",
+) -> None:
+    """Create (or replace) the Prefect automations that send the report's alert events and
+    failed nightly runs to a notification block, on the server at $PREFECT_API_URL."""
+    from flows.alerts import install_alerts
+
+    try:
+        automations = install_alerts(block, flow_name)
+    except ValueError as exc:  # no such block, or not a notification block
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    for automation in automations:
+        typer.echo(f"automation {automation.name!r} ({automation.id}) -> {block}")
+
+
 def main() -> None:
-    """Entry point: configuration errors print one clear line and exit 2, nothing written."""
-    from sentiment_model.layout import ConfigError
+    """Entry point: every error a user can cause (configuration, arguments, input files)
+    is a :class:`ConfigError` or a click usage error, printed as one line on stderr,
+    exit 2; the commands check their inputs before anything is written."""
+    from sentiment_model.core.errors import ConfigError
 
     try:
         app(standalone_mode=False)
     except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         raise SystemExit(2) from None
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         raise SystemExit(exc.exit_code) from None
-    except click.ClickException as exc:
-        exc.show()
+    except (click.ClickException, TyperException) as exc:  # typer vendors its own click
+        typer.echo(f"error: {_one_line(exc.format_message())}", err=True)
         raise SystemExit(exc.exit_code) from None
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         raise SystemExit(1) from None
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

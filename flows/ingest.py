@@ -9,11 +9,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.core.settings import get_settings
 from sentiment_model.ingest.dedup import BucketOutcome
 from sentiment_model.ingest.pipeline import FileResult, SourceFileError, live_report_if_unchanged, plan_buckets, staged_inputs
 from sentiment_model.ingest.sources import SourceSpec
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.settings import get_settings
 from tasks.ingest import (
     dedup_staged_bucket,
     ingest_source_file,
@@ -24,7 +24,14 @@ from tasks.ingest import (
 
 
 class IngestIncomplete(RuntimeError):
-    """Some source files failed; the others landed."""
+    """Some source files failed; the others landed. ``report`` is the reconciliation."""
+
+    def __init__(self, message: str, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the report when Prefect pickles the state
+        return (type(self), (str(self), self.report))
 
 
 class _Progress:
@@ -43,17 +50,12 @@ class _Progress:
 
 
 @flow(name="ingest-stage-files")
-def stage_files(
-    root: DataRoot, run_id: str, files: list[tuple[SourceSpec, str]], started: dt.datetime, chunk_rows: int, storage_options: dict[str, Any]
-) -> list[FileResult]:
+def stage_files(root: DataRoot, run_id: str, files: list[tuple[SourceSpec, str]], started: dt.datetime, chunk_rows: int, storage_options: dict[str, Any]) -> list[FileResult]:
     """One task per source file (read, normalize, stage; or reuse if unchanged) on
     whichever task runner this subflow was given."""
     logger = get_run_logger()
     progress = _Progress("source files staged", len(files))
-    futures = [
-        ingest_source_file.submit(root, run_id, spec, source, index, started, chunk_rows, storage_options)
-        for index, (spec, source) in enumerate(files)
-    ]
+    futures = [ingest_source_file.submit(root, run_id, spec, source, index, started, chunk_rows, storage_options) for index, (spec, source) in enumerate(files)]
     results: list[FileResult] = []
     for index, ((spec, source), future) in enumerate(zip(files, futures, strict=True)):
         future.wait()
@@ -97,12 +99,10 @@ def ingest(
     every other file still lands. ``dask_address`` runs the file and bucket tasks on a
     Dask cluster (the data root must then be storage every worker reaches, e.g. gs://)."""
     logger = get_run_logger()
-    settings = get_settings(
-        data_root=data_root, sources_manifest=sources_manifest, sources_base_uri=sources_base_uri, chunk_rows=chunk_rows, ingest_bucket_rows=bucket_rows
-    )
+    settings = get_settings(data_root=data_root, sources_manifest=sources_manifest, sources_base_uri=sources_base_uri, chunk_rows=chunk_rows, ingest_bucket_rows=bucket_rows)
     root = DataRoot(settings.data_root, settings.storage_options)
     run_id = new_run_id()
-    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     if dask_address:
         from prefect_dask import DaskTaskRunner
 
@@ -122,7 +122,7 @@ def ingest(
     logger.info("ingest %s: %s", run_id, totals)
     if totals["failed_files"]:
         failed = [row["error"] for row in report["files"] if row["status"] == "failed"]
-        raise IngestIncomplete(f"{totals['failed_files']} source file(s) failed, the rest landed: " + "; ".join(failed))
+        raise IngestIncomplete(f"{totals['failed_files']} source file(s) failed, the rest landed: " + "; ".join(failed), report)
     return report
 
 

@@ -12,9 +12,11 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.report import artifact_prefix, report
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.settings import get_settings
-from tasks.scoring import list_batch_files, publish_scored_day, resolve_model, score_batch_file
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.core.settings import ReportOptions, get_settings
+from sentiment_model.scoring.batch import EmptyRunRefused
+from tasks.scoring import emit_report_events, list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
 
 def yesterday(timezone: str) -> dt.date:
@@ -41,17 +43,23 @@ def nightly_scoring(
     data_root: str | None = None,
     dask_address: str | None = None,
     max_workers: int = 2,
-    window_days: int = 30,
-    min_support: int = 3,
+    allow_empty: bool = False,
+    report_options: ReportOptions | None = None,
 ) -> dict[str, Any]:
     """Score ``run_date`` (default: yesterday in the configured timezone), or every day up
     to ``end_date`` for a backfill, with the champion or a pinned ``model_version``. Each
     day is replaced atomically, so reruns are safe. ``dask_address`` fans the files out
-    on a Dask cluster instead of local threads."""
+    on a Dask cluster instead of local threads. A day that scores nothing never replaces
+    a published day with reviews unless ``allow_empty``: the other days still run, and
+    the flow then fails naming the refused days. After each day's report, Prefect events
+    announce it and every kind of threshold it crossed (``flows/alerts.py`` turns them
+    into notifications)."""
     logger = get_run_logger()
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
     first = run_date or yesterday(settings.timezone)
+    if end_date is not None and end_date < first:
+        raise ConfigError(f"end_date {end_date} is before run_date {first}: nothing to do")
     days = [first + dt.timedelta(days=i) for i in range(((end_date or first) - first).days + 1)]
     model_dir = resolve_model(root, model_version)
     version = posixpath.basename(model_dir.rstrip("/"))
@@ -63,22 +71,41 @@ def nightly_scoring(
         runner = ThreadPoolTaskRunner(max_workers=max_workers)
     scorer = score_day_files.with_options(task_runner=runner)
     outcome: dict[str, Any] = {"model_version": version, "days": {}}
+    refused: list[str] = []
     for day in days:
         files = list_batch_files(root, day)
         run_id = new_run_id()
-        scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        scored_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         if files:
             results = scorer(root, model_dir, day, files, run_id, scored_at)
-            manifest = publish_scored_day(root, day, run_id, results, version)
         else:
             logger.warning("no reviews for %s: no batch files under %s", day, root.uri(root.incoming_dir(day)))
-            manifest = publish_scored_day(root, day, run_id, [], version)
+            results = []
+        try:
+            manifest = publish_scored_day(root, day, run_id, results, version, allow_empty)
+        except EmptyRunRefused as exc:
+            logger.error("%s", exc)
+            refused.append(str(exc))
+            continue
         summary = report(
-            run_date=day, data_root=settings.data_root, model_version=version, window_days=window_days,
-            min_support=min_support, artifact_key_prefix=artifact_prefix(),
+            run_date=day,
+            data_root=settings.data_root,
+            model_version=model_dir,
+            report_options=(report_options or ReportOptions()).resolved(settings.report_thresholds),
+            artifact_key_prefix=artifact_prefix(),
         )
-        outcome["days"][day.isoformat()] = {"scored": manifest["rows"], "quarantined": manifest["quarantined"], "report": summary.get("report_html")}
+        events = emit_report_events(summary, root.uri(root.path))
+        outcome["days"][day.isoformat()] = {
+            "scored": manifest["rows"],
+            "quarantined": manifest["quarantined"],
+            "duplicates": manifest.get("duplicates", 0),
+            "report": summary.get("report_html"),
+            "alerts": len(summary.get("alerts") or []),
+            "events": events,
+        }
         logger.info("%s: %d reviews scored, %d quarantined; report %s", day, manifest["rows"], manifest["quarantined"], summary.get("report_html"))
+    if refused:
+        raise EmptyRunRefused(" ".join(refused))
     return outcome
 
 

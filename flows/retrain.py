@@ -1,5 +1,5 @@
 """Flow `retrain` (on demand, GPU work pool in production): canonical data -> split ->
-train the BiLSTM -> evaluate against TF-IDF+LR -> register -> promotion gate."""
+train the BiLSTM -> compare with TF-IDF+LR on the same split -> register -> promotion gate."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.ingest import ingest
-from sentiment_model.layout import DataRoot
-from sentiment_model.settings import get_settings
-from sentiment_model.train import TrainConfig
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.settings import get_settings
+from sentiment_model.training.train import RetrainConfig
 from tasks.model import (
+    compare_with_baseline,
     evaluate_on_test,
     fit_tfidf_baseline,
+    input_reference,
     load_labelled_splits,
     promotion_gate,
     publish_model_artifacts,
@@ -23,66 +25,43 @@ from tasks.model import (
 
 
 @flow(name="retrain")
-def retrain(
-    data_root: str | None = None,
-    sample_size: int | None = 9_000,
-    epochs: int = TrainConfig.epochs,
-    max_length: int = 200,
-    embedding_dim: int = 128,
-    lstm_units: int = 128,
-    pooling: str = "attention_max",
-    batch_size: int = 64,
-    word2vec_epochs: int = 5,
-    ensemble_size: int = TrainConfig.ensemble_size,
-    imbalance: str = TrainConfig.imbalance,
-    seed: int = 13,
-    split_seed: int = 13,
-    promotion_tolerance: float = 0.0,
-    mixed_precision: bool = False,
-    use_mask: bool = True,
-) -> dict[str, Any]:
-    """Train a challenger; promote it only if its test macro-F1 is not below the champion's.
+def retrain(data_root: str | None = None, config: RetrainConfig | None = None) -> dict[str, Any]:
+    """Train a challenger; say plainly whether it beats TF-IDF+LR trained on the same rows
+    (with the bootstrap interval of the difference); promote it only if its test
+    macro-F1 is not below the champion's.
 
-    ``sample_size`` subsamples the training split (stratified; None = all of it);
-    ``ensemble_size`` > 1 averages that many seeds; ``imbalance`` is ``none`` (prior
-    correction tuned on validation only), ``class_weight`` or ``oversample``.
     On GPU workers without TensorFlow, set KERAS_BACKEND=jax (or torch) in the job's
-    environment; ``use_mask=False`` with bucketed batches keeps cuDNN there.
+    environment; ``train.use_mask=False`` with bucketed batches keeps cuDNN there.
     """
     logger = get_run_logger()
+    config = config or RetrainConfig()
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
     if not root.exists(root.canonical_pointer()):
         logger.info("no canonical data yet under %s: ingesting first", root.uri(root.path))
         ingest(data_root=settings.data_root)
 
-    config = TrainConfig(
-        max_length=max_length, embedding_dim=embedding_dim, lstm_units=lstm_units, pooling=pooling,  # type: ignore[arg-type]
-        batch_size=batch_size, epochs=epochs, word2vec_epochs=word2vec_epochs, seed=seed,
-        mixed_precision=mixed_precision, use_mask=use_mask, ensemble_size=ensemble_size,
-        imbalance=imbalance,  # type: ignore[arg-type]
-    )
-    splits, fingerprint = load_labelled_splits(root, sample_size, seed, split_seed)
-    result = train_bilstm(splits, config)
-    test_metrics = evaluate_on_test(result.classifier, splits)
-    baseline_metrics = fit_tfidf_baseline(splits, seed)
+    splits, fingerprint = load_labelled_splits(root, config)
+    result = train_bilstm(splits, config.train)
+    test_metrics, predictions = evaluate_on_test(result.classifier, splits)
+    baseline_metrics, baseline_predictions = fit_tfidf_baseline(splits, config.train.seed)
+    comparison = compare_with_baseline(splits, predictions, baseline_predictions, config.bootstrap_resamples)
     metrics = {
         "test": test_metrics,
         "baseline_tfidf_lr": baseline_metrics,
-        "beats_baseline": test_metrics["macro_f1"] > baseline_metrics["macro_f1"],
+        "comparison_with_baseline": comparison,
+        "beats_baseline": comparison["verdict"] == "better",
         "validation_macro_f1": result.validation_macro_f1,
         "best_epoch": result.best_epoch,
         "history": result.history,
         "train_seconds": result.seconds,
         "train_samples_per_second": result.train_samples_per_second,
+        "training": {key: value for key, value in result.extra.items() if key != "model_config"},
     }
-    version = register_model(root, result, config, metrics, fingerprint)
-    decision = promotion_gate(root, version, splits, promotion_tolerance)
+    version = register_model(root, result, config, metrics, fingerprint, input_reference(result.classifier, splits))
+    decision = promotion_gate(root, version, splits, config.promotion_tolerance)
     publish_model_artifacts(root, version, metrics, decision)
-    logger.info(
-        "model %s: test macro-F1 %.4f (TF-IDF+LR %.4f); %s",
-        version, test_metrics["macro_f1"], baseline_metrics["macro_f1"], decision["reason"],
-    )
+    logger.info("model %s: %s; %s", version, comparison["line"], decision["reason"])
     return {"version": version, "metrics": metrics, "decision": decision, "model_dir": root.uri(root.models_dir(version))}
 
 

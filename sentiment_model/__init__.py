@@ -1,1 +1,2 @@
-"""review-sentiment library: ingestion, labels, model and scoring. Never imports Prefect."""
+"""review-sentiment library, one package per stage: core, ingest, training, model, scoring,
+serving, reporting. Never imports Prefect."""

@@ -1,9 +1,9 @@
--- How are the day's predictions split across classes, compared with the trailing
--- 30 days before it and with the training data?
+-- How are the day's predictions split across labels, compared with the trailing window
+-- before it and with the training data? Every label that occurs anywhere is listed
+-- (labels outside the model's classes, e.g. `empty_text`, too); the report orders them.
 -- Views: scored_day, scored_window (trailing days, excluding the day),
--- training_labels (label, n): the champion's training split.
-WITH labels(label) AS (VALUES ('negative'), ('neutral'), ('positive')),
-day_counts AS (
+-- training_labels (label, n): the model's training split.
+WITH day_counts AS (
     SELECT predicted_label AS label, count(*) AS n FROM scored_day GROUP BY 1
 ),
 trailing_counts AS (
@@ -11,17 +11,17 @@ trailing_counts AS (
 ),
 training_counts AS (
     SELECT label, sum(n) AS n FROM training_labels GROUP BY 1
+),
+labels AS (
+    SELECT label FROM day_counts UNION SELECT label FROM trailing_counts UNION SELECT label FROM training_counts
 )
 SELECT
     labels.label,
     coalesce(day_counts.n, 0) AS day_count,
-    coalesce(day_counts.n, 0) / greatest(sum(coalesce(day_counts.n, 0)) OVER (), 1) AS day_share,
     coalesce(trailing_counts.n, 0) AS trailing_count,
-    coalesce(trailing_counts.n, 0) / greatest(sum(coalesce(trailing_counts.n, 0)) OVER (), 1) AS trailing_share,
-    coalesce(training_counts.n, 0) AS training_count,
-    coalesce(training_counts.n, 0) / greatest(sum(coalesce(training_counts.n, 0)) OVER (), 1) AS training_share
+    coalesce(training_counts.n, 0) AS training_count
 FROM labels
 LEFT JOIN day_counts USING (label)
 LEFT JOIN trailing_counts USING (label)
 LEFT JOIN training_counts USING (label)
-ORDER BY CASE labels.label WHEN 'negative' THEN 0 WHEN 'neutral' THEN 1 ELSE 2 END;
+ORDER BY labels.label;

@@ -1,11 +1,13 @@
--- When the batch carries star ratings: predicted class against the stars
--- (1-2 negative, 3 neutral, 4-5 positive), as a confusion matrix in long form.
--- Views: scored_day.
+-- When the batch carries star ratings: the true class from the stars (star_labels maps
+-- each star to the model's class) against the predicted class, per day of the trailing
+-- window and the report day, as confusion counts in long form.
+-- Views: scored_trend, star_labels (rating, label).
 SELECT
-    CASE WHEN rating <= 2 THEN 'negative' WHEN rating = 3 THEN 'neutral' ELSE 'positive' END AS true_label,
-    predicted_label,
+    scored_trend.scored_date AS day,
+    star_labels.label AS true_label,
+    scored_trend.predicted_label,
     count(*) AS reviews
-FROM scored_day
-WHERE rating BETWEEN 1 AND 5
-GROUP BY 1, 2
-ORDER BY 1, 2;
+FROM scored_trend
+JOIN star_labels ON scored_trend.rating = star_labels.rating
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3;

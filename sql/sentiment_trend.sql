@@ -1,14 +1,14 @@
--- Sentiment per day over the trailing window, the report day included: counts and shares.
--- Views: scored_trend (the window's scored rows, one row per review).
+-- Sentiment per day over the trailing window, the report day included: reviews per
+-- predicted label, strongly negative / strongly positive reviews (flags computed from
+-- the probabilities by the report), and mean confidence.
+-- Views: scored_trend (the window's scored rows, one row per review, with the flags).
 SELECT
     scored_date AS day,
+    predicted_label AS label,
     count(*) AS reviews,
-    count(*) FILTER (WHERE predicted_label = 'negative') AS negative,
-    count(*) FILTER (WHERE predicted_label = 'neutral') AS neutral,
-    count(*) FILTER (WHERE predicted_label = 'positive') AS positive,
-    count(*) FILTER (WHERE predicted_label = 'negative') / count(*) AS negative_share,
-    count(*) FILTER (WHERE predicted_label = 'positive') / count(*) AS positive_share,
-    avg(confidence) AS mean_confidence
+    count(*) FILTER (WHERE strongly_negative) AS strongly_negative,
+    count(*) FILTER (WHERE strongly_positive) AS strongly_positive,
+    sum(confidence) AS confidence_sum
 FROM scored_trend
-GROUP BY scored_date
-ORDER BY scored_date;
+GROUP BY 1, 2
+ORDER BY 1, 2;

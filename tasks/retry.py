@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentiment_model.ingest.pipeline import SourceFileError, is_transient
+from sentiment_model.core.errors import is_transient
+from sentiment_model.ingest.pipeline import SourceFileError
 
 
 def transient_storage_error(task: Any, task_run: Any, state: Any) -> bool:

@@ -6,17 +6,19 @@ import datetime as dt
 import threading
 from typing import Any
 
+import duckdb
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.events import emit_event
 
-from sentiment_model.classifier import SentimentClassifier
-from sentiment_model.layout import DataRoot
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.settings import ReportOptions
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.registry import load_model_dir, read_champion, resolve_model_dir
+from sentiment_model.reporting.reports import build_report, model_context, summary_markdown
+from sentiment_model.scoring.batch import FileScore, list_day_files, publish_day, score_file
 from tasks.retry import transient_storage_error
-from sentiment_model.registry import load_model_dir, read_champion, resolve_model_dir
-from sentiment_model.reports import build_report, summary_markdown
-from sentiment_model.scoring import FileScore, list_day_files, publish_day, score_file
-
 
 _CLASSIFIERS: dict[tuple[str, str], SentimentClassifier] = {}
 _CLASSIFIERS_LOCK = threading.Lock()
@@ -52,29 +54,97 @@ def score_batch_file(root: DataRoot, model_dir: str, source: str, day: dt.date, 
 
 
 @task(name="publish-scored-day", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str) -> dict[str, Any]:
-    return publish_day(root, day, run_id, results, model_version)
+def publish_scored_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str, allow_empty: bool = False) -> dict[str, Any]:
+    return publish_day(root, day, run_id, results, model_version, allow_empty=allow_empty)
+
+
+#: How often a report is rebuilt when its day is republished under it (concurrent runs).
+REPORT_REBUILDS = 5  # each rebuild follows a newer run's publish, so this bounds concurrent runs, not time
 
 
 @task(name="build-report", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def build_day_report(root: DataRoot, day: dt.date, model_version: str | None, window_days: int, min_support: int) -> dict[str, Any]:
-    counts = {"negative": 0, "neutral": 0, "positive": 0}
-    if model_version:
-        fingerprint_path = root.join("models", model_version, "fingerprint.json")
-        if root.exists(fingerprint_path):
-            counts = root.read_json(fingerprint_path).get("class_counts", {}).get("train", counts)
-    return build_report(root, day, counts, model_version, window_days=window_days, min_support=min_support)
+def build_day_report(root: DataRoot, day: dt.date, model_dir: str | None, options: ReportOptions) -> dict[str, Any]:
+    """The day's report; the model folder supplies the training reference (fingerprint),
+    the test metrics, the vocabulary and the network for explanations. A newer run of
+    the same day may publish (and clear older runs' files) while the report reads them:
+    then the report is rebuilt from the day as it now stands."""
+    context = model_context(root, model_dir, classifier=_cached_classifier(root, model_dir) if model_dir else None)
+    for attempt in range(REPORT_REBUILDS + 1):
+        published = published_run(root, day)  # also clears the listing cache DuckDB reads through
+        try:
+            return build_report(root, day, context, options=options)
+        except (FileNotFoundError, duckdb.Error) as exc:
+            # DuckDB reports a part that vanished under it as its own error (IOException, or
+            # its base Error with gcsfs's FileNotFoundError inside). A published manifest
+            # never names a missing file (compare-and-swap; clean-up only removes older
+            # runs), so if the day's manifest moved meanwhile a newer run replaced the day
+            # under the report: read the day again, past any listing cache. Otherwise the
+            # error is real and is raised.
+            if attempt == REPORT_REBUILDS or published_run(root, day) == published:
+                raise
+            get_run_logger().info("%s was republished while its report was built (%s): rebuilding the report", day, str(exc).splitlines()[0][:200])
+    raise AssertionError("unreachable")
+
+
+def published_run(root: DataRoot, day: dt.date) -> str | None:
+    """The run id the day's manifest names now (None: the day was never published). Clears
+    the process's listing cache first: gcsfs caches folder listings and DuckDB's globs go
+    through them, so a cache from before a run published would hide its parts."""
+    root.fs.invalidate_cache()
+    path = root.scored_manifest(day)
+    return root.read_json(path)["run_id"] if root.exists(path) else None
 
 
 @task(name="publish-report-artifacts", cache_policy=NONE)
 def publish_report_artifacts(summary: dict[str, Any], key_prefix: str) -> None:
-    """Markdown and tables in the Prefect UI, keyed so the UI keeps their history."""
+    """Markdown (with the key charts) and tables in the Prefect UI, keyed so the UI keeps
+    their history."""
     create_markdown_artifact(key=f"{key_prefix}-report", markdown=summary_markdown(summary), description=f"Review sentiment {summary['date']}")
     tables = summary.get("tables") or {}
     if tables.get("class_distribution"):
         create_table_artifact(key=f"{key_prefix}-class-distribution", table=_plain(tables["class_distribution"]), description=f"class distribution {summary['date']}")
     if tables.get("top_negative_products") is not None:
-        create_table_artifact(key=f"{key_prefix}-negative-products", table=_plain(tables["top_negative_products"]) or [{"product_id": "(none)"}], description=f"most negative products {summary['date']}")
+        create_table_artifact(
+            key=f"{key_prefix}-negative-products", table=_plain(tables["top_negative_products"]) or [{"product_id": "(none)"}], description=f"most negative products {summary['date']}"
+        )
+    if tables.get("live_quality_per_class"):
+        create_table_artifact(key=f"{key_prefix}-live-quality", table=_plain(tables["live_quality_per_class"]), description=f"live quality per class against star ratings {summary['date']}")
+    if tables.get("input_health"):
+        create_table_artifact(key=f"{key_prefix}-input-health", table=_plain(tables["input_health"]), description=f"input health {summary['date']}")
+
+
+#: Event names the nightly flow emits; the automations in flows/alerts.py react to them.
+REPORT_EVENT = "review-sentiment.report.published"
+ALERT_EVENT_PREFIX = "review-sentiment.alert."
+
+
+@task(name="emit-report-events", cache_policy=NONE)
+def emit_report_events(summary: dict[str, Any], data_root_uri: str) -> list[str]:
+    """One `review-sentiment.report.published` event per report, and one
+    `review-sentiment.alert.<kind>` event per kind of crossed threshold (drift,
+    input-health, live-quality, no-reviews). Returns the event names emitted."""
+    resource = {"prefect.resource.id": f"review-sentiment.day.{summary['date']}", "prefect.resource.name": f"reviews of {summary['date']}", "review-sentiment.data-root": data_root_uri}
+    alerts = summary.get("alerts") or []
+    emitted = []
+    published = emit_event(
+        event=REPORT_EVENT,
+        resource=resource,
+        payload={"date": summary["date"], "reviews": summary.get("reviews", 0), "alerts": len(alerts), "report": summary.get("report_html"), "model_version": summary.get("model_version")},
+    )
+    if published is not None:
+        emitted.append(REPORT_EVENT)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for alert in alerts:
+        by_kind.setdefault(alert["kind"].replace("_", "-"), []).append(alert)
+    logger = get_run_logger()
+    for kind, found in sorted(by_kind.items()):
+        name = ALERT_EVENT_PREFIX + kind
+        messages = [a["message"] for a in found]
+        logger.warning("%s on %s: %s", name, summary["date"], "; ".join(messages))
+        event = emit_event(event=name, resource=resource, payload={"date": summary["date"], "report": summary.get("report_html"), "messages": messages[:20], "count": len(found)})
+        if event is not None:
+            emitted.append(name)
+    return emitted
 
 
 def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

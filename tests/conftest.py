@@ -28,6 +28,19 @@ def prefect_harness():
         yield
 
 
+GCS_BUCKET = "review-sentiment"
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """A local GCS emulator (honouring upload preconditions, see tests/gcs_emulator.py)
+    with one bucket; yields the gcsfs storage options."""
+    from tests.gcs_emulator import gcs_emulator_running
+
+    with gcs_emulator_running(GCS_BUCKET) as options:
+        yield options
+
+
 @pytest.fixture
 def fixture_copy(tmp_path: Path):
     """Copy a hand-written fixture into tmp_path, optionally gzipped; returns its path."""
@@ -67,7 +80,7 @@ def synthetic_reviews(n: int = 300, seed: int = 0):
     import numpy as np
     import pyarrow as pa
 
-    from sentiment_model.data import add_labels
+    from sentiment_model.training.data import add_labels
 
     rng = np.random.default_rng(seed)
     stars, titles, texts = [], [], []
@@ -95,7 +108,7 @@ def shared_ingest(prefect_harness, tmp_path_factory):
     """The real shared corpus ingested once per session through the ingest flow."""
     require_shared_corpus()
     from flows.ingest import ingest
-    from sentiment_model.layout import DataRoot
+    from sentiment_model.core.layout import DataRoot
 
     root_dir = tmp_path_factory.mktemp("shared-root")
     report = ingest(data_root=str(root_dir))
@@ -108,10 +121,10 @@ def canonical_rows(table, day, source="fixture"):
 
     import pyarrow as pa
 
-    from sentiment_model.schema import CANONICAL_SCHEMA
+    from sentiment_model.core.schema import CANONICAL_SCHEMA
 
     n = table.num_rows
-    when = dt.datetime.combine(day, dt.time(12), dt.timezone.utc)
+    when = dt.datetime.combine(day, dt.time(12), dt.UTC)
     return pa.table(
         {
             "review_id": table.column("review_id"),
@@ -133,16 +146,16 @@ def tiny_champion_root(tmp_path_factory):
     """A data root with a tiny promoted model and two staged nightly days (synthetic)."""
     import datetime as dt
 
-    from sentiment_model.data import split_train_validation_test
-    from sentiment_model.datasets import write_incoming_batches
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.metrics import classification_metrics
-    from sentiment_model.registry import promote, save_model
-    from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.ingest.canonical import write_incoming_batches
+    from sentiment_model.model.registry import promote, save_model
+    from sentiment_model.training.data import split_train_validation_test
+    from sentiment_model.training.metrics import classification_metrics
+    from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
 
     root = DataRoot(str(tmp_path_factory.mktemp("champion-root")))
     splits = split_train_validation_test(synthetic_reviews(600, seed=4), seed=4)
-    config = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, seed=3)
+    config = TrainConfig(frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, seed=3)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     texts, labels = texts_and_labels(splits["test"])
     probabilities = result.classifier.predict_proba(texts)

@@ -30,8 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from sentiment_model.layout import DataRoot
-from sentiment_model.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_PART_SCHEMA
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_PART_SCHEMA
 
 PARTITION_COLUMN = "review_month"
 UNDATED_PARTITION = "undated"
@@ -46,9 +46,7 @@ DEFAULT_BUCKET_MEMORY = "1GB"
 
 SNAPSHOT_SCHEMA = CANONICAL_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string()))
 _BUCKET_INPUT_SCHEMA = (
-    STAGED_PART_SCHEMA.remove(STAGED_PART_SCHEMA.get_field_index("hash_slot"))
-    .append(pa.field("file_index", pa.int32(), nullable=False))
-    .append(pa.field(PARTITION_COLUMN, pa.string()))
+    STAGED_PART_SCHEMA.remove(STAGED_PART_SCHEMA.get_field_index("hash_slot")).append(pa.field("file_index", pa.int32(), nullable=False)).append(pa.field(PARTITION_COLUMN, pa.string()))
 )
 _HEX_VALUES = np.zeros(256, dtype=np.int16)
 for _value, _char in enumerate(b"0123456789abcdef"):
@@ -91,8 +89,8 @@ def _row_groups(sorted_slots: np.ndarray) -> list[tuple[int, int]]:
 class BucketedStageWriter:
     """Stages one source file's rows (in file order) as slot-sorted Parquet parts."""
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str, segment_bytes: int = SEGMENT_BYTES) -> None:
-        self.fs, self.folder, self.segment_bytes = fs, folder, segment_bytes
+    def __init__(self, root: DataRoot, folder: str, segment_bytes: int = SEGMENT_BYTES) -> None:
+        self.root, self.folder, self.segment_bytes = root, folder, segment_bytes
         self.rows = 0
         self.parts: list[str] = []
         self._pending: list[pa.Table] = []
@@ -117,11 +115,11 @@ class BucketedStageWriter:
         slots = table.column("hash_slot").to_numpy()
         order = np.argsort(slots, kind="stable")
         table, slots = table.take(pa.array(order)), slots[order]
-        path = posixpath.join(self.folder, f"part-{len(self.parts):05d}.parquet")
+        path = self.root.staged_part(self.folder, len(self.parts))
         # Statistics only where they are used (row-group pruning by slot); no dictionaries
         # for the many small row groups of mostly unique text.
         options = {"compression": "zstd", "write_statistics": ["hash_slot"], "use_dictionary": ["product_id", "source", "ingested_at"]}
-        with self.fs.open(path, "wb") as out, pq.ParquetWriter(out, STAGED_PART_SCHEMA, **options) as writer:
+        with self.root.fs.open(path, "wb") as out, pq.ParquetWriter(out, STAGED_PART_SCHEMA, **options) as writer:
             for start, stop in _row_groups(slots):
                 writer.write_table(table.slice(start, stop - start), row_group_size=stop - start)
         self.parts.append(path)

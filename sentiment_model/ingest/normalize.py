@@ -13,9 +13,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentiment_model.core.schema import STAGED_SCHEMA
 from sentiment_model.ingest.readers import RECORD_NUMBER, Rejected
 from sentiment_model.ingest.sources import SourceSpec
-from sentiment_model.schema import STAGED_SCHEMA
 
 _RATING_PATTERN = r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?:\s*(?:/|out of)\s*5(?:\.0)?(?:\s+stars?)?)?$"
 _MISSING_TOKENS = ["", "na", "n/a", "nan", "null", "none"]
@@ -65,33 +65,65 @@ def parse_rating(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     return rating, reason
 
 
-def parse_review_time(values: pa.Array, time_format: str | None) -> tuple[pa.Array, pa.Array]:
+#: Review times outside [EARLIEST_REVIEW_TIME, ingest time + LATEST_REVIEW_SLACK] are
+#: quarantined: Amazon reviews start in the 1990s, and a time in the future is a wrong unit
+#: or a wrong clock. The ranges of the four epoch units do not overlap inside this window,
+#: so an epoch value's unit (s, ms, us, ns) is told by its magnitude.
+EARLIEST_REVIEW_TIME = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+LATEST_REVIEW_SLACK = dt.timedelta(days=1)
+_EPOCH_UNITS = (("s", 1.0), ("ms", 1e3), ("us", 1e6), ("ns", 1e9))
+
+
+def _epoch_seconds(number: pa.Array, low: float, high: float) -> pa.Array:
+    """Seconds since the epoch for numbers in any epoch unit; null where no unit puts
+    the value inside [low, high]."""
+    seconds = pa.nulls(len(number), pa.float64())
+    for _, per_second in _EPOCH_UNITS:
+        candidate = pc.divide(number, per_second)
+        fits = pc.and_(pc.greater_equal(candidate, low), pc.less_equal(candidate, high))
+        seconds = pc.if_else(pc.and_(pc.is_null(seconds), pc.fill_null(fits, False)), candidate, seconds)
+    return seconds
+
+
+def parse_review_time(values: pa.Array, time_format: str | None, now: dt.datetime | None = None) -> tuple[pa.Array, pa.Array]:
     """Parse review times to UTC seconds. Empty values give a null time (not a rejection);
-    a value that is present but unparseable gives a reason."""
+    a value that is present but unparseable, or outside the accepted range (1990-01-01
+    to ``now`` + 1 day), gives a reason."""
     target = pa.timestamp("s", tz="UTC")
     n = len(values)
     if time_format is None:
         return pa.nulls(n, type=target), _null_strings(n)
+    latest = (now or dt.datetime.now(dt.UTC)) + LATEST_REVIEW_SLACK
+    low, high = EARLIEST_REVIEW_TIME.timestamp(), latest.timestamp()
     text = pc.utf8_trim_whitespace(values.cast(pa.string()))
     present = pc.and_(pc.is_valid(text), pc.not_equal(text, ""))
-    if time_format in ("unix_s", "unix_ms"):
-        digits = pc.match_substring_regex(text, r"^-?[0-9]{1,16}$")
-        usable = pc.and_(present, digits)
-        seconds = pc.cast(pc.if_else(usable, text, "0"), pa.int64())
-        if time_format == "unix_ms":
-            seconds = pc.divide(seconds, 1000)
-        parsed = pc.if_else(usable, pc.cast(seconds, target), pa.scalar(None, target))
-    elif time_format == "iso8601":
-        head = pc.utf8_slice_codeunits(text, 0, 19)
-        parsed = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        parsed = pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
-    else:
-        parsed = pc.strptime(text, format=time_format, unit="s", error_is_null=True)
-        parsed = pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
-    parsed = parsed.cast(target)
-    bad = pc.and_(present, pc.is_null(parsed))
     quoted = pc.binary_join_element_wise("'", pc.utf8_slice_codeunits(text, 0, 40), "'", "")
-    reason = _reason_where(bad, pc.binary_join_element_wise(f"review_time does not match {time_format}: ", quoted, ""))
+    out_of_range = f"review_time outside {EARLIEST_REVIEW_TIME:%Y-%m-%d} .. {latest:%Y-%m-%d}"
+    if time_format in ("unix_s", "unix_ms"):
+        usable = pc.and_(present, pc.match_substring_regex(text, r"^-?[0-9]{1,30}(?:\.[0-9]+)?$"))
+        number = pc.cast(pc.if_else(usable, text, "0"), pa.float64())
+        seconds = _epoch_seconds(number, low, high)
+        whole = pc.cast(pc.floor(pc.fill_null(seconds, 0.0)), pa.int64())
+        parsed = pc.if_else(pc.is_valid(seconds), pc.cast(whole, target), pa.scalar(None, target))
+        unparsed = pc.and_(present, pc.invert(usable))
+        outside = pc.and_(usable, pc.is_null(seconds))
+        out_of_range += " (epoch s, ms, us or ns)"
+    else:
+        if time_format == "iso8601":
+            parsed = pc.strptime(pc.utf8_slice_codeunits(text, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
+        else:
+            parsed = pc.strptime(text, format=time_format, unit="s", error_is_null=True)
+        parsed = pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
+        parsed = parsed.cast(target)
+        epoch = pc.cast(pc.cast(parsed, pa.int64()), pa.float64())
+        inside = pc.and_(pc.greater_equal(epoch, low), pc.less_equal(epoch, high))
+        unparsed = pc.and_(present, pc.is_null(parsed))
+        outside = pc.and_(pc.is_valid(parsed), pc.invert(inside))
+        parsed = pc.if_else(outside, pa.scalar(None, target), parsed)
+    reason = pc.coalesce(
+        _reason_where(unparsed, pc.binary_join_element_wise(f"review_time does not match {time_format}: ", quoted, "")),
+        _reason_where(outside, pc.binary_join_element_wise(f"{out_of_range}: ", quoted, "")),
+    )
     return parsed, reason
 
 
@@ -103,9 +135,7 @@ def clean_text(values: pa.Array) -> pa.Array:
 
 def dedup_keys(raw: pa.Table, spec: SourceSpec) -> pa.Array:
     """The string each record's identity is hashed from: namespace + dedup fields."""
-    names = spec.dedup_fields if spec.dedup_fields != "*" else [
-        n for n in raw.column_names if n != RECORD_NUMBER and n not in spec.dedup_exclude
-    ]
+    names = spec.dedup_fields if spec.dedup_fields != "*" else [n for n in raw.column_names if n != RECORD_NUMBER and n not in spec.dedup_exclude]
     parts = []
     for name in names:
         column = pc.fill_null(_column(raw, name).cast(pa.string()), "")
@@ -142,15 +172,13 @@ def review_ids(keys: pa.Array) -> pa.Array:
     return md5_hex(keys)[0]
 
 
-def normalize_chunk(
-    raw: pa.Table, spec: SourceSpec, source: str, ingested_at: dt.datetime
-) -> tuple[pa.Table, list[Rejected]]:
+def normalize_chunk(raw: pa.Table, spec: SourceSpec, source: str, ingested_at: dt.datetime) -> tuple[pa.Table, list[Rejected]]:
     """Map a raw chunk to staged rows (canonical + content_hash); return ``(rows, rejected)``."""
     n = raw.num_rows
     if n == 0:
         return STAGED_SCHEMA.empty_table(), []
     rating, rating_reason = parse_rating(_column(raw, spec.columns.rating))
-    review_time, time_reason = parse_review_time(_column(raw, spec.columns.review_time), spec.time_format)
+    review_time, time_reason = parse_review_time(_column(raw, spec.columns.review_time), spec.time_format, ingested_at)
     title = clean_text(_column(raw, spec.columns.title))
     text = clean_text(_column(raw, spec.columns.text))
     no_text = pc.and_(pc.equal(title, ""), pc.equal(text, ""))

@@ -25,6 +25,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sentiment_model.core.errors import ConfigError, SourceFormatError, is_compression_error, is_transient
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.pointers import swap_json
+from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
 from sentiment_model.ingest.dedup import (
     DEFAULT_BUCKET_ROWS,
     BucketedStageWriter,
@@ -34,11 +38,13 @@ from sentiment_model.ingest.dedup import (
     merge_conflicts,
 )
 from sentiment_model.ingest.normalize import normalize_chunk
-from sentiment_model.ingest.readers import Rejected, SourceFormatError, read_raw_chunks
+from sentiment_model.ingest.readers import Rejected, read_raw_chunks
 from sentiment_model.ingest.sources import SourceSpec
 from sentiment_model.ingest.staged import file_key, load_staged, remove_unused_staged, save_staged, source_identity
-from sentiment_model.layout import DataRoot
-from sentiment_model.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
+
+
+class EmptyIngestRun(ConfigError):
+    """The run produced no canonical rows: the live snapshot is left as it is."""
 
 
 class SourceFileError(RuntimeError):
@@ -51,21 +57,6 @@ class SourceFileError(RuntimeError):
     def __init__(self, message: str, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
-
-
-_PERMANENT_ERRORS = (EOFError, SourceFormatError, UnicodeError, ValueError, pa.ArrowInvalid, FileNotFoundError, PermissionError)
-
-
-def _is_compression_error(exc: BaseException) -> bool:
-    message = str(exc).lower()
-    return isinstance(exc, EOFError) or "compressed" in message or "gzip" in message
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Storage hiccups are retried; format errors and missing files are not."""
-    if isinstance(exc, _PERMANENT_ERRORS) or _is_compression_error(exc):
-        return False
-    return isinstance(exc, (OSError, TimeoutError, ConnectionError))
 
 
 @dataclass
@@ -144,9 +135,9 @@ def ingest_file(
         if staged is not None:
             return _reuse_staged(root, run_id, result, staged)
         stage_dir = root.staged_file_dir(result.staged_key, f"{run_id}-{file_index:05d}")
-        staged_quarantine = posixpath.join(stage_dir, "quarantine.parquet")
+        staged_quarantine = root.staged_quarantine(stage_dir)
         root.fs.makedirs(stage_dir, exist_ok=True)
-        writer = BucketedStageWriter(root.fs, stage_dir)
+        writer = BucketedStageWriter(root, stage_dir)
         with (
             fsspec.open(source, "rb", compression="infer", **(source_storage_options or {})) as stream,
             root.fs.open(staged_quarantine, "wb") as quarantine_out,
@@ -166,7 +157,7 @@ def ingest_file(
     except Exception as exc:  # noqa: BLE001 - any failure fails this file only, with its name
         if stage_dir is not None:
             root.remove_tree(stage_dir)
-        if _is_compression_error(exc):
+        if is_compression_error(exc):
             kind = "truncated or corrupt compressed file"
         elif isinstance(exc, SourceFormatError):
             kind = "unreadable source"
@@ -177,11 +168,18 @@ def ingest_file(
     result.quarantine_reasons = dict(reasons)
     if not result.quarantined:
         root.fs.rm(staged_quarantine)
-    save_staged(root, result.staged_key, {
-        "source": source, "identity": identity, "folder": stage_dir, "parts": writer.parts,
-        "quarantine": staged_quarantine if result.quarantined else None,
-        **{k: getattr(result, k) for k in ("records_read", "valid", "quarantined", "quarantine_reasons")},
-    })
+    save_staged(
+        root,
+        result.staged_key,
+        {
+            "source": source,
+            "identity": identity,
+            "folder": stage_dir,
+            "parts": writer.parts,
+            "quarantine": staged_quarantine if result.quarantined else None,
+            **{k: getattr(result, k) for k in ("records_read", "valid", "quarantined", "quarantine_reasons")},
+        },
+    )
     _publish_file_quarantine(root, run_id, result, staged_quarantine if result.quarantined else None)
     return result
 
@@ -205,13 +203,11 @@ def _reuse_staged(root: DataRoot, run_id: str, result: FileResult, staged: dict[
     return result
 
 
-def read_source_rows(
-    spec: SourceSpec, source: str, *, chunk_rows: int = 50_000, storage_options: dict[str, Any] | None = None
-) -> tuple[pa.Table, int, Counter[str]]:
+def read_source_rows(spec: SourceSpec, source: str, *, chunk_rows: int = 50_000, storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, int, Counter[str]]:
     """Read one raw file straight into canonical rows in memory (no staging, no dedup
     across files): for scoring or evaluating a labelled dump. Returns
     ``(rows deduplicated by review_id, records read, quarantine reasons)``."""
-    ingested_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    ingested_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     tables, records, reasons = [], 0, Counter()
     try:
         with fsspec.open(source, "rb", compression="infer", **(storage_options or {})) as stream:
@@ -254,12 +250,10 @@ def apply_bucket_outcomes(root: DataRoot, run_id: str, results: list[FileResult]
     return [merged[r.file_index] for r in results]
 
 
-def write_canonical_snapshot(
-    root: DataRoot, run_id: str, results: list[FileResult], ingested_at: dt.datetime | None = None, bucket_rows: int = DEFAULT_BUCKET_ROWS
-) -> list[BucketOutcome]:
+def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], ingested_at: dt.datetime | None = None, bucket_rows: int = DEFAULT_BUCKET_ROWS) -> list[BucketOutcome]:
     """Deduplicate the staged rows of the successful files into the run's snapshot, one
     bucket after another in this process (the flow runs the buckets as parallel tasks)."""
-    ingested_at = ingested_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    ingested_at = ingested_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     inputs, buckets = staged_inputs(results), plan_buckets(results, bucket_rows)
     return [dedup_bucket(root, run_id, bucket, buckets, inputs, ingested_at) for bucket in range(buckets)]
 
@@ -270,8 +264,8 @@ def live_report_if_unchanged(root: DataRoot, results: list[FileResult]) -> dict[
     if not results or not all(r.ok and r.reused for r in results) or not root.exists(root.canonical_pointer()):
         return None
     pointer = root.read_json(root.canonical_pointer())
-    report_path = root.join(pointer["report"])
-    if not root.exists(report_path) or not root.exists(root.join(pointer["snapshot"])):
+    report_path = root.from_relative(pointer["report"])
+    if not root.exists(report_path) or not root.exists(root.from_relative(pointer["snapshot"])):
         return None
     report = root.read_json(report_path)
     live = [(row["source"], row["status"], row.get("staged_key")) for row in report["files"]]
@@ -325,11 +319,28 @@ def finish_ingest_run(
     snapshot = root.canonical_run_dir(run_id)
     root.fs.makedirs(snapshot, exist_ok=True)
     report = reconciliation(results)
+    if report["totals"]["canonical"] == 0:
+        root.write_json_atomic(root.ingest_report(run_id), {"run_id": run_id, **report})
+        root.remove_tree(root.staging_dir(run_id))
+        root.remove_tree(snapshot)
+        raise EmptyIngestRun(_empty_run_message(root, run_id, report))
     pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
     root.remove_tree(root.staging_dir(run_id))
-    pruned = prune_snapshots(root, keep_snapshots, run_id)
-    remove_unused_staged(root, {r.staged_key for r in results if r.ok and r.staged_key})
+    pruned = prune_snapshots(root, keep_snapshots, pointer["run_id"])
+    if pointer["run_id"] == run_id:  # a newer run's live snapshot keeps the staged rows it uses
+        remove_unused_staged(root, {r.staged_key for r in results if r.ok and r.staged_key})
     return {**report, "pointer": pointer, "pruned_snapshots": pruned}
+
+
+def _empty_run_message(root: DataRoot, run_id: str, report: dict[str, Any]) -> str:
+    t = report["totals"]
+    live = root.read_json(root.canonical_pointer()) if root.exists(root.canonical_pointer()) else None
+    kept = f"{root.uri(root.canonical_pointer())} still names snapshot {live['run_id']}" if live else "no snapshot is live yet"
+    return (
+        f"ingest {run_id} produced no canonical rows ({t['files']} file(s), {t['failed_files']} failed, "
+        f"{t['records_read']} records read, {t['quarantined']} quarantined), so nothing was published: {kept}. "
+        f"Per-file counts: {root.uri(root.ingest_report(run_id))}"
+    )
 
 
 def reconciliation(results: list[FileResult]) -> dict[str, Any]:
@@ -365,43 +376,16 @@ def reconciliation(results: list[FileResult]) -> dict[str, Any]:
 
 
 def publish_snapshot(root: DataRoot, run_id: str, snapshot: str, report: dict[str, Any], created_at: dt.datetime) -> dict[str, Any]:
-    """Write the run's report, then atomically point ``canonical/CURRENT.json`` at the snapshot."""
+    """Write the run's report, then point ``canonical/CURRENT.json`` at the snapshot with a
+    compare-and-swap: the newest run (run ids sort by start time) wins, so an older run
+    finishing late never replaces a newer live snapshot. Returns the pointer that stands."""
     root.write_json_atomic(root.ingest_report(run_id), {"run_id": run_id, **report})
     pointer = {
         "run_id": run_id,
-        "snapshot": posixpath.relpath(snapshot, root.path),
+        "snapshot": root.relative(snapshot),
         "rows": report["totals"]["canonical"],
         "created_at": created_at.isoformat(),
-        "report": posixpath.relpath(root.ingest_report(run_id), root.path),
+        "report": root.relative(root.ingest_report(run_id)),
     }
-    root.write_json_atomic(root.canonical_pointer(), pointer)
-    return pointer
-
-
-def ingest_all(
-    root: DataRoot,
-    manifest_path: str,
-    base_uri: str | None = None,
-    chunk_rows: int = 50_000,
-    storage_options: dict[str, Any] | None = None,
-    bucket_rows: int = DEFAULT_BUCKET_ROWS,
-    reuse: bool = True,
-) -> dict[str, Any]:
-    """Every source of a manifest, in this process, one file after another: the library
-    path the ingest flow orchestrates (the flow runs the files as parallel tasks)."""
-    from sentiment_model.ingest.sources import load_manifest, resolve_files
-    from sentiment_model.layout import new_run_id
-
-    manifest = load_manifest(manifest_path, base_uri)
-    run_id = new_run_id()
-    started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    results: list[FileResult] = []
-    index = 0
-    for spec in manifest.sources:
-        for source in resolve_files(spec, manifest.base_uri, storage_options):
-            try:
-                results.append(ingest_file(root, run_id, spec, source, index, ingested_at=started, chunk_rows=chunk_rows, source_storage_options=storage_options, reuse=reuse))
-            except SourceFileError as exc:
-                results.append(FileResult(source_name=spec.name, source=source, file_index=index, error=str(exc)))
-            index += 1
-    return finish_ingest_run(root, run_id, results, started, bucket_rows=bucket_rows)
+    _, standing = swap_json(root, root.canonical_pointer(), lambda current: pointer if current is None or current["run_id"] < run_id else None)
+    return standing

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
+from sentiment_model.core.errors import SourceFormatError
 from sentiment_model.ingest.sources import SourceSpec
 
 RECORD_NUMBER = "record_number"
@@ -41,12 +43,104 @@ class RawChunk:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-class SourceFormatError(Exception):
-    """The file as a whole cannot be read (truncated gzip, wrong format, missing column)."""
+# --- encodings ----------------------------------------------------------------------------
+
+#: Marks undecodable bytes: U+FDD0 is a Unicode noncharacter, never found in real text.
+UNDECODABLE_MARK = "\ufdd0"
+_UNDECODABLE_MARK_UTF8 = UNDECODABLE_MARK.encode("utf-8")
+_UTF16_BOMS = {codecs.BOM_UTF16_LE: "FF FE", codecs.BOM_UTF16_BE: "FE FF"}
+
+
+def _mark_undecodable(error: UnicodeDecodeError) -> tuple[str, int]:
+    return UNDECODABLE_MARK, error.end
+
+
+codecs.register_error("sentiment_mark_undecodable", _mark_undecodable)
+
+
+def _is_wide_unicode(encoding: str) -> bool:
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+
+
+def looks_like_utf16(head: bytes) -> str | None:
+    """Why the first bytes of a file look like UTF-16 (a byte-order mark, or NUL bytes
+    between ASCII characters), or None."""
+    for bom, name in _UTF16_BOMS.items():
+        if head.startswith(bom):
+            return f"byte-order mark {name}"
+    if len(head) >= 64:
+        even, odd = head[0::2], head[1::2]
+        for zeros, other in ((even, odd), (odd, even)):
+            if zeros.count(0) >= 0.4 * len(zeros) and other.count(0) <= 0.05 * len(other):
+                return "NUL bytes between characters"
+    return None
+
+
+def check_encoding(stream: IO[bytes], spec: SourceSpec) -> None:
+    """Fail the file with one clear message when it looks like UTF-16 but is declared as
+    something else: read byte by byte it would give garbage records with wrong counts."""
+    if _is_wide_unicode(spec.encoding):
+        return
+    start = stream.tell()
+    head = stream.read(4096)
+    stream.seek(start)
+    why = looks_like_utf16(head)
+    if why:
+        raise SourceFormatError(f'wrong encoding: file looks like UTF-16 ({why}) but source {spec.name!r} declares encoding={spec.encoding!r}; declare encoding = "utf-16" in its sources.toml entry')
+
+
+class DecodedUtf8Stream(io.RawIOBase):
+    """Bytes in any encoding -> valid UTF-8 bytes, streaming. Undecodable bytes become
+    U+FDD0, so the records that held them can be quarantined instead of failing the file.
+    A leading byte-order mark is dropped (it is not part of the first record)."""
+
+    def __init__(self, raw: IO[bytes], encoding: str, chunk_bytes: int = 1 << 20) -> None:
+        super().__init__()
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="sentiment_mark_undecodable")
+        self._single_byte = not codecs.lookup(encoding).name.startswith("utf")
+        self._chunk_bytes = chunk_bytes
+        self._buffer = b""
+        self._offset = 0
+        self._at_start = True
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _decode_next(self) -> None:
+        data = self._raw.read(self._chunk_bytes)
+        self._eof = not data
+        if self._at_start and self._single_byte and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]  # a UTF-8 BOM on a file declared latin-1 etc.
+        text = self._decoder.decode(data, final=self._eof)
+        if self._at_start and text:
+            text = text.removeprefix("\ufeff")
+            self._at_start = False
+        self._buffer, self._offset = text.encode("utf-8"), 0
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while self._offset >= len(self._buffer) and not self._eof:
+            self._decode_next()
+        size = min(len(target), len(self._buffer) - self._offset)
+        target[:size] = self._buffer[self._offset : self._offset + size]
+        self._offset += size
+        return size
+
+
+def utf8_stream(raw: IO[bytes], encoding: str) -> IO[bytes]:
+    """``raw`` decoded from ``encoding`` and re-encoded as UTF-8, undecodable bytes marked."""
+    return io.BufferedReader(DecodedUtf8Stream(raw, encoding), buffer_size=1 << 20)
+
+
+def _unmark(text: str) -> str:
+    return text.replace(UNDECODABLE_MARK, "\ufffd")
 
 
 def read_raw_chunks(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[RawChunk]:
-    """Dispatch to the reader for ``spec.reader``."""
+    """Dispatch to the reader for ``spec.reader``. The stream is checked first: a UTF-16
+    file declared as something else fails at once with one clear message."""
+    check_encoding(stream, spec)
     if spec.reader == "json_lines":
         return read_json_lines(spec, stream, chunk_rows)
     if spec.reader == "csv":
@@ -96,9 +190,7 @@ def _strings_table(rows: dict[str, list[str | None]], record_numbers: list[int])
     return pa.table(columns)
 
 
-def _parse_json_lines_slow(
-    lines: list[bytes], fields: list[str], first_record: int
-) -> RawChunk:
+def _parse_json_lines_slow(lines: list[bytes], fields: list[str], first_record: int, encoding: str) -> RawChunk:
     """Line-by-line parse that isolates bad lines. Used only when the fast parse of a
     block fails, so one broken line costs one block's speed, not the whole file."""
     rows: dict[str, list[str | None]] = {name: [] for name in fields}
@@ -106,10 +198,9 @@ def _parse_json_lines_slow(
     rejected: list[Rejected] = []
     for offset, line in enumerate(lines):
         number = first_record + offset
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            rejected.append(Rejected(number, line.decode("utf-8", "replace"), f"undecodable bytes: not valid UTF-8 ({exc.reason} at byte {exc.start})"))
+        text = line.decode("utf-8")  # the stream is already UTF-8, undecodable bytes marked
+        if UNDECODABLE_MARK in text:
+            rejected.append(Rejected(number, _unmark(text), f"undecodable bytes: not valid {encoding}"))
             continue
         try:
             obj = orjson.loads(text)
@@ -134,7 +225,8 @@ def _json_fast_schema(spec: SourceSpec, fields: list[str]) -> pa.Schema:
 
 def read_json_lines(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[RawChunk]:
     """JSON lines via pyarrow's multi-threaded parser, falling back to a per-line parse
-    for any block that holds a malformed line or an unexpected type."""
+    for any block that holds a malformed line, undecodable bytes or an unexpected type.
+    The file is decoded from its declared encoding first."""
     fields = spec.needed_fields()
     if fields is None:
         raise ValueError(f"source {spec.name!r}: whole-row dedup keys are not supported for JSON lines")
@@ -142,12 +234,15 @@ def read_json_lines(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Ite
     parse_options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     block_bytes = max(1 << 20, min(_JSON_BLOCK_BYTES, chunk_rows * 1024))
     next_record = 1
-    for block in _iter_line_blocks(stream, block_bytes):
+    for block in _iter_line_blocks(utf8_stream(stream, spec.encoding), block_bytes):
         for start in range(0, len(block), chunk_rows):
             lines = block[start : start + chunk_rows]
+            data = b"\n".join(lines)
             try:
+                if _UNDECODABLE_MARK_UTF8 in data:
+                    raise pa.ArrowInvalid("undecodable bytes")
                 table = pajson.read_json(
-                    io.BytesIO(b"\n".join(lines)),
+                    io.BytesIO(data),
                     read_options=pajson.ReadOptions(block_size=max(1 << 20, len(lines[0]) * 4)),
                     parse_options=parse_options,
                 )
@@ -159,7 +254,7 @@ def read_json_lines(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Ite
                 columns[RECORD_NUMBER] = pa.array(range(next_record, next_record + len(lines)), type=pa.int64())
                 chunk = RawChunk(pa.table(columns))
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-                chunk = _parse_json_lines_slow(lines, fields, next_record)
+                chunk = _parse_json_lines_slow(lines, fields, next_record, spec.encoding)
             next_record += len(lines)
             yield chunk
 
@@ -170,9 +265,9 @@ def read_json_lines(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Ite
 def _peek_header(stream: IO[bytes], spec: SourceSpec) -> list[str]:
     """Read the header line without consuming it (the stream must be seekable)."""
     start = stream.tell()
-    first = stream.readline()
+    first = utf8_stream(stream, spec.encoding).readline()
     stream.seek(start)
-    text = first.decode(spec.encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    text = _unmark(first.decode("utf-8")).rstrip("\r\n")
     if not text:
         raise SourceFormatError("the file is empty: no header line")
     if not spec.quoting:
@@ -180,41 +275,19 @@ def _peek_header(stream: IO[bytes], spec: SourceSpec) -> list[str]:
     return next(csv.reader([text], delimiter=spec.delimiter))
 
 
-#: Marks undecodable bytes: U+FDD0 is a Unicode noncharacter, never found in real text.
-UNDECODABLE_MARK = "\ufdd0"
+#: pyarrow needs a whole record inside one block: a file with a longer record is read
+#: again with a bigger block (4 MB, 16 MB, ... up to 256 MB), the records already
+#: yielded skipped, so one huge text field costs a re-read, not the file.
+_CSV_BLOCK_BYTES = 4 << 20
+_CSV_MAX_BLOCK_BYTES = 256 << 20
 
 
-def _mark_undecodable(error: UnicodeDecodeError) -> tuple[str, int]:
-    return UNDECODABLE_MARK, error.end
+@dataclass
+class _CsvProgress:
+    """What a CSV read has handed out, so a re-read with a bigger block skips it."""
 
-
-codecs.register_error("sentiment_mark_undecodable", _mark_undecodable)
-
-
-class DecodedUtf8Stream(io.RawIOBase):
-    """Bytes in any encoding -> valid UTF-8 bytes, streaming. Undecodable bytes become
-    U+FDD0, so the rows that held them can be quarantined instead of failing the file."""
-
-    def __init__(self, raw: IO[bytes], encoding: str, chunk_bytes: int = 1 << 20) -> None:
-        super().__init__()
-        self._raw = raw
-        self._decoder = codecs.getincrementaldecoder(encoding)(errors="sentiment_mark_undecodable")
-        self._chunk_bytes = chunk_bytes
-        self._buffer = b""
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buffer and not self._eof:
-            data = self._raw.read(self._chunk_bytes)
-            self._eof = not data
-            self._buffer = self._decoder.decode(data, final=self._eof).encode("utf-8")
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
+    yielded_through: int = 0  # every valid record up to this number has been yielded
+    reported_invalid: set[int] = field(default_factory=set)
 
 
 def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[RawChunk]:
@@ -226,18 +299,43 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
     if missing:
         raise SourceFormatError(f"mapped column(s) {missing} not in the file's columns {names}")
     wanted = wanted or [n for n in names if n not in spec.dedup_exclude]
+    start = stream.tell()
+    progress = _CsvProgress()
+    block_size = _CSV_BLOCK_BYTES
+    while True:
+        stream.seek(start)
+        try:
+            yield from _read_csv_pass(spec, stream, chunk_rows, names, wanted, block_size, progress)
+            return
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+            if block_size >= _CSV_MAX_BLOCK_BYTES:
+                raise SourceFormatError(f"a record is longer than {_CSV_MAX_BLOCK_BYTES >> 20} MB (or a quote is never closed)") from exc
+            block_size *= 4
+
+
+def _read_csv_pass(spec: SourceSpec, stream: IO[bytes], chunk_rows: int, names: list[str], wanted: list[str], block_size: int, progress: _CsvProgress) -> Iterator[RawChunk]:
+    """One read of the file with one block size; skips what ``progress`` says was yielded."""
     invalid_rows: list[Rejected] = []
+    header_rows = 1 if spec.header else 0
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
-        invalid_rows.append(Rejected(None, row.text or "", f"{spec.delimiter!r}-separated row has {row.actual_columns} fields, expected {row.expected_columns}"))
+        # Single-threaded reads know the row's number (header included); valid rows are
+        # numbered around these below, so every record keeps its place in the file.
+        number = None if row.number is None or row.number < 0 else row.number - header_rows
+        if number is None or number not in progress.reported_invalid:
+            text = _unmark(row.text or "")
+            invalid_rows.append(Rejected(number, text, f"{spec.delimiter!r}-separated row has {row.actual_columns} fields, expected {row.expected_columns}"))
         return "skip"
 
     reader = pacsv.open_csv(
-        DecodedUtf8Stream(stream, spec.encoding),
+        utf8_stream(stream, spec.encoding),
         read_options=pacsv.ReadOptions(
             encoding="utf8",
             column_names=None if spec.header else names,
-            block_size=4 << 20,
+            block_size=block_size,
+            use_threads=False,
         ),
         parse_options=pacsv.ParseOptions(
             delimiter=spec.delimiter,
@@ -254,30 +352,45 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
             quoted_strings_can_be_null=False,
         ),
     )
-    next_record = 1
+    next_candidate = 1
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
 
+    def record_numbers(count: int) -> np.ndarray:
+        """The next ``count`` record numbers that are not rejected rows: the handler has
+        seen every rejected row up to the end of the batch being numbered (and maybe
+        some beyond it, which are larger)."""
+        nonlocal next_candidate
+        skipped = np.array(sorted(r.record_number for r in invalid_rows if r.record_number is not None and r.record_number >= next_candidate), dtype=np.int64)
+        skipped = np.union1d(skipped, np.array([n for n in progress.reported_invalid if n >= next_candidate], dtype=np.int64))
+        candidates = np.arange(next_candidate, next_candidate + count + len(skipped), dtype=np.int64)
+        numbers = np.setdiff1d(candidates, skipped, assume_unique=True)[:count]
+        if count:
+            next_candidate = int(numbers[-1]) + 1
+        return numbers
+
     def flush() -> RawChunk:
-        nonlocal next_record, pending, pending_rows
+        nonlocal pending, pending_rows
         table = pa.Table.from_batches(pending, schema=reader.schema)
-        numbers = pa.chunked_array([pa.array(range(next_record, next_record + table.num_rows), type=pa.int64())])
-        next_record += table.num_rows
+        numbers = record_numbers(table.num_rows)
+        columns = {name: table.column(name) for name in wanted}
+        columns[RECORD_NUMBER] = pa.chunked_array([pa.array(numbers, type=pa.int64())])
+        out = pa.table(columns)
+        out = out.filter(pc.greater(out.column(RECORD_NUMBER), progress.yielded_through))
         rejected = list(invalid_rows)
         invalid_rows.clear()
-        columns = {name: table.column(name) for name in wanted}
-        columns[RECORD_NUMBER] = numbers
-        out = pa.table(columns)
+        progress.reported_invalid.update(r.record_number for r in rejected if r.record_number is not None)
         marked = None
         for name in wanted:
-            has_mark = pc.match_substring(columns[name], UNDECODABLE_MARK)
+            has_mark = pc.match_substring(out.column(name), UNDECODABLE_MARK)
             marked = has_mark if marked is None else pc.or_(marked, has_mark)
         if marked is not None and pc.any(marked).as_py():
             for row in out.filter(marked).to_pylist():
                 number = row.pop(RECORD_NUMBER)
-                raw = orjson.dumps(row).decode().replace(UNDECODABLE_MARK, "\ufffd")
-                rejected.append(Rejected(number, raw, f"undecodable bytes: not valid {spec.encoding}"))
+                rejected.append(Rejected(number, _unmark(orjson.dumps(row).decode()), f"undecodable bytes: not valid {spec.encoding}"))
             out = out.filter(pc.invert(marked))
+        if len(numbers):
+            progress.yielded_through = max(progress.yielded_through, int(numbers[-1]))
         pending, pending_rows = [], 0
         return RawChunk(out, rejected)
 
@@ -294,9 +407,10 @@ def read_csv(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[R
 
 
 def read_snap_text(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iterator[RawChunk]:
-    """SNAP 2013 ``key: value`` blocks separated by blank lines."""
+    """SNAP 2013 ``key: value`` blocks separated by blank lines. A block holding bytes
+    that are not valid in the declared encoding is quarantined on its own."""
     fields = spec.needed_fields() or []
-    text = io.TextIOWrapper(stream, encoding=spec.encoding, errors="strict", newline="\n")
+    text = io.TextIOWrapper(utf8_stream(stream, spec.encoding), encoding="utf-8", newline="\n")
     rows: dict[str, list[str | None]] = {name: [] for name in fields}
     numbers: list[int] = []
     rejected: list[Rejected] = []
@@ -312,9 +426,9 @@ def read_snap_text(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iter
         record += 1
         missing = [name for name in fields if name not in block]
         if problem is None and missing:
-            problem = f"block lacks key(s) {missing}"
+            problem = f"malformed text block: block lacks key(s) {missing}"
         if problem is not None:
-            rejected.append(Rejected(record, "\n".join(block_lines), f"malformed text block: {problem}"))
+            rejected.append(Rejected(record, _unmark("\n".join(block_lines)), problem))
         else:
             for name in fields:
                 rows[name].append(block.get(name))
@@ -335,11 +449,14 @@ def read_snap_text(spec: SourceSpec, stream: IO[bytes], chunk_rows: int) -> Iter
                 yield take_chunk()
             continue
         block_lines.append(line)
+        if UNDECODABLE_MARK in line:
+            problem = problem or f"undecodable bytes: not valid {spec.encoding}"
+            continue
         key, sep, value = line.partition(": ")
         if not sep and line.endswith(":"):
             key, sep, value = line[:-1], ":", ""
         if not sep or "/" not in key:
-            problem = problem or f"line is not 'key: value': {line[:60]!r}"
+            problem = problem or f"malformed text block: line is not 'key: value': {line[:60]!r}"
             continue
         block[key] = value
     end_block()

@@ -6,13 +6,14 @@ and may override any field. Presets live here and nowhere else.
 
 from __future__ import annotations
 
+import codecs
 import posixpath
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import fsspec
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ReaderKind = Literal["json_lines", "csv", "snap_text"]
 TimeFormat = str  # "unix_s", "unix_ms", "iso8601", or a strptime pattern such as "%Y-%m-%d"
@@ -31,7 +32,7 @@ class ColumnMapping(BaseModel):
     review_time: str | None = None
 
     @model_validator(mode="after")
-    def _needs_some_text(self) -> "ColumnMapping":
+    def _needs_some_text(self) -> ColumnMapping:
         if self.title is None and self.text is None:
             raise ValueError("a source must map at least one of title or text")
         return self
@@ -60,8 +61,17 @@ class SourceSpec(BaseModel):
     header: bool = True
     column_names: list[str] | None = Field(default=None, description="Column names for a header-less CSV.")
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
     @model_validator(mode="after")
-    def _check(self) -> "SourceSpec":
+    def _check(self) -> SourceSpec:
         if self.reader == "csv" and not self.header and not self.column_names:
             raise ValueError(f"source {self.name!r}: a header-less CSV needs column_names")
         if self.columns.review_time and not self.time_format:
@@ -197,26 +207,45 @@ class Manifest(BaseModel):
 
 def load_manifest(path: str | Path, base_uri: str | None = None) -> Manifest:
     """Read a TOML sources manifest. ``base_uri`` (or the file's own) is resolved
-    relative to the manifest's folder when it is a relative local path."""
+    relative to the manifest's folder when it is a relative local path. Anything wrong
+    with the manifest raises :class:`ConfigError` naming it (and the entry)."""
+    from sentiment_model.core.errors import ConfigError
+
     manifest_path = Path(path)
-    data = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"sources manifest {manifest_path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"sources manifest {manifest_path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sources manifest {manifest_path} is not valid TOML: {exc}") from None
     base = base_uri or data.get("base_uri", ".")
     if "://" not in base and not Path(base).is_absolute():
         base = str((manifest_path.parent / base).resolve())
-    specs = [build_spec(entry) for entry in data.get("sources", [])]
+    specs = []
+    for number, entry in enumerate(data.get("sources", []), start=1):
+        label = f"{manifest_path}: source {entry.get('name', f'#{number}')!r}" if isinstance(entry, dict) else f"{manifest_path}: source #{number}"
+        try:
+            specs.append(build_spec(entry))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+            raise ConfigError(f"{label}: {problems}") from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{label}: {exc}") from None
     names = [s.name for s in specs]
     if len(names) != len(set(names)):
-        raise ValueError(f"{manifest_path}: source names must be unique")
+        raise ConfigError(f"{manifest_path}: source names must be unique")
     return Manifest(base_uri=base, sources=specs)
 
 
-def resolve_files(
-    spec: SourceSpec, base_uri: str, storage_options: dict[str, Any] | None = None
-) -> list[str]:
-    """Expand a spec's ``uri`` (file, folder or glob) to a sorted list of file URLs."""
+def resolve_files(spec: SourceSpec, base_uri: str, storage_options: dict[str, Any] | None = None) -> list[str]:
+    """Expand a spec's ``uri`` (file, folder or glob) to a sorted list of file URLs. A
+    file whose name holds glob characters (``[``, ``*``, ``?``) is taken literally when
+    it exists under that exact name."""
     uri = spec.uri if ("://" in spec.uri or spec.uri.startswith("/")) else posixpath.join(base_uri, spec.uri)
     fs, path = fsspec.core.url_to_fs(uri, **(storage_options or {}))
-    if any(ch in path for ch in "*?["):
+    if any(ch in path for ch in "*?[") and not fs.isfile(path):
         paths = fs.glob(path)
     elif fs.isdir(path):
         paths = fs.find(path)

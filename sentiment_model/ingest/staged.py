@@ -19,8 +19,8 @@ from typing import Any
 import fsspec
 import orjson
 
+from sentiment_model.core.layout import DataRoot
 from sentiment_model.ingest.sources import SourceSpec
-from sentiment_model.layout import DataRoot
 
 #: Bump when the staged part layout changes.
 STAGE_FORMAT = 1
@@ -42,7 +42,7 @@ def source_identity(source: str, storage_options: dict[str, Any] | None = None) 
 @functools.cache
 def code_fingerprint() -> str:
     """Hash of the modules that turn raw bytes into staged rows: new code, new rows."""
-    from sentiment_model import schema
+    from sentiment_model.core import schema
     from sentiment_model.ingest import normalize, readers, sources
 
     digest = hashlib.md5(str(STAGE_FORMAT).encode())

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentiment_model.batching import inference_batches, predict_bucketed
-from sentiment_model.registry import load_classifier
+from sentiment_model.model.batching import inference_batches, predict_bucketed
+from sentiment_model.model.registry import load_classifier
 
 BUCKETS = (16, 32, 64, 128, 200)
 

@@ -6,6 +6,7 @@ staged row in manifest order, with a dict of seen ids, that ingest used before b
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 from pathlib import Path
 from typing import Any
@@ -15,21 +16,40 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from sentiment_model.datasets import read_canonical
-from sentiment_model.ingest.dedup import hash_slots, read_staged_rows, slot_range
-from sentiment_model.ingest.pipeline import ingest_all
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.ingest.canonical import read_canonical
+from sentiment_model.ingest.dedup import DEFAULT_BUCKET_ROWS, hash_slots, read_staged_rows, slot_range
+from sentiment_model.ingest.pipeline import FileResult, SourceFileError, finish_ingest_run, ingest_file
+from sentiment_model.ingest.sources import load_manifest, resolve_files
 from sentiment_model.ingest.staged import load_staged
-from sentiment_model.layout import DataRoot
 
 MANIFEST = '[[sources]]\nname = "dump"\nuri = "*.jsonl.gz"\npreset = "mcauley_json"\n'
 
 
 def review(i: int, rating: int | None = None, text: str | None = None) -> dict[str, Any]:
     return {
-        "reviewerID": f"R{i:04d}", "asin": f"B{i % 7}", "summary": f"title {i}",
+        "reviewerID": f"R{i:04d}",
+        "asin": f"B{i % 7}",
+        "summary": f"title {i}",
         "reviewText": text or f"review number {i} says {'good' if i % 3 else 'bad'}",
-        "overall": float(rating or 1 + i % 5), "unixReviewTime": 1_400_000_000 + 86_400 * (i % 40),
+        "overall": float(rating or 1 + i % 5),
+        "unixReviewTime": 1_400_000_000 + 86_400 * (i % 40),
     }
+
+
+def ingest_all(root: DataRoot, manifest_path: str, chunk_rows: int = 50_000, bucket_rows: int = DEFAULT_BUCKET_ROWS, reuse: bool = True) -> dict[str, Any]:
+    """The library steps the ingest flow runs, here in one process, file after file, then
+    bucket after bucket (no Prefect): what these tests compare against the rule."""
+    manifest = load_manifest(manifest_path)
+    run_id, started = new_run_id(), dt.datetime.now(dt.UTC).replace(microsecond=0)
+    results: list[FileResult] = []
+    files = [(spec, source) for spec in manifest.sources for source in resolve_files(spec, manifest.base_uri)]
+    for index, (spec, source) in enumerate(files):
+        try:
+            results.append(ingest_file(root, run_id, spec, source, index, ingested_at=started, chunk_rows=chunk_rows, reuse=reuse))
+        except SourceFileError as exc:
+            results.append(FileResult(source_name=spec.name, source=source, file_index=index, error=str(exc)))
+    return finish_ingest_run(root, run_id, results, started, bucket_rows=bucket_rows)
 
 
 def write_dump(folder: Path, name: str, records: list[dict[str, Any]]) -> Path:

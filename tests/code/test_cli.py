@@ -45,8 +45,8 @@ def test_evaluate_writes_the_metrics_json(tiny_champion_root, tmp_path):
 def test_run_ids_sort_by_start_time_even_within_one_second():
     import datetime as dt
 
-    from sentiment_model.layout import new_run_id
+    from sentiment_model.core.layout import new_run_id
 
-    start = dt.datetime(2026, 1, 1, 2, 0, 0, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2026, 1, 1, 2, 0, 0, 1, tzinfo=dt.UTC)
     ids = [new_run_id(start + dt.timedelta(microseconds=i)) for i in range(50)]
     assert ids == sorted(ids) and len(set(ids)) == 50

@@ -13,8 +13,9 @@ import pytest
 
 from flows.ingest import IngestIncomplete, ingest
 from flows.stage_batches import stage_batches
-from sentiment_model.datasets import read_canonical
-from sentiment_model.layout import ConfigError, DataRoot
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.ingest.canonical import read_canonical
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -90,7 +91,7 @@ def test_memory_data_root_and_staged_batches(tmp_path, fixture_copy):
 
 def test_unknown_scheme_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"Unknown or unavailable storage scheme 'nosuch://'"):
-        DataRoot("nosuch://bucket/x").fs
+        _ = DataRoot("nosuch://bucket/x").fs
     with pytest.raises(ConfigError, match="run `sentiment ingest` first"):
         read_canonical(DataRoot(str(tmp_path / "empty")))
 

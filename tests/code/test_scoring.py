@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.nightly_scoring import nightly_scoring
-from sentiment_model.layout import DataRoot
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import MANIFEST, BatchValidationError, list_day_files, read_scored_day, score_file
-from sentiment_model.schema import SCORED_SCHEMA
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import SCORED_SCHEMA
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import MANIFEST, BatchValidationError, list_day_files, read_scored_day, score_file
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 DAY = dt.date(2015, 8, 31)
@@ -40,7 +40,7 @@ def test_scores_a_day_writes_report_and_is_idempotent(tiny_champion_root):
     summary = root.read_json(posixpath.join(report_dir, "summary.json"))
     assert summary["reviews"] == 300 and summary["live_quality"]["rated_reviews"] == 300
     assert 0.5 < summary["live_quality"]["macro_f1"] <= 1.0
-    assert summary["drift"]["psi_vs_training"] >= 0
+    assert summary["drift"]["class_shares"]["training"]["psi"] >= 0
 
     nightly_scoring(run_date=DAY, data_root=root.url)
     assert scored_rows(root, DAY).equals(first)  # same rows, byte for byte, but scored_at
@@ -55,7 +55,7 @@ def test_interrupted_run_leaves_previous_output_and_rerun_scores_each_review_onc
     before = scored_rows(root, day)
     # A run that wrote one part and died before publishing: the manifest still names the old run.
     classifier = load_classifier(root, "champion")
-    score_file(root, classifier, list_day_files(root, day)[0], day, "20000101T000000Z-dead00", 0, dt.datetime.now(dt.timezone.utc))
+    score_file(root, classifier, list_day_files(root, day)[0], day, "20000101T000000Z-dead00", 0, dt.datetime.now(dt.UTC))
     assert scored_rows(root, day).equals(before)
     nightly_scoring(run_date=day, data_root=root.url)
     after = scored_rows(root, day)
@@ -85,14 +85,14 @@ def test_batch_with_missing_column_or_wrong_type_names_file_and_column(tiny_cham
         path = tmp_path / name
         pq.write_table(table, path)
         with pytest.raises(BatchValidationError, match=pattern):
-            score_file(DataRoot(str(tmp_path)), classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.timezone.utc))
+            score_file(DataRoot(str(tmp_path)), classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.UTC))
     not_parquet = tmp_path / "notparquet.parquet"
     not_parquet.write_text("review_id,text\n1,hello\n")
     empty = tmp_path / "empty.parquet"
     empty.write_bytes(b"")
     for path in (not_parquet, empty):
         with pytest.raises(BatchValidationError, match=rf"{path.name}: not a readable Parquet file"):
-            score_file(DataRoot(str(tmp_path)), classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.timezone.utc))
+            score_file(DataRoot(str(tmp_path)), classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.UTC))
 
 
 def test_bad_rows_are_quarantined_with_a_reason(tiny_champion_root, tmp_path):
@@ -103,7 +103,7 @@ def test_bad_rows_are_quarantined_with_a_reason(tiny_champion_root, tmp_path):
     table = table.set_column(table.schema.get_field_index("title"), "title", pa.array(["", "a", "b", "c", "d"]))
     path = tmp_path / "day.parquet"
     pq.write_table(table, path)
-    result = score_file(root, classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.timezone.utc))
+    result = score_file(root, classifier, str(path), DAY, "r1", 0, dt.datetime.now(dt.UTC))
     assert (result.rows_read, result.scored, result.quarantined) == (5, 4, 1)
     assert result.quarantine_reasons == {"missing text: title and body are empty": 1}
 

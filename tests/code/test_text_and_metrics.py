@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_model.metrics import apply_offsets, classification_metrics, macro_f1, tune_class_offsets
-from sentiment_model.text import OOV_ID, Vocabulary, tokenize
+from sentiment_model.model.decision import apply_offsets
+from sentiment_model.model.text import OOV_ID, Vocabulary, tokenize
+from sentiment_model.training.metrics import classification_metrics, macro_f1, star_metrics, tune_class_offsets
 
 
 def test_normalization_keeps_sentiment_punctuation_and_marks_specials():
@@ -51,3 +52,43 @@ def test_offsets_tuned_on_validation_raise_macro_f1():
     probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     offsets = tune_class_offsets(probabilities, y)
     assert macro_f1(y, apply_offsets(probabilities, offsets)) > macro_f1(y, probabilities.argmax(1)) + 0.02
+
+
+def test_bootstrap_interval_and_paired_difference_on_a_fixed_example():
+    from sentiment_model.training.metrics import bootstrap_macro_f1, comparison_line
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=600, p=[0.2, 0.1, 0.7])
+    good = np.where(rng.random(600) < 0.9, y, (y + 1) % 3)  # 90% right
+    worse = np.where(rng.random(600) < 0.6, y, (y + 1) % 3)  # 60% right
+    result = bootstrap_macro_f1(y, good, worse, resamples=300, seed=1)
+    low, high = result["ci"]
+    assert low < result["macro_f1"] < high and high - low < 0.15
+    assert result["difference"] == pytest.approx(result["macro_f1"] - result["baseline_macro_f1"])
+    assert result["difference_ci"][0] > 0 and result["verdict"] == "better"
+    assert "beats" in comparison_line(result)
+    # A model against itself: the difference is exactly 0 in every resample, so a tie.
+    same = bootstrap_macro_f1(y, good, good, resamples=100, seed=1)
+    assert same["difference_ci"] == [0.0, 0.0] and same["verdict"] == "tie"
+    assert bootstrap_macro_f1(y, worse, good, resamples=100, seed=1)["verdict"] == "worse"
+
+
+def test_emoji_and_symbols_are_tokens_and_invisible_text_has_none():
+    from sentiment_model.model.text import tokenize
+
+    tokens = tokenize(["Love it 👍👍 ★★★★★", "😡 broke", "\u200b \u200d\t", "❤️"]).to_pylist()
+    assert tokens[0] == ["love", "it", "👍", "👍", "★", "★", "★", "★", "★"]
+    assert tokens[1] == ["😡", "broke"]
+    assert tokens[2] == []  # zero-width characters only: no tokens at all
+    assert tokens[3] == ["❤"]  # the variation selector is dropped
+
+
+def test_star_metrics_on_a_fixed_example():
+    stars_true = np.array([0, 1, 2, 3, 4, 4])  # 1..5 stars as ids
+    probabilities = np.eye(5)[[0, 2, 2, 3, 3, 1]]  # exact, off by one, exact, exact, off by one, off by three
+    metrics = star_metrics(stars_true, probabilities)
+    assert metrics["exact_accuracy"] == pytest.approx(3 / 6)
+    assert metrics["within_one_star"] == pytest.approx(5 / 6)
+    assert metrics["mean_absolute_error"] == pytest.approx((0 + 1 + 0 + 0 + 1 + 3) / 6)
+    # per star F1: 1 star 1.0, 2 stars 0, 3 stars 2/3, 4 stars 2/3, 5 stars 0
+    assert metrics["macro_f1"] == pytest.approx((1 + 0 + 2 / 3 + 2 / 3 + 0) / 5)

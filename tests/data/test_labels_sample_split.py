@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sentiment_model.data import (
+from sentiment_model.training.data import (
     add_labels,
     label_ids_from_ratings,
     normalized_text_keys,

@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,21 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sentiment_model.datasets import read_canonical, write_incoming_batches
-from sentiment_model.layout import DataRoot
-from sentiment_model.scoring import read_scored_day
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
+from sentiment_model.scoring.batch import read_scored_day
+from tests.processes import free_port, prefect_server_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 PROJECT_ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
 DAY = dt.date(2015, 8, 31)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
@@ -69,27 +63,27 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
     root, staged = e2e_root
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_UI_ENABLED": "false",
-        "PWD": str(PROJECT_ROOT),
-        "SENTIMENT_DATA_ROOT": root.url,
-    }
-    env.pop("PREFECT_PROFILES_PATH", None)
+    env = prefect_server_env(
+        tmp_path,
+        api,
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_UI_ENABLED="false",
+        PWD=str(PROJECT_ROOT),
+        SENTIMENT_DATA_ROOT=root.url,
+    )
     logs = tmp_path / "logs"
     logs.mkdir()
     server = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=PROJECT_ROOT, stdout=open(logs / "server.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=open(logs / "server.log", "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     worker = None
     try:
+
         def healthy() -> bool:
             try:
                 return httpx.get(f"{api}/health", timeout=2).status_code == 200
@@ -106,6 +100,22 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
         cli("work-pool", "create", "process-pool", "--type", "process")
         cli("work-pool", "create", "gpu", "--type", "process")
         cli("--no-prompt", "deploy", "--all")
+        # Alerts: a notification block and the automations, as the README tells users to.
+        block = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from prefect.blocks.notifications import CustomWebhookNotificationBlock as B; B(name='e2e', url='http://127.0.0.1:9/hook', json_data={'text': '{{subject}}'}).save('e2e-alerts')",
+            ],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert block.returncode == 0, block.stderr[-2000:]
+        installed = subprocess.run([str(BIN / "sentiment"), "alerts", "install", "--block", "custom-webhook/e2e-alerts"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+        assert installed.returncode == 0 and "review-sentiment: report alert" in installed.stdout, installed.stderr[-2000:]
         deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
         by_name = {d["name"]: d for d in deployments}
         assert set(by_name) == {"nightly-scoring", "retrain", "ingest", "report"}
@@ -115,11 +125,16 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
 
         worker = subprocess.Popen(
             [str(BIN / "prefect"), "worker", "start", "--pool", "process-pool"],
-            env=env, cwd=PROJECT_ROOT, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=open(logs / "worker.log", "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         flow_run = httpx.post(
             f"{api}/deployments/{nightly['id']}/create_flow_run",
-            json={"parameters": {"run_date": DAY.isoformat()}}, timeout=10,
+            json={"parameters": {"run_date": DAY.isoformat()}},
+            timeout=10,
         ).json()
 
         def final_state() -> str | None:
@@ -136,6 +151,17 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
             keys |= {a["key"] for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json()}
         assert {"nightly-scoring-report", "nightly-scoring-class-distribution", "nightly-scoring-negative-products"} <= keys
         assert any(a["type"] == "progress" for run in subflow_runs for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json())
+
+        def events(prefix: str) -> list[dict]:
+            return httpx.post(f"{api}/events/filter", json={"filter": {"event": {"prefix": [prefix]}}, "limit": 50}, timeout=10).json()["events"]
+
+        # The report's event (and any alert event) is on the server, tied to the flow run;
+        # an alert event makes the installed automation act.
+        published = wait_for(lambda: events("review-sentiment.report.published"), 60, "the report event on the server")
+        assert published[0]["resource"]["prefect.resource.id"] == f"review-sentiment.day.{DAY.isoformat()}"
+        assert flow_run["id"] in {r["prefect.resource.id"].split(".")[-1] for e in published for r in e["related"]}
+        if events("review-sentiment.alert."):
+            wait_for(lambda: events("prefect.automation."), 120, "the alert automation to act")
 
         scored = read_scored_day(root, DAY)
         assert scored.num_rows == staged and len(set(scored.column("review_id").to_pylist())) == staged

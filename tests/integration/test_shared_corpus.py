@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_model.data import add_labels, split_train_validation_test, normalized_text_keys
-from sentiment_model.datasets import read_canonical
+from sentiment_model.ingest.canonical import read_canonical
+from sentiment_model.training.data import add_labels, normalized_text_keys, split_train_validation_test
 
 pytestmark = pytest.mark.integration
 
@@ -71,10 +71,9 @@ def test_split_after_dedup_has_no_text_in_two_splits(shared_ingest):
 def test_bucketed_dedup_gives_the_single_pass_result_on_the_shared_corpus(tmp_path):
     """Eight buckets (and one) against the pre-bucket rule over the same staged rows:
     the same review_ids kept from the same files, the same counts per file."""
-    from tests.code.test_bucketed_ingest import observed, reference_dedup
+    from sentiment_model.core.layout import DataRoot
+    from tests.code.test_bucketed_ingest import ingest_all, observed, reference_dedup
     from tests.conftest import PROJECT_ROOT, require_shared_corpus
-    from sentiment_model.ingest.pipeline import ingest_all
-    from sentiment_model.layout import DataRoot
 
     require_shared_corpus()
     results = {}

@@ -17,14 +17,14 @@ TRAIN_UNDER_JAX = textwrap.dedent(
     """
     import sys, numpy as np, keras
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    from sentiment_model.data import split_train_validation_test
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import save_model
-    from sentiment_model.train import TrainConfig, train_classifier, texts_and_labels
-    from sentiment_model.metrics import classification_metrics
+    from sentiment_model.training.data import split_train_validation_test
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.model.registry import save_model
+    from sentiment_model.training.train import TrainConfig, train_classifier, texts_and_labels
+    from sentiment_model.training.metrics import classification_metrics
     from tests.conftest import synthetic_reviews
     splits = split_train_validation_test(synthetic_reviews(400, seed=2), seed=2)
-    config = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=5)
+    config = TrainConfig(frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=5)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     texts, labels = texts_and_labels(splits["test"])
     probabilities = result.classifier.predict_proba(texts)
@@ -43,10 +43,10 @@ def test_jax_trained_model_scores_the_same_under_tensorflow(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(PROJECT_ROOT)}
     subprocess.run([sys.executable, "-c", TRAIN_UNDER_JAX, str(tmp_path / "root"), str(tmp_path / "jax.npy")], check=True, env=env, cwd=PROJECT_ROOT, timeout=600)
 
-    from sentiment_model.data import split_train_validation_test
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.registry import load_classifier
-    from sentiment_model.train import texts_and_labels
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.model.registry import load_classifier
+    from sentiment_model.training.data import split_train_validation_test
+    from sentiment_model.training.train import texts_and_labels
     from tests.conftest import synthetic_reviews
 
     classifier = load_classifier(DataRoot(str(tmp_path / "root")), "20260101T000000Z-0000jax0")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_model.data import add_labels, split_train_validation_test, stratified_sample
-from sentiment_model.datasets import read_canonical
-from sentiment_model.schema import LABELS
-from sentiment_model.train import TrainConfig, train_classifier
+from sentiment_model.core.schema import LABELS
+from sentiment_model.ingest.canonical import read_canonical
+from sentiment_model.training.data import add_labels, split_train_validation_test, stratified_sample
+from sentiment_model.training.train import TrainConfig, train_classifier
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def small_model(shared_ingest):
     splits = split_train_validation_test(add_labels(read_canonical(root)), seed=13)
     train = stratified_sample(splits["train"], n=12_000, seed=13)
     validation = stratified_sample(splits["validation"], n=2_000, seed=13)
-    config = TrainConfig(ensemble_size=1, embedding_dim=64, lstm_units=32, epochs=2, max_length=120, vocab_size=15_000, batch_size=64, seed=13)
+    config = TrainConfig(frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=64, lstm_units=32, epochs=2, max_length=120, vocab_size=15_000, batch_size=64, seed=13)
     return train_classifier(train, validation, config, log=lambda _: None).classifier
 
 
@@ -75,3 +75,19 @@ def test_explanation_points_at_sentiment_words(small_model):
     assert abs(sum(explanation["probabilities"].values()) - 1) < 1e-4
     tokens = {t["token"] for t in explanation["top_tokens"]}
     assert tokens & {"great", "terrible", "died", "battery"}
+
+
+# The seed's hand check: four headphone reviews, one of each kind it met (its blog post got
+# three right and the "scam" review wrong). The blog's exact wording is not available
+# offline; these are written to the same four cases.
+HEADPHONE_REVIEWS = [
+    ("These headphones are amazing. The sound is crisp, the bass is deep and they are so comfortable. Worth every penny.", "positive"),
+    ("Worst headphones I have ever owned. The left side died after a week and the replacement broke too.", "negative"),
+    ("This is a scam. What arrived were cheap fake headphones, nothing like the picture. Seller never answered.", "negative"),
+    ("Great headphones for the price, good sound and long battery life. I use them every day at the gym.", "positive"),
+]
+
+
+def test_the_seeds_four_headphone_reviews(small_model):
+    texts, expected = zip(*HEADPHONE_REVIEWS, strict=True)
+    assert small_model.predict(list(texts)) == list(expected)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_model.data import split_train_validation_test
-from sentiment_model.layout import ConfigError, DataRoot
-from sentiment_model.model import ModelConfig, build_model
-from sentiment_model.registry import load_classifier, promotion_decision, read_champion, resolve_model_dir, save_model
-from sentiment_model.train import TrainConfig, texts_and_labels, train_classifier
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.network import ModelConfig, build_model
+from sentiment_model.model.registry import load_classifier, promotion_decision, read_champion, resolve_model_dir, save_model
+from sentiment_model.training.data import split_train_validation_test
+from sentiment_model.training.retrain import promotion_gate
+from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
 from tests.conftest import synthetic_reviews
-from sentiment_model.classifier import SentimentClassifier
 
-TINY = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3)
+TINY = TrainConfig(
+    frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +28,7 @@ def tiny_trained():
 
 
 def register(root: DataRoot, version: str, classifier: SentimentClassifier, splits) -> str:
-    from sentiment_model.metrics import classification_metrics
+    from sentiment_model.training.metrics import classification_metrics
 
     texts, labels = texts_and_labels(splits["test"])
     probabilities = classifier.predict_proba(texts)
@@ -55,19 +59,17 @@ def test_promotion_rules():
     assert promotion_decision(0.69, 0.70, 0.02)[0] is True
 
 
-@pytest.mark.usefixtures("prefect_harness")
 def test_gate_promotes_first_keeps_worse_registered_and_never_promotes_corrupt(tmp_path, tiny_trained):
-    from tasks.model import promotion_gate
-
+    """The gate is a library step: tested without Prefect."""
     splits, result = tiny_trained
     root = DataRoot(str(tmp_path))
     first = register(root, "20260101T000000Z-11111111", result.classifier, splits)
-    decision = promotion_gate(root, first, splits, 0.0)
+    decision = promotion_gate(root, first, splits["test"], 0.0)
     assert decision["promoted"] and read_champion(root)["version"] == first
 
     untrained = SentimentClassifier(build_model(ModelConfig(vocab_size=len(result.classifier.vocabulary), embedding_dim=16, lstm_units=8)), result.classifier.vocabulary, TINY.max_length)
     worse = register(root, "20260102T000000Z-22222222", untrained, splits)
-    decision = promotion_gate(root, worse, splits, 0.0)
+    decision = promotion_gate(root, worse, splits["test"], 0.0)
     assert not decision["promoted"] and "not promoted" in decision["reason"]
     assert read_champion(root)["version"] == first
     assert root.exists(root.models_dir(worse))  # still registered
@@ -75,7 +77,7 @@ def test_gate_promotes_first_keeps_worse_registered_and_never_promotes_corrupt(t
     corrupt = register(root, "20260103T000000Z-33333333", result.classifier, splits)
     root.fs.pipe_file(f"{root.models_dir(corrupt)}/model.keras", b"not a zip file")
     with pytest.raises(ConfigError, match="cannot load"):
-        promotion_gate(root, corrupt, splits, 0.0)
+        promotion_gate(root, corrupt, splits["test"], 0.0)
     assert read_champion(root)["version"] == first
 
 
@@ -92,7 +94,7 @@ def test_clear_errors_for_missing_models(tmp_path):
 
 def test_seed_ensemble_is_one_model_that_round_trips_and_explains(tmp_path):
     splits = split_train_validation_test(synthetic_reviews(400, seed=6), seed=6)
-    config = TrainConfig(ensemble_size=2, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3)
+    config = TrainConfig(frozen_embeddings=None, embeddings="word2vec", ensemble_size=2, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     assert len([h for h in result.history if h["member"] == 1]) >= 1  # the second seed trained too
     root = DataRoot(str(tmp_path))
@@ -105,8 +107,8 @@ def test_seed_ensemble_is_one_model_that_round_trips_and_explains(tmp_path):
 
 
 def test_pretrained_vectors_file_fills_the_embedding_matrix(tmp_path):
-    from sentiment_model.text import Vocabulary, tokenize
-    from sentiment_model.train import load_word_vectors
+    from sentiment_model.model.text import Vocabulary, tokenize
+    from sentiment_model.model.vectors import load_word_vectors
 
     vocabulary = Vocabulary.build(tokenize(["good bad good ugly"]), max_size=10, min_count=1)
     vectors = tmp_path / "tiny.vec"
@@ -119,6 +121,6 @@ def test_pretrained_vectors_file_fills_the_embedding_matrix(tmp_path):
     splits = split_train_validation_test(synthetic_reviews(300, seed=8), seed=8)
     glove = tmp_path / "glove.txt"
     glove.write_text("".join(f"{w} " + " ".join(["0.1"] * 16) + "\n" for w in ("great", "terrible", "kettle")), encoding="utf-8")
-    config = TrainConfig(ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=1, max_length=24, min_count=1, pretrained_embeddings=str(glove))
+    config = TrainConfig(frozen_embeddings=None, ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=1, max_length=24, min_count=1, embeddings=str(glove))
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
-    assert result.extra["pretrained_hits"] == 3
+    assert result.extra["embedding_hits"] == {str(glove): 3}

@@ -18,10 +18,10 @@ import fsspec
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from sentiment_model.datasets import write_incoming_batches
-from sentiment_model.layout import DataRoot, new_run_id
-from sentiment_model.registry import load_classifier
-from sentiment_model.scoring import MANIFEST, list_day_files, read_scored_day, score_day
+from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.ingest.canonical import write_incoming_batches
+from sentiment_model.model.registry import load_classifier
+from sentiment_model.scoring.batch import MANIFEST, list_day_files, read_scored_day, score_day
 from tests.conftest import canonical_rows, synthetic_reviews
 
 PROJECT_ROOT = Path(__file__).parents[2]
@@ -45,9 +45,9 @@ def review_ids(root: DataRoot) -> list[str]:
 KILLABLE_RUN = textwrap.dedent(
     """
     import sys, datetime as dt
-    from sentiment_model.layout import DataRoot, new_run_id
-    from sentiment_model.registry import load_classifier
-    from sentiment_model.scoring import score_day
+    from sentiment_model.core.layout import DataRoot, new_run_id
+    from sentiment_model.model.registry import load_classifier
+    from sentiment_model.scoring.batch import score_day
     root = DataRoot(sys.argv[1])
     score_day(root, load_classifier(root, "champion"), dt.date.fromisoformat(sys.argv[2]), new_run_id())
     """
@@ -129,12 +129,12 @@ def test_transient_storage_errors_are_retried_and_permanent_ones_name_the_path(t
     source = list_day_files(root, DAY)[0]
     model_dir = root.models_dir(root.read_json(root.champion_pointer())["version"])
     scoring = score_batch_file.with_options(retry_delay_seconds=0)
-    result = scoring(root, model_dir, source, DAY, new_run_id(), 0, dt.datetime.now(dt.timezone.utc))
+    result = scoring(root, model_dir, source, DAY, new_run_id(), 0, dt.datetime.now(dt.UTC))
     assert result.scored == 120 and FlakyMemoryFileSystem.failures[source] == 1  # failed once, retried, done
 
     missing = root.join("incoming", f"date={DAY.isoformat()}", "part-99999.parquet")
     FlakyMemoryFileSystem.failures[missing] = 1  # no hiccup this time: the file is simply not there
     started = time.monotonic()
     with pytest.raises(FileNotFoundError, match="part-99999.parquet"):
-        score_batch_file.with_options(retry_delay_seconds=5)(root, model_dir, missing, DAY, new_run_id(), 1, dt.datetime.now(dt.timezone.utc))
+        score_batch_file.with_options(retry_delay_seconds=5)(root, model_dir, missing, DAY, new_run_id(), 1, dt.datetime.now(dt.UTC))
     assert time.monotonic() - started < 5  # a missing file is not retried

@@ -5,31 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 
 import pytest
 
-from tests.conftest import FIXTURES, require_shared_corpus
+from tests.conftest import FIXTURES, GCS_BUCKET, require_shared_corpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
-BUCKET = "review-sentiment"
+BUCKET = GCS_BUCKET
 DAY = dt.date(2015, 8, 31)
-
-
-@pytest.fixture(scope="module")
-def gcs_emulator():
-    from gcp_storage_emulator.server import create_server
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    server.start()
-    try:
-        yield {"endpoint_url": f"http://127.0.0.1:{port}", "token": "anon"}
-    finally:
-        server.stop()
 
 
 def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monkeypatch):
@@ -56,13 +40,17 @@ def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monk
     from flows.nightly_scoring import nightly_scoring
     from flows.retrain import retrain
     from flows.stage_batches import stage_batches
-    from sentiment_model.layout import DataRoot
-    from sentiment_model.scoring import read_scored_day
+    from sentiment_model.core.layout import DataRoot
+    from sentiment_model.scoring.batch import read_scored_day
+    from sentiment_model.training.train import RetrainConfig, TrainConfig
 
     report = ingest(data_root=data_root, sources_manifest=str(manifest))
     assert report["totals"]["failed_files"] == 0 and report["totals"]["files"] == 5
     assert report["totals"]["records_read"] == 999 + 999 + 1452 + 1000 + 3
-    model = retrain(data_root=data_root, sample_size=None, epochs=1, embedding_dim=16, lstm_units=8, max_length=64, word2vec_epochs=0, ensemble_size=1)
+    model = retrain(
+        data_root=data_root,
+        config=RetrainConfig(train=TrainConfig(frozen_embeddings=None, epochs=1, embedding_dim=16, lstm_units=8, max_length=64, embeddings="random", ensemble_size=1, distill=False)),
+    )
     assert model["decision"]["promoted"]
     counts = stage_batches(data_root=data_root, start=DAY, end=DAY)
     outcome = nightly_scoring(run_date=DAY, data_root=data_root)

@@ -1,0 +1,136 @@
+"""Model quality benchmarks: the default BiLSTM against TF-IDF+LR trained on the same rows,
+on the random split (`quality`) and on source families held out one at a time
+(`cross-source`). Every difference comes with its paired bootstrap interval."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from benchmarks.common import labelled_splits, shared_root
+from sentiment_model.core.schema import LABELS
+
+# Source families of ../shared/data/amazon (folders), as a user's own catalog would be: a
+# different shop, years, categories and export format. The first four are the default.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "amazon.in CSVs": ("/amazon_in_csv/",),
+    "AWS TSVs": ("/aws_reviews_tsv/",),
+    "SNAP fine foods": ("/snap2013_finefoods_csv/", "/snap2013_text/"),
+    "Datafiniti/PromptCloud": ("/datafiniti_csv/", "/promptcloud_csv/"),
+    "McAuley 2014 CSV": ("/mcauley2014_csv/",),
+    "McAuley 2014 JSON": ("/mcauley2014_json/",),
+    "McAuley 2018 JSON": ("/mcauley2018_json/",),
+    "UW baby CSVs": ("/uw_amazon_baby_csv/",),
+}
+DEFAULT_FAMILIES = ("amazon.in CSVs", "AWS TSVs", "SNAP fine foods", "Datafiniti/PromptCloud")
+
+
+def _per_class_f1(y: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    from sentiment_model.training.metrics import classification_metrics
+
+    metrics = classification_metrics(y, np.eye(3)[predictions], predictions)
+    return {f"f1_{name}": metrics["per_class"][name]["f1"] for name in LABELS} | {"accuracy": metrics["accuracy"]}
+
+
+def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: Any, resamples: int = 1_000) -> dict[str, Any]:
+    """Train the BiLSTM (``config``) and TF-IDF+LR on the same rows; score both on ``test``."""
+    from sentiment_model.training.baseline import TfidfBaseline
+    from sentiment_model.training.metrics import bootstrap_macro_f1, comparison_line
+    from sentiment_model.training.train import texts_and_labels, train_classifier
+
+    test_texts, y_test = texts_and_labels(test)
+    started = time.perf_counter()
+    baseline = TfidfBaseline.fit(*texts_and_labels(train))
+    baseline_predictions = baseline.predict_proba(test_texts).argmax(1)
+    baseline_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    result = train_classifier(train, validation, config, log=lambda _: None)
+    train_seconds = time.perf_counter() - started
+    predictions = result.classifier.decide(result.classifier.predict_proba(test_texts))
+    comparison = bootstrap_macro_f1(y_test, predictions, baseline_predictions, resamples=resamples)
+    return {
+        "train_rows": train.num_rows,
+        "test_rows": test.num_rows,
+        "bilstm_macro_f1": comparison["macro_f1"],
+        "bilstm_ci": comparison["ci"],
+        "tfidf_macro_f1": comparison["baseline_macro_f1"],
+        "difference": comparison["difference"],
+        "difference_ci": comparison["difference_ci"],
+        "verdict": comparison["verdict"],
+        "line": comparison_line(comparison),
+        "bilstm": _per_class_f1(y_test, predictions),
+        "tfidf": _per_class_f1(y_test, baseline_predictions),
+        "bilstm_validation_macro_f1": result.validation_macro_f1,
+        "bilstm_train_seconds": train_seconds,
+        "tfidf_train_seconds": baseline_seconds,
+        "training": {k: v for k, v in result.extra.items() if k != "model_config"},
+    }
+
+
+def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False) -> dict[str, Any]:
+    """The default `sentiment retrain` model vs TF-IDF+LR on the random split (after dedup),
+    for each training-set size, plus VADER as a no-training reference."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.metrics import bootstrap_macro_f1
+    from sentiment_model.training.train import RetrainConfig, texts_and_labels
+
+    config = RetrainConfig().train
+    if quick:
+        config = config.model_copy(update={"epochs": 1, "ensemble_size": 1, "distill": False})
+        sample_sizes = (3_000,)
+    splits = labelled_splits()
+    test_texts, y_test = texts_and_labels(splits["test"])
+    analyzer = SentimentIntensityAnalyzer()
+    compound = np.array([analyzer.polarity_scores(t)["compound"] for t in test_texts.to_pylist()])
+    vader = np.where(compound >= 0.05, 2, np.where(compound <= -0.05, 0, 1))
+    rows: list[dict[str, Any]] = [{"train": "VADER (lexicon, no training)", **bootstrap_macro_f1(y_test, vader)}]
+    for size in sample_sizes:
+        train = stratified_sample(splits["train"], n=size, seed=13) if size else splits["train"]
+        rows.append({"train": f"random split, {train.num_rows:,} training reviews", **compare_on(train, splits["validation"], splits["test"], config)})
+    return {"config": config.to_dict(), "test_rows": int(len(y_test)), "rows": rows}
+
+
+def family_holdout(labelled: pa.Table, prefixes: tuple[str, ...], seed: int = 13) -> dict[str, pa.Table]:
+    """Test = every review of the family; train/validation = the other families' reviews,
+    split as usual, less any review whose normalized text also occurs in the family (so
+    a shared generic text cannot leak the answer)."""
+    from sentiment_model.training.data import normalized_text_keys, split_train_validation_test
+
+    sources = labelled.column("source")
+    in_family = pc.match_substring(sources, prefixes[0])
+    for prefix in prefixes[1:]:
+        in_family = pc.or_(in_family, pc.match_substring(sources, prefix))
+    in_family = pc.fill_null(in_family, False)
+    test = labelled.filter(in_family)
+    rest = labelled.filter(pc.invert(in_family))
+    held_texts = pa.array(sorted(set(normalized_text_keys(test))), type=pa.string())
+    rest = rest.filter(pc.invert(pc.is_in(pa.array(normalized_text_keys(rest), type=pa.string()), value_set=held_texts)))
+    splits = split_train_validation_test(rest, validation_fraction=0.1, test_fraction=0.0, seed=seed)
+    return {"train": splits["train"], "validation": splits["validation"], "test": test}
+
+
+def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False) -> dict[str, Any]:
+    """For each held-out family: the default BiLSTM and TF-IDF+LR, both trained on the
+    other families, scored on the held-out one."""
+    from sentiment_model.ingest.canonical import read_canonical
+    from sentiment_model.training.data import add_labels, stratified_sample
+    from sentiment_model.training.train import RetrainConfig
+
+    config = RetrainConfig().train
+    if quick:
+        config = config.model_copy(update={"epochs": 1, "ensemble_size": 1, "distill": False})
+    labelled = add_labels(read_canonical(shared_root()))
+    rows = []
+    for family in families:
+        splits = family_holdout(labelled, FAMILIES[family])
+        if quick:
+            splits["train"] = stratified_sample(splits["train"], n=3_000, seed=13)
+        rows.append({"held_out": family, **compare_on(splits["train"], splits["validation"], splits["test"], config)})
+        print("   ", rows[-1]["held_out"], rows[-1]["line"], flush=True)
+    return {"config": config.to_dict(), "rows": rows}

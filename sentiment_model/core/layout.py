@@ -1,0 +1,232 @@
+"""The data root and the one place that defines the path layout under it.
+
+    <root>/canonical/runs/<run_id>/review_month=YYYY-MM/part-*.parquet   canonical snapshots
+    <root>/canonical/CURRENT.json                                         pointer to the live snapshot
+    <root>/quarantine/<run_id>/<source-slug>.parquet                      rejected records
+    <root>/ingest_reports/<run_id>.json                                   reconciliation per source file
+    <root>/_staging/<run_id>/...                                          per-run scratch, removed after use
+    <root>/_staged/<file-key>/<run_id>-<index>/part-*.parquet             a source file's staged rows, by hash slot
+    <root>/_staged/<file-key>/_STAGED.json                                what was staged (kept while the live snapshot uses it)
+    <root>/incoming/date=YYYY-MM-DD/part-*.parquet                        nightly batches to score
+    <root>/scored/date=YYYY-MM-DD/...                                     scored batches
+    <root>/reports/date=YYYY-MM-DD/...                                    nightly reports
+    <root>/models/<version>/...  and  <root>/models/champion.json         model registry
+
+The root is any fsspec URL: a local folder, ``gs://bucket/prefix`` or ``memory://``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import posixpath
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import orjson
+import pyarrow.fs as pafs
+
+from sentiment_model.core.errors import ConfigError
+
+
+def _ensure_gcsfs_env() -> None:
+    # gcsfs probes for hierarchical-namespace buckets over gRPC unless told not to;
+    # against the emulator (and behind firewalls) every operation then waits 60 s.
+    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+
+def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """Return ``(filesystem, path)`` for an fsspec URL, with a clear error for unknown schemes."""
+    protocol, _, _ = url.partition("://") if "://" in url else ("file", "", "")
+    if protocol in ("gs", "gcs"):
+        _ensure_gcsfs_env()
+    try:
+        fs_class = fsspec.get_filesystem_class(protocol)
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(f"Unknown or unavailable storage scheme '{protocol}://' in {url!r}: use a local path, file://, gs:// or memory://") from exc
+    if protocol in ("file", "local"):
+        local = url.split("://", 1)[1] if "://" in url else url
+        try:
+            resolved = Path(local).expanduser().resolve()
+        except (OSError, RuntimeError) as exc:  # Python 3.11 reports a symlink loop as RuntimeError
+            raise ConfigError(f"{url!r} cannot be resolved (a symlink loop?): {exc}") from None
+        return fsspec.filesystem("file"), str(resolved)
+    fs = fs_class(**(storage_options or {}))
+    return fs, fs._strip_protocol(url).rstrip("/")
+
+
+#: A scored day's pointer file: the live run's parts and counts.
+SCORED_MANIFEST = "_MANIFEST.json"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A unique run id that sorts by start time: UTC timestamp to the microsecond (runs
+    of one date are ordered by it: the newest wins), plus 6 random hex chars."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class DataRoot:
+    """A data root URL with its filesystem and every path the pipeline uses under it."""
+
+    url: str
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def _fs_and_path(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        return filesystem_for(self.url, self.storage_options)
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem:
+        return self._fs_and_path[0]
+
+    @property
+    def path(self) -> str:
+        """The root as a path inside :attr:`fs` (protocol stripped)."""
+        return self._fs_and_path[1]
+
+    @property
+    def is_local(self) -> bool:
+        return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    @cached_property
+    def arrow_fs(self) -> pafs.FileSystem:
+        """A pyarrow filesystem over the same storage, for dataset reads and writes."""
+        if self.is_local:
+            return pafs.LocalFileSystem()
+        return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs))
+
+    def join(self, *parts: str) -> str:
+        return posixpath.join(self.path, *parts)
+
+    def uri(self, path: str) -> str:
+        """Full URL of a path inside this root's filesystem (for messages and artifacts)."""
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+    # --- layout -------------------------------------------------------------------------
+    def canonical_run_dir(self, run_id: str) -> str:
+        return self.join("canonical", "runs", run_id)
+
+    def canonical_pointer(self) -> str:
+        return self.join("canonical", "CURRENT.json")
+
+    def quarantine_file(self, run_id: str, source_slug: str) -> str:
+        return self.join("quarantine", run_id, f"{source_slug}.parquet")
+
+    def ingest_report(self, run_id: str) -> str:
+        return self.join("ingest_reports", f"{run_id}.json")
+
+    def staging_dir(self, run_id: str, *parts: str) -> str:
+        return self.join("_staging", run_id, *parts)
+
+    def staged_store(self) -> str:
+        """Staged rows of every source file the live snapshot was built from (incremental ingest)."""
+        return self.join("_staged")
+
+    def staged_file_dir(self, file_key: str, run_id: str | None = None) -> str:
+        """One source file's staged rows: ``_STAGED.json`` names the run folder holding its parts."""
+        return self.join("_staged", file_key) if run_id is None else self.join("_staged", file_key, run_id)
+
+    def staged_manifest(self, file_key: str) -> str:
+        return self.join("_staged", file_key, "_STAGED.json")
+
+    def staged_part(self, stage_dir: str, index: int) -> str:
+        """A staged-rows part inside a file's run folder (``staged_file_dir(key, run)``)."""
+        return posixpath.join(stage_dir, f"part-{index:05d}.parquet")
+
+    def staged_quarantine(self, stage_dir: str) -> str:
+        """The quarantined records of a file, kept beside its staged rows."""
+        return posixpath.join(stage_dir, "quarantine.parquet")
+
+    def bucket_scratch(self, run_id: str, bucket: int) -> str:
+        """A dedup bucket's conflicting rows, merged into the run's quarantine at the end."""
+        return self.staging_dir(run_id, "buckets", f"conflicts-{bucket:05d}.parquet")
+
+    def incoming_dir(self, day: dt.date | None = None) -> str:
+        return self.join("incoming") if day is None else self.join("incoming", f"date={day.isoformat()}")
+
+    def scored_dir(self, day: dt.date | None = None) -> str:
+        return self.join("scored") if day is None else self.join("scored", f"date={day.isoformat()}")
+
+    def reports_dir(self, day: dt.date) -> str:
+        return self.join("reports", f"date={day.isoformat()}")
+
+    def models_dir(self, version: str | None = None) -> str:
+        return self.join("models") if version is None else self.join("models", version)
+
+    def champion_pointer(self) -> str:
+        return self.join("models", "champion.json")
+
+    def model_file(self, model_dir: str, name: str) -> str:
+        """A file of a model folder (``models_dir(version)``, or a folder given by path)."""
+        return posixpath.join(model_dir, name)
+
+    def incoming_part(self, day: dt.date, index: int) -> str:
+        return posixpath.join(self.incoming_dir(day), f"part-{index:05d}.parquet")
+
+    def scored_manifest(self, day: dt.date) -> str:
+        """The pointer to a day's live scored run: its files and counts."""
+        return posixpath.join(self.scored_dir(day), SCORED_MANIFEST)
+
+    def scored_part(self, day: dt.date, run_id: str, index: int) -> str:
+        return posixpath.join(self.scored_dir(day), f"run={run_id}", f"part-{index:05d}.parquet")
+
+    def scored_quarantine_part(self, day: dt.date, run_id: str, index: int) -> str:
+        return posixpath.join(self.scored_dir(day), f"quarantine-run={run_id}", f"part-{index:05d}.parquet")
+
+    def scored_listed_file(self, day: dt.date, name: str) -> str:
+        """A file the day's manifest lists (relative to the day's folder)."""
+        return posixpath.join(self.scored_dir(day), name)
+
+    def report_file(self, day: dt.date, name: str) -> str:
+        return posixpath.join(self.reports_dir(day), name)
+
+    def from_relative(self, relative: str) -> str:
+        """A path a pointer stores relative to the root (e.g. CURRENT.json's snapshot)."""
+        return self.join(relative)
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to the root, as pointers store it."""
+        return posixpath.relpath(path, self.path)
+
+    # --- small atomic I/O ---------------------------------------------------------------
+    def write_bytes_atomic(self, path: str, data: bytes) -> None:
+        """Write a whole object so readers see the old or the new content, never a mix.
+
+        Locally: write a sibling temp file and rename over. On object stores a single-object
+        upload is already atomic.
+        """
+        parent = posixpath.dirname(path)
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.is_local:
+            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe_file(path, data)
+
+    def write_json_atomic(self, path: str, payload: Any) -> None:
+        self.write_bytes_atomic(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+
+    def read_json(self, path: str) -> Any:
+        return orjson.loads(self.fs.cat_file(path))
+
+    def exists(self, path: str) -> bool:
+        return self.fs.exists(path)
+
+    def remove_tree(self, path: str) -> None:
+        """Remove a folder and its contents; gone already (or going: another run may be
+        clearing the same old folder at the same moment) is fine."""
+        try:
+            if self.fs.exists(path):
+                self.fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,143 @@
+"""Runtime configuration: one pydantic-settings object, read when asked for, never at import."""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+#: The ``sentiment_model`` package folder (this file is ``core/settings.py`` inside it).
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: The repository root, used to find the bundled sources manifest and SQL files.
+PROJECT_ROOT = PACKAGE_DIR.parent
+#: Where an installed wheel keeps them (pyproject's force-include maps them here).
+PACKAGED_RESOURCES = PACKAGE_DIR / "resources"
+
+
+def bundled_path(name: str) -> Path:
+    """A file or folder shipped with the code (``sql``, ``sources.toml``): the checkout's
+    copy when running from the repository, else the installed wheel's."""
+    checkout = PROJECT_ROOT / name
+    return checkout if checkout.exists() else PACKAGED_RESOURCES / name
+
+
+class ReportThresholds(BaseModel):
+    """When the nightly report raises an alert, and what it shows. Effect sizes, not
+    p-values: on thousands of reviews a p-value is ~0 every night."""
+
+    psi: float = Field(default=0.2, gt=0, description="Population stability index (class shares, probability histograms) at or above which drift is alerted; 0.1 watch, 0.25 shifted.")
+    js_distance: float = Field(default=0.1, gt=0, le=1, description="Jensen-Shannon distance (base 2, 0..1) at or above which drift is alerted.")
+    text_drift_auc: float = Field(default=0.8, gt=0.5, le=1, description="Domain-classifier ROC AUC (day vs reference window) at or above which text drift is alerted.")
+    oov_share_increase: float = Field(default=0.05, gt=0, description="Out-of-vocabulary token share above the reference by this much: alert.")
+    truncated_share_increase: float = Field(default=0.05, gt=0, description="Share of reviews cut at the model's max length above the reference by this much: alert.")
+    short_share_increase: float = Field(default=0.1, gt=0, description="Share of empty or very short reviews above the reference by this much: alert.")
+    non_english_share_increase: float = Field(default=0.05, gt=0, description="Share of non-English reviews above the reference by this much: alert.")
+    f1_drop: float = Field(default=0.1, gt=0, description="Live F1 (per class, or macro) below the model's test F1 by this much: alert.")
+    min_rated_per_class: int = Field(default=30, ge=1, description="Live per-class F1 is judged only for classes with at least this many star-rated reviews.")
+    short_review_tokens: int = Field(default=3, ge=1, description="Reviews with at most this many tokens count as very short.")
+    strong_probability: float = Field(default=0.9, gt=0.5, le=1, description="p(negative) / p(positive) at or above this: strongly negative / strongly positive.")
+    explain_reviews: int = Field(default=5, ge=0, description="Reviews explained with LIME per report (each costs model calls).")
+    lime_samples: int = Field(default=300, ge=20, description="Perturbed texts per LIME explanation.")
+    text_sample_rows: int = Field(default=5_000, ge=100, description="Reviews sampled from the day and from the reference window for text drift.")
+
+
+class ReportOptions(BaseModel):
+    """What a day's report compares it with and when it alerts: the ``report`` parameter
+    of the nightly-scoring and report flows (a form in the Prefect UI), the one place
+    these defaults are written."""
+
+    window_days: int = Field(default=30, ge=1, description="Trailing days the day is compared with (drift, trend, text drift).")
+    min_support: int = Field(default=3, ge=1, description="Fewest reviews a product needs that day to be ranked among the most negative.")
+    thresholds: ReportThresholds | None = Field(default=None, description="Alert thresholds; none: the configured ones (SENTIMENT_REPORT_THRESHOLDS).")
+
+    def resolved(self, configured: ReportThresholds) -> ReportOptions:
+        """These options with ``configured`` thresholds where none were given."""
+        return self if self.thresholds is not None else self.model_copy(update={"thresholds": configured})
+
+
+class Settings(BaseSettings):
+    """Pipeline settings. Every field can be set as ``SENTIMENT_<FIELD>`` in the environment.
+
+    Flow parameters override these per run.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="ignore")
+
+    data_root: str = Field(
+        default="data",
+        description="fsspec URL of the data root: a local folder, gs://bucket/prefix, or memory://.",
+    )
+    storage_options: dict[str, object] = Field(
+        default_factory=dict,
+        description='Extra fsspec options as JSON, e.g. {"endpoint_url": "http://127.0.0.1:9023", "token": "anon"}.',
+    )
+    sources_manifest: str = Field(
+        default_factory=lambda: str(bundled_path("sources.toml")),
+        description="TOML manifest that lists the raw sources and their formats.",
+    )
+    sources_base_uri: str | None = Field(
+        default=None,
+        description="Overrides the manifest's base_uri (e.g. gs://raw-dumps/amazon).",
+    )
+    chunk_rows: int = Field(default=50_000, gt=0, description="Records per streamed chunk during ingest.")
+    ingest_bucket_rows: int = Field(default=1_000_000, gt=0, description="Staged rows per dedup bucket during ingest (bounds its memory).")
+    timezone: str = Field(default="UTC", description="Timezone that defines 'yesterday' for nightly runs.")
+    report_thresholds: ReportThresholds = Field(
+        default_factory=ReportThresholds,
+        description='Alert thresholds of the nightly report as JSON, e.g. {"psi": 0.25, "text_drift_auc": 0.85}.',
+    )
+
+    @field_validator("data_root")
+    @classmethod
+    def _data_root_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the data root is empty: give a folder or a URL such as gs://bucket/prefix")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as America/Los_Angeles)") from exc
+        return value
+
+    # --- the real-time service (`sentiment serve`) ---------------------------------------
+    serve_host: str = Field(default="127.0.0.1", description="Address the service listens on.")
+    serve_port: int = Field(default=8000, ge=0, le=65535, description="Port the service listens on.")
+    serve_model: str = Field(default="champion", description="Model served: champion (hot-reloaded), a version, or a folder.")
+    serve_runtime: Literal["keras", "onnx", "onnx-quantized"] = Field(
+        default="keras", description="keras, or the model converted to ONNX at load time and run by onnxruntime (optionally int8 weights)."
+    )
+    serve_max_batch_size: int = Field(default=256, ge=1, description="Most reviews gathered into one model call (1 = micro-batching off).")
+    serve_max_wait_ms: float = Field(default=4.0, ge=0, description="Longest a request waits for others to join its model call.")
+    serve_max_queue: int = Field(default=1024, ge=1, description="Requests waiting for the model; beyond it the service answers 503.")
+    serve_max_items: int = Field(default=256, ge=1, description="Most reviews in one request (413 beyond).")
+    serve_max_text_chars: int = Field(default=20_000, ge=1, description="Characters kept per review; longer text is cut and the response says so.")
+    serve_max_body_bytes: int = Field(default=8 * 2**20, ge=1, description="Largest request body accepted (413 beyond).")
+    serve_poll_seconds: float = Field(default=10.0, gt=0, description="How often the champion pointer's generation/mtime is checked.")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read settings from the environment now, with explicit overrides applied on top.
+    A value that cannot work raises :class:`ConfigError` naming the setting."""
+    from sentiment_model.core.errors import ConfigError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{_setting_name(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise ConfigError(f"invalid setting: {problems}") from None
+    except SettingsError as exc:  # e.g. SENTIMENT_STORAGE_OPTIONS is not valid JSON
+        cause = f": {exc.__cause__}" if exc.__cause__ else ""
+        raise ConfigError(f"invalid setting: {exc}{cause}") from None
+
+
+def _setting_name(location: tuple[object, ...]) -> str:
+    name = str(location[0]) if location else "?"
+    return f"{name} (SENTIMENT_{name.upper()})"

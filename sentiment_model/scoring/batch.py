@@ -1,0 +1,458 @@
+"""Scoring nightly batches: validate, stream, predict, and publish a day atomically.
+
+A day's output is ``<root>/scored/date=D/run=<run_id>/part-*.parquet`` plus
+``<root>/scored/date=D/_MANIFEST.json`` naming the live run's files. The manifest is
+swapped atomically after every part is written, so readers see the previous complete
+output or the new one, never a mix; a run killed mid-way leaves the old one live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import posixpath
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot
+from sentiment_model.core.pointers import swap_json
+from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA, STAR_LABEL_IDS, conform_scored
+from sentiment_model.model.batching import inference_batches
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.text import PAD_ID, review_text, tokenize
+
+MANIFEST = SCORED_MANIFEST  # known by this name to callers
+TOP_TOKENS = 3
+_PREDICT_LOCK = threading.Lock()  # one model, many scoring threads: predict one batch at a time
+
+
+class BatchValidationError(ValueError):
+    """A nightly batch file does not match the canonical schema (the message names file and column)."""
+
+
+class EmptyRunRefused(ConfigError):
+    """A run that scored nothing would replace a published day that has reviews."""
+
+
+@dataclass
+class FileScore:
+    source: str
+    rows_read: int = 0
+    scored: int = 0
+    quarantined: int = 0
+    duplicates: int = 0  # rows whose review_id came earlier in the day (first copy wins)
+    part: str | None = None
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def list_day_files(root: DataRoot, day: dt.date) -> list[str]:
+    """The day's batch files (sorted); an empty list when the folder is missing or empty."""
+    folder = root.incoming_dir(day)
+    if not root.exists(folder):
+        return []
+    return sorted(p for p in root.fs.find(folder) if not posixpath.basename(p).startswith(("_", ".")))
+
+
+def validate_batch_schema(schema: pa.Schema, source: str) -> None:
+    """Every canonical column must be present with a compatible type, except the optional
+    ones (``schema.BATCH_OPTIONAL_COLUMNS``), which are filled with nulls. Compatible:
+    the same kind (any string, any timestamp unit or zone, any integer width), whole-number
+    floats for ``rating`` (pandas writes an int column with gaps as float64), or an
+    all-null column; values that do not fit are quarantined row by row (:func:`_conform`)."""
+    for canonical in CANONICAL_SCHEMA:
+        if canonical.name not in schema.names:
+            if canonical.name in BATCH_OPTIONAL_COLUMNS:
+                continue
+            raise BatchValidationError(f"{source}: missing column {canonical.name!r} (expected {canonical.type})")
+        actual = schema.field(canonical.name).type
+        if not _compatible(actual, canonical.type):
+            raise BatchValidationError(f"{source}: column {canonical.name!r} has type {actual}, expected {canonical.type}")
+
+
+def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+    if actual == expected or pa.types.is_null(actual):
+        return True
+    if pa.types.is_string(expected):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual)
+    if pa.types.is_integer(expected):
+        return pa.types.is_integer(actual) or pa.types.is_floating(actual)
+    return pa.types.is_timestamp(expected) and pa.types.is_timestamp(actual)
+
+
+_UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+#: Times a batch may carry: years 1-9999 (what dates and the reports can represent).
+TIME_RANGE_SECONDS = (-62_135_596_800, 253_402_300_799)
+_NO_PROBLEM = pa.scalar(None, pa.string())
+
+
+def _problem_where(mask: pa.Array, reason: str) -> pa.Array:
+    return pc.if_else(pc.fill_null(mask, False), pa.scalar(reason), _NO_PROBLEM)
+
+
+def _conform_rating(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Stars as int8; a value that is not a whole star in 1-5 becomes null with a reason
+    (an int64 300 or a 3.5 is one bad row, not a bad file). NaN is a missing rating."""
+    if pa.types.is_null(column.type):
+        return pa.nulls(len(column), pa.int8()), pa.nulls(len(column), pa.string())
+    if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+        not_whole = pc.invert(pc.equal(pc.floor(column), column))  # +-inf is "whole", and outside 1-5
+        outside = pc.or_(pc.less(column, 1), pc.greater(column, 5))
+        problems = pc.coalesce(_problem_where(not_whole, "rating is not a whole star"), _problem_where(outside, "rating outside 1-5"))
+    else:
+        problems = _problem_where(pc.or_(pc.less(column, 1), pc.greater(column, 5)), "rating outside 1-5")
+    kept = pc.if_else(pc.is_null(problems), column, pa.scalar(None, column.type))
+    return pc.cast(kept, pa.int8()), problems
+
+
+def _conform_time(column: pa.Array, target: pa.DataType, name: str) -> tuple[pa.Array, pa.Array]:
+    """Any unit, naive (read as UTC) or zoned, to whole seconds in UTC; sub-seconds are
+    dropped, and a time outside years 1-9999 becomes null with a reason."""
+    if pa.types.is_null(column.type):
+        return pa.nulls(len(column), target), pa.nulls(len(column), pa.string())
+    seconds = pc.divide(pc.cast(column, pa.int64()), _UNITS_PER_SECOND[column.type.unit])
+    low, high = TIME_RANGE_SECONDS
+    problems = _problem_where(pc.or_(pc.less(seconds, low), pc.greater(seconds, high)), f"{name} outside years 1-9999")
+    kept = pc.if_else(pc.is_null(problems), column, pa.scalar(None, column.type))
+    return pc.cast(kept, target, safe=False), problems
+
+
+def _conform(batch: pa.RecordBatch, source: str) -> tuple[pa.Table, pa.Array]:
+    """Cast a validated batch to the canonical schema column by column, adding absent
+    optional columns as nulls. Returns the table and a reason per row whose value could
+    not be cast (null where fine); a column that cannot be cast at all names the file."""
+    table = pa.Table.from_batches([batch])
+    columns, problems = {}, [pa.nulls(table.num_rows, pa.string())]
+    for canonical in CANONICAL_SCHEMA:
+        if canonical.name not in table.column_names:
+            columns[canonical.name] = pa.nulls(table.num_rows, canonical.type)
+            continue
+        column = table.column(canonical.name).combine_chunks()
+        try:
+            if canonical.name == "rating":
+                column, column_problems = _conform_rating(column)
+                problems.append(column_problems)
+            elif pa.types.is_timestamp(canonical.type):
+                column, column_problems = _conform_time(column, canonical.type, canonical.name)
+                problems.append(column_problems)
+            columns[canonical.name] = column.cast(canonical.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise BatchValidationError(f"{source}: column {canonical.name!r} ({column.type}) cannot be read as {canonical.type}: {exc}") from exc
+    return pa.table(columns, schema=CANONICAL_SCHEMA.remove_metadata()), pc.coalesce(*problems)
+
+
+def _raw_rows(batch: pa.RecordBatch) -> list[str]:
+    """Rows as read, for quarantine; times as text, since a far-out time has no Python datetime."""
+    columns = [pc.cast(c, pa.string()) if pa.types.is_timestamp(c.type) else c for c in batch.columns]
+    return [str(row) for row in pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pylist()]
+
+
+def _row_problems(table: pa.Table, cast_problems: pa.Array) -> pa.Array:
+    """A reason per row that cannot be scored (null where fine)."""
+    no_id = pc.or_(pc.is_null(table.column("review_id")), pc.equal(pc.fill_null(table.column("review_id"), ""), ""))
+    empty = pc.and_(pc.equal(pc.fill_null(table.column("title"), ""), ""), pc.equal(pc.fill_null(table.column("text"), ""), ""))
+    return pc.coalesce(
+        _problem_where(no_id, "missing review_id"),
+        _problem_where(empty, "missing text: title and body are empty"),
+        cast_problems,
+    ).combine_chunks()
+
+
+def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray | None]:
+    """Probabilities, each review's top tokens (by attention weight) and, for a
+    one-class-per-star model, its star probabilities (else None), in one bucketed pass."""
+    ids, lengths = classifier.encode(texts)
+    explainer = classifier.attention_explainer()
+    star_predictor = classifier.star_predictor()
+    probabilities = np.zeros((len(ids), len(LABELS)), dtype=np.float32)
+    stars = None if star_predictor is None else np.zeros((len(ids), len(STAR_LABEL_IDS)), dtype=np.float32)
+    top: list[list[str]] = [[] for _ in range(len(ids))]
+    tokens = ("", "[UNK]", *classifier.vocabulary.tokens)
+    for rows, width in inference_batches(lengths, classifier.buckets):
+        batch = ids[rows, :width]
+        with _PREDICT_LOCK:
+            if stars is not None:  # a second pass, paid by star models only
+                stars[rows] = np.asarray(star_predictor.predict_on_batch(batch))
+            if explainer is None:
+                probabilities[rows] = np.asarray(classifier.model.predict_on_batch(batch))
+                continue
+            batch_probabilities, weights = explainer.predict_on_batch(batch)
+        probabilities[rows] = np.asarray(batch_probabilities)
+        weights = np.where(batch == PAD_ID, -1.0, np.asarray(weights))
+        best = np.argsort(-weights, axis=1)[:, :TOP_TOKENS]
+        for row, positions in zip(rows, best, strict=True):
+            top[row] = [tokens[ids[row, p]] for p in positions if ids[row, p] > 1]
+    return probabilities, top, stars
+
+
+def empty_texts(texts: pa.Array) -> np.ndarray:
+    """True where a text gives the model no token (whitespace, zero-width characters,
+    punctuation only): there is nothing to predict from, so it is labelled, not scored."""
+    return np.asarray(pc.equal(pc.list_value_length(tokenize(texts)), 0).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def predict_labels(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray, pa.Array]:
+    """Probabilities, top tokens, label names and predicted stars (a one-class-per-star
+    model's most probable star; null otherwise). Texts without tokens skip the model and
+    get :data:`EMPTY_TEXT_LABEL` with all-zero probabilities and no star."""
+    empty = empty_texts(texts)
+    probabilities = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    top_tokens: list[list[str]] = [[] for _ in range(len(texts))]
+    labels = np.full(len(texts), EMPTY_TEXT_LABEL, dtype=object)
+    stars = np.zeros(len(texts), dtype=np.int8)  # 0: no star (null)
+    scored = np.flatnonzero(~empty)
+    if len(scored):
+        scored_probabilities, scored_tokens, star_probabilities = predict_with_tokens(classifier, texts.take(pa.array(scored)))
+        probabilities[scored] = scored_probabilities
+        for row, tokens in zip(scored, scored_tokens, strict=True):
+            top_tokens[row] = tokens
+        labels[scored] = np.array(LABELS, dtype=object)[classifier.decide(scored_probabilities)]
+        if star_probabilities is not None:
+            stars[scored] = star_probabilities.argmax(1) + 1
+    return probabilities, top_tokens, labels, pa.array(stars, type=pa.int8(), mask=stars == 0)
+
+
+def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.datetime) -> pa.Table:
+    """Scored rows for canonical rows that passed the row checks."""
+    texts = review_text(table.column("title"), table.column("text"))
+    probabilities, top_tokens, labels, stars = predict_labels(classifier, texts)
+    n = table.num_rows
+    review_date = pc.cast(table.column("review_time"), pa.date32())
+    return pa.table(
+        {
+            "review_id": table.column("review_id"),
+            "product_id": table.column("product_id"),
+            "rating": table.column("rating"),
+            "predicted_label": pa.array(labels, type=pa.string()),
+            "p_negative": pa.array(probabilities[:, 0], type=pa.float32()),
+            "p_neutral": pa.array(probabilities[:, 1], type=pa.float32()),
+            "p_positive": pa.array(probabilities[:, 2], type=pa.float32()),
+            "predicted_stars": stars,
+            "confidence": pa.array(probabilities.max(1), type=pa.float32()),
+            "top_tokens": pa.array(top_tokens, type=pa.list_(pa.string())),
+            "review_date": review_date,
+            "model_version": pa.array([classifier.version] * n, type=pa.string()),
+            "scored_at": pa.array([scored_at] * n, type=pa.timestamp("s", tz="UTC")),
+        },
+        schema=SCORED_SCHEMA,
+    )
+
+
+def _create(root: DataRoot, path: str) -> Any:
+    """Open a new output file, making its folder. A newer run of the day that published
+    meanwhile removes this (then superseded) run's folder; make it again rather than
+    fail: the run finds itself superseded when it publishes and removes its own files."""
+    for _ in range(3):
+        root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        try:
+            return root.fs.open(path, "wb")
+        except FileNotFoundError:
+            continue
+    return root.fs.open(path, "wb")
+
+
+def score_file(
+    root: DataRoot,
+    classifier: SentimentClassifier,
+    source: str,
+    day: dt.date,
+    run_id: str,
+    part_index: int,
+    scored_at: dt.datetime,
+    batch_rows: int = 16_384,
+) -> FileScore:
+    """Stream one batch file in record batches, score, and write one part of the run.
+    Rows that cannot be scored go to the day's quarantine file for this run.
+
+    Memory is bounded per record batch, not per day: ``batch_rows`` rows of text, ids and
+    top tokens at a time (16K rows: ~4x less than 64K at the same speed), and the model
+    sees at most ``batching.MAX_BATCH_TOKENS`` padded tokens per call."""
+    result = FileScore(source=source)
+    part = root.scored_part(day, run_id, part_index)
+    quarantine = root.scored_quarantine_part(day, run_id, part_index)
+    try:
+        with root.fs.open(source, "rb") as handle:
+            parquet = pq.ParquetFile(handle)
+            validate_batch_schema(parquet.schema_arrow, root.uri(source))
+            reasons: dict[str, int] = {}
+            bad_tables = []
+            with _create(root, part) as out, pq.ParquetWriter(out, SCORED_SCHEMA, compression="zstd") as writer:
+                for batch in parquet.iter_batches(batch_size=batch_rows):
+                    table, cast_problems = _conform(batch, root.uri(source))
+                    result.rows_read += table.num_rows
+                    problems = _row_problems(table, cast_problems)
+                    ok = pc.is_null(problems)
+                    if not pc.all(ok).as_py():
+                        bad = pc.invert(ok)
+                        bad_rows = batch.filter(bad)  # as read: a value that did not fit stays visible
+                        bad_reasons = problems.filter(bad)
+                        for reason in bad_reasons.to_pylist():
+                            reasons[reason] = reasons.get(reason, 0) + 1
+                        bad_tables.append(
+                            pa.table(
+                                {
+                                    "source": [root.uri(source)] * bad_rows.num_rows,
+                                    "record_number": pa.nulls(bad_rows.num_rows, pa.int64()),
+                                    "raw": _raw_rows(bad_rows),
+                                    "quarantine_reason": bad_reasons,
+                                    "ingested_at": [scored_at] * bad_rows.num_rows,
+                                },
+                                schema=QUARANTINE_SCHEMA,
+                            )
+                        )
+                        table = table.filter(ok)
+                    if table.num_rows:
+                        writer.write_table(score_table(classifier, table, scored_at))
+                        result.scored += table.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise BatchValidationError(f"{root.uri(source)}: not a readable Parquet file: {exc}") from exc
+    if bad_tables:
+        with _create(root, quarantine) as handle:
+            pq.write_table(pa.concat_tables(bad_tables), handle)
+        result.quarantined = sum(t.num_rows for t in bad_tables)
+        result.quarantine_reasons = reasons
+    result.part = part
+    return result
+
+
+def drop_day_duplicates(root: DataRoot, results: list[FileScore]) -> list[FileScore]:
+    """One row per review_id across the day, first copy wins (file order, then row order):
+    later copies are removed from the run's parts and counted as ``duplicates``.
+
+    Counts are taken from what the parts hold, so running this twice (a retried publish)
+    gives the same numbers. Memory: the day's review ids, one column."""
+    written = [i for i, r in enumerate(results) if r.part and (r.scored or root.exists(r.part))]
+    ids, positions = [], []
+    for order, index in enumerate(written):
+        with root.fs.open(results[index].part, "rb") as handle:  # a missing part raises FileNotFoundError
+            column = pq.read_table(handle, columns=["review_id"]).column(0)
+        ids.extend(column.chunks)
+        positions.append(pa.array(np.arange(len(column), dtype=np.int64) + (order << 32)))
+    keep_by_result: dict[int, np.ndarray] = {}
+    if written:
+        day = pa.table({"id": pa.chunked_array(ids, pa.string()), "pos": pa.chunked_array(positions, pa.int64())})
+        firsts = day.group_by("id", use_threads=False).aggregate([("pos", "min")]).column("pos_min").combine_chunks()
+        is_first = pc.is_in(day.column("pos"), value_set=firsts).to_numpy(zero_copy_only=False)
+        part_of_row = day.column("pos").to_numpy() >> 32
+        keep_by_result = {index: is_first[part_of_row == order] for order, index in enumerate(written)}
+    recounted = []
+    for index, result in enumerate(results):
+        keep = keep_by_result.get(index, np.zeros(0, dtype=bool))
+        if not keep.all():
+            with root.fs.open(result.part, "rb") as handle:
+                part = pq.read_table(handle).cast(SCORED_SCHEMA).filter(pa.array(keep))
+            with root.fs.open(result.part, "wb") as handle:
+                pq.write_table(part, handle, compression="zstd")
+        kept = int(keep.sum())
+        recounted.append(dataclasses.replace(result, scored=kept, duplicates=result.rows_read - result.quarantined - kept))
+    return recounted
+
+
+def _newer_manifest(root: DataRoot, day: dt.date, run_id: str) -> dict[str, Any] | None:
+    path = root.scored_manifest(day)
+    current = root.read_json(path) if root.exists(path) else None
+    return current if current is not None and current["run_id"] > run_id else None
+
+
+def publish_day(root: DataRoot, day: dt.date, run_id: str, results: list[FileScore], model_version: str, allow_empty: bool = False) -> dict[str, Any]:
+    """Drop the day's duplicate reviews, swap the day's manifest to this run (a
+    compare-and-swap, :mod:`sentiment_model.core.pointers`), then remove older runs' folders.
+
+    Run ids sort by start time and the newest run wins: a run that finds a newer run's
+    manifest already published discards its own output instead of overwriting it. The
+    manifest only ever moves to a newer run, so cleanup (older runs only, after the swap)
+    never removes a part that the standing manifest names. A run that scored nothing
+    does not replace a published day with reviews unless ``allow_empty`` (raises
+    :class:`EmptyRunRefused`; the published day stays as it was).
+    """
+    folder = root.scored_dir(day)
+    try:
+        results = drop_day_duplicates(root, results)
+    except FileNotFoundError:
+        # A newer run that already published removes older runs' parts: then this run is
+        # superseded; otherwise a part went missing, and publishing would lose it.
+        newer = _newer_manifest(root, day, run_id)
+        if newer is None:
+            raise
+        _remove_runs(root, folder, lambda other: other == run_id)
+        return {**newer, "superseded_run": run_id}
+    manifest = {
+        "date": day.isoformat(),
+        "run_id": run_id,
+        "model_version": model_version,
+        "files": [posixpath.relpath(r.part, folder) for r in results if r.part and r.scored],
+        "rows": sum(r.scored for r in results),
+        "quarantined": sum(r.quarantined for r in results),
+        "duplicates": sum(r.duplicates for r in results),
+        "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+    def decide(current: dict[str, Any] | None) -> dict[str, Any] | None:
+        if current is not None and current["run_id"] > run_id:
+            return None
+        if current is not None and current.get("rows", 0) > 0 and manifest["rows"] == 0 and not allow_empty:
+            why = "no batch files" if not results else f"{len(results)} batch file(s), {manifest['quarantined']} rows quarantined"
+            raise EmptyRunRefused(
+                f"{day}: this run scored no reviews ({why} under {root.uri(root.incoming_dir(day))}); "
+                f"the published run {current['run_id']} with {current['rows']} reviews is kept. "
+                "To replace it with an empty day, pass --allow-empty (flow parameter allow_empty=true)."
+            )
+        return manifest
+
+    written, standing = swap_json(root, root.scored_manifest(day), decide)
+    if not written:
+        _remove_runs(root, folder, lambda other: other == run_id)
+        return {**standing, "superseded_run": run_id}
+    _remove_runs(root, folder, lambda other: other < run_id)
+    return manifest
+
+
+def _remove_runs(root: DataRoot, folder: str, doomed: Any) -> None:
+    if not root.exists(folder):
+        return
+    for entry in root.fs.ls(folder, detail=False):
+        name = posixpath.basename(entry.rstrip("/"))
+        if name.startswith(("run=", "quarantine-run=")) and doomed(name.split("=", 1)[1]):
+            root.remove_tree(entry)
+
+
+def scored_files(root: DataRoot, day: dt.date) -> list[str]:
+    """The live scored parts of a day (via its manifest); empty if never scored."""
+    path = root.scored_manifest(day)
+    if not root.exists(path):
+        return []
+    return [root.scored_listed_file(day, name) for name in root.read_json(path)["files"]]
+
+
+def read_scored_day(root: DataRoot, day: dt.date) -> pa.Table:
+    files = scored_files(root, day)
+    if not files:
+        return SCORED_SCHEMA.empty_table()
+    tables = []
+    for path in files:
+        with root.fs.open(path, "rb") as handle:
+            tables.append(conform_scored(pq.read_table(handle)))
+    return pa.concat_tables(tables)
+
+
+def score_day(
+    root: DataRoot,
+    classifier: SentimentClassifier,
+    day: dt.date,
+    run_id: str,
+    scored_at: dt.datetime | None = None,
+    allow_empty: bool = False,
+) -> dict[str, Any]:
+    """Score every batch file of ``day`` in this process and publish it: the library
+    path the nightly flow orchestrates (the flow fans the files out as tasks)."""
+    scored_at = scored_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    files = list_day_files(root, day)
+    results = [score_file(root, classifier, source, day, run_id, index, scored_at) for index, source in enumerate(files)]
+    return publish_day(root, day, run_id, results, classifier.version or "unversioned", allow_empty=allow_empty)

@@ -1,0 +1,213 @@
+"""The FastAPI app of ``sentiment serve``: predict, health, readiness, metrics, OpenAPI docs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.schema import LABELS
+from sentiment_model.core.settings import Settings
+from sentiment_model.serving.batcher import MicroBatcher, NotAcceptingError, QueueFullError
+from sentiment_model.serving.holder import ModelHolder, Scored, score_texts
+from sentiment_model.serving.metrics import ServiceMetrics
+
+RETRY_AFTER_SECONDS = "1"
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(description="The review body.")
+    title: StrictStr | None = Field(default=None, description="The review title (joined to the body as the model was trained).")
+
+
+class PredictRequest(BaseModel):
+    """Either one review (``text`` and optional ``title``) or ``reviews``: a list of them."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "Broke after a week.", "title": "Junk"}, {"reviews": [{"text": "Love it"}]}]})
+
+    text: StrictStr | None = None
+    title: StrictStr | None = None
+    reviews: list[Review] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def one_review_or_a_list(self) -> PredictRequest:
+        if (self.text is None) == (self.reviews is None):
+            raise ValueError("send either 'text' (one review, optional 'title') or 'reviews' (a list of {text, title}), not both or neither")
+        if self.title is not None and self.text is None:
+            raise ValueError("'title' belongs to a single review: send it with 'text', or inside each item of 'reviews'")
+        return self
+
+    def as_reviews(self) -> list[Review]:
+        return self.reviews if self.reviews is not None else [Review(text=self.text or "", title=self.title)]
+
+
+class TopToken(BaseModel):
+    token: str
+    score: float
+
+
+class Prediction(BaseModel):
+    label: str = Field(description=f"One of {', '.join(LABELS)} (after the model's decision offsets).")
+    probabilities: dict[str, float]
+    truncated: bool = Field(description="The text was longer than the model reads: only its beginning was scored.")
+    top_tokens: list[TopToken] | None = Field(default=None, description="With ?explain=true: the tokens that drove the prediction.")
+
+
+class SinglePrediction(Prediction):
+    model_version: str
+
+
+class BatchPrediction(BaseModel):
+    model_version: str
+    predictions: list[Prediction]
+
+
+def review_texts(reviews: list[Review], max_chars: int) -> tuple[list[str], list[bool]]:
+    """Model input per review (``title . text`` as in training, see ``text.review_text``),
+    cut to ``max_chars``; and which were cut. Unpaired surrogates (valid JSON escapes, not
+    UTF-8) become U+FFFD so one odd review cannot fail a shared batch."""
+    texts, cut = [], []
+    for review in reviews:
+        text = f"{review.title or ''} . {review.text}"
+        if not text.isascii():
+            text = text.encode("utf-8", "replace").decode("utf-8")
+        texts.append(text[:max_chars])
+        cut.append(len(text) > max_chars)
+    return texts, cut
+
+
+class _RequestMetrics:
+    """ASGI middleware: request counts and latency by route template, method and status,
+    and the body-size limit (413 before the body is read)."""
+
+    def __init__(self, app: Any, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+        self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            status = 413
+            response = JSONResponse({"detail": f"request body of {int(length)} bytes is over the limit of {self.max_body_bytes}"}, status_code=413)
+            await response(scope, receive, send)
+            self._observe(scope, status, started)
+            return
+
+        async def send_with_status(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            self._observe(scope, status, started)
+
+    def _observe(self, scope: dict[str, Any], status: int, started: float) -> None:
+        route = getattr(scope.get("route"), "path", "unmatched")  # the template, never the raw path
+        labels = {"route": route, "method": scope["method"], "status": str(status)}
+        self.metrics.requests.labels(**labels).inc()
+        self.metrics.latency.labels(**labels).observe(time.perf_counter() - started)
+
+
+def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: ServiceMetrics | None = None) -> FastAPI:
+    """The service for ``settings``; ``holder`` defaults to the registry's ``serve_model``."""
+    metrics = metrics or (holder.metrics if holder and holder.metrics else ServiceMetrics())
+    if holder is None:
+        holder = ModelHolder(DataRoot(settings.data_root, settings.storage_options), settings.serve_model, settings.serve_runtime, settings.serve_poll_seconds, metrics)
+    holder.metrics = metrics
+
+    def score(texts: list[str]) -> Scored:
+        served = holder.current
+        if served is None:
+            raise RuntimeError("no model is loaded")
+        return score_texts(served, texts)
+
+    batcher = MicroBatcher(score, settings.serve_max_batch_size, settings.serve_max_wait_ms / 1000, settings.serve_max_queue, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        watcher = asyncio.get_running_loop().create_task(holder.watch(), name="model-watch")
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            await batcher.stop()  # graceful: everything queued is scored and answered
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    app = FastAPI(
+        title="review-sentiment",
+        description="Real-time sentiment of product reviews with the registry's champion model.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.add_middleware(_RequestMetrics, metrics=metrics, max_body_bytes=settings.serve_max_body_bytes)
+    app.state.holder, app.state.batcher, app.state.metrics = holder, batcher, metrics
+
+    def unavailable(detail: str) -> HTTPException:
+        return HTTPException(status_code=503, detail=detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
+
+    @app.post("/v1/predict", response_model=SinglePrediction | BatchPrediction, response_model_exclude_none=True)
+    async def predict(body: PredictRequest, explain: bool = Query(False, description="Add the top tokens of each prediction.")) -> Any:
+        """Score one review or a list; the label is decided with the model's tuned offsets."""
+        reviews = body.as_reviews()
+        if len(reviews) > settings.serve_max_items:
+            raise HTTPException(413, f"{len(reviews)} reviews in one request; the limit is {settings.serve_max_items}")
+        if holder.current is None:
+            raise unavailable("the model is still loading")
+        texts, cut = review_texts(reviews, settings.serve_max_text_chars)
+        try:
+            scored: Scored = await batcher.submit(texts)
+        except QueueFullError as exc:
+            raise unavailable(f"busy: {exc}; retry later") from None
+        except NotAcceptingError as exc:
+            raise unavailable(str(exc)) from None
+        explanations = await asyncio.to_thread(lambda: [holder.current.classifier.explain(t) for t in texts]) if explain else None
+        predictions = []
+        for i in range(len(scored)):
+            prediction: dict[str, Any] = {
+                "label": scored.labels[i],
+                "probabilities": {name: float(p) for name, p in zip(LABELS, scored.probabilities[i], strict=True)},
+                "truncated": bool(scored.truncated[i] or cut[i]),
+            }
+            if explanations is not None:
+                prediction["top_tokens"] = explanations[i]["top_tokens"]
+            predictions.append(prediction)
+        if body.reviews is None:
+            return {**predictions[0], "model_version": scored.version}
+        return {"model_version": scored.version, "predictions": predictions}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """200 once a model is loaded and has answered its warm-up call, else 503."""
+        served = holder.current
+        if served is None:
+            return JSONResponse({"ready": False, "detail": "loading the model"}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return JSONResponse({"ready": True, "model_version": served.version, "runtime": holder.runtime})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,396 @@
+"""Training: vocabulary from the training split, class-weighted BiLSTM (with a frozen
+pretrained channel and an auxiliary star-rating head), early stopping on validation
+macro-F1 with the best weights restored, optional seed ensemble distilled into one
+network, then prior correction tuned on validation. The test split is never seen here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import keras
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sentiment_model.model.batching import DEFAULT_BUCKETS, BucketedSequence, predict_bucketed
+from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.decision import apply_offsets
+from sentiment_model.model.network import CLASS_HEAD, STAR_HEAD, ModelConfig, NgramScores, average_members, build_model, inference_model
+from sentiment_model.model.subword import SubwordVocabulary
+from sentiment_model.model.text import Vocabulary, review_text, tokenize
+from sentiment_model.model.vectors import load_word_vectors, read_vectors, vocabulary_matrix, word2vec_matrix
+from sentiment_model.training.metrics import macro_f1, tune_class_offsets
+
+
+class TrainConfig(BaseModel):
+    """Everything a training run depends on; saved with the model. The defaults are the
+    measured winners (docs/experiments.md): the one place they are defined."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_length: int = 200
+    # "word": whole tokens (the most frequent vocab_size); "bpe"/"wordpiece": subword
+    # pieces trained on the training text, vocab_size of them.
+    vocabulary: Literal["word", "bpe", "wordpiece"] = "word"
+    vocab_size: int = 20_000
+    min_count: int = 2
+    # Init of the trainable embedding: "random", "word2vec" (skip-gram on the training
+    # split's text), "glove-6b-50d" or a vectors file/folder (its width = embedding_dim).
+    # GloVe, fine-tuned, beside its frozen copy below: the best validation score of round 3.
+    embeddings: str = "glove-6b-50d"
+    embedding_dim: int = 50
+    word2vec_epochs: int = 5
+    # A frozen pretrained channel beside the trainable embedding (None: none).
+    frozen_embeddings: str | None = "glove-6b-50d"
+    lstm_units: int = 128
+    # Hashed bigram buckets of the linear bag-of-n-grams branch beside the BiLSTM (0: none);
+    # a prime, so (first * vocab + second) mod buckets spreads pairs evenly.
+    ngram_buckets: int = 262_139
+    pooling: Literal["attention", "attention_max", "max", "last"] = "attention_max"
+    spatial_dropout: float = 0.25
+    dropout: float = 0.4
+    batch_size: int = 64
+    epochs: int = 2  # validation macro-F1 peaked at epoch 2 in every run on this corpus, then fell
+    patience: int = 0
+    learning_rate: float = 2e-3
+    # "cosine": decay the rate to 0 over all epochs' steps (late steps refine instead of
+    # memorizing); "constant": the same rate throughout.
+    learning_rate_schedule: Literal["constant", "cosine"] = "constant"
+    # Momentum of an exponential moving average of the weights (0: none). The average
+    # replaces the weights at the end of every epoch, so each epoch's validation score and
+    # the kept model are the averaged weights (less noise from the last steps).
+    weight_average_momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    # Class weights against the 78% positive prior: "class_weight" (balanced),
+    # "sqrt_class_weight" (its square root), "oversample" or "none"; the prior correction
+    # below is tuned on validation either way.
+    imbalance: Literal["class_weight", "sqrt_class_weight", "oversample", "none"] = "sqrt_class_weight"
+    # Weight of an auxiliary 5-star softmax loss (0: no star head): 2 vs 3 vs 4 stars is
+    # the signal the neutral class lacks.
+    star_loss_weight: float = 0.5
+    # "sentiment": the class head has the 3 classes; "stars": one class per star (the
+    # finer view the report shows), folded into the 3 classes to decide, score and judge.
+    classes: Literal["sentiment", "stars"] = "sentiment"
+    tune_offsets: bool = True
+    ensemble_size: int = 1  # train that many seeds (seed, seed+1, ...): averaged, or distilled
+    # Distil the seed ensemble into one network trained on its averaged probabilities
+    # (weight distill_alpha) and the hard labels; kept when its validation macro-F1 is
+    # within distill_tolerance of the ensemble's, else the ensemble is kept.
+    distill: bool = False
+    distill_alpha: float = 0.7
+    distill_tolerance: float = 0.005
+    seed: int = 13
+    mixed_precision: bool = False
+    use_mask: bool = True
+    buckets: tuple[int, ...] = DEFAULT_BUCKETS
+
+    @model_validator(mode="after")
+    def _ngram_ids_fit_int32(self) -> TrainConfig:
+        if self.ngram_buckets and self.vocab_size + 2 > NgramScores.MAX_VOCAB:
+            raise ValueError(f"ngram_buckets needs vocab_size <= {NgramScores.MAX_VOCAB - 2} (bigram ids are int32), got {self.vocab_size}")
+        return self
+
+    @model_validator(mode="after")
+    def _stars_need_the_star_loss(self) -> TrainConfig:
+        if self.classes == "stars" and self.star_loss_weight <= 0:
+            raise ValueError("classes='stars' learns the stars from the star loss: star_loss_weight must be > 0")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class RetrainConfig(BaseModel):
+    """A retrain run: which rows it learns from, the network's training settings, and the
+    promotion gate. The `retrain` flow's parameter (a form in the Prefect UI) and what the
+    CLI builds; the defaults here are the ones `sentiment retrain` uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample_size: int | None = Field(None, description="Stratified subsample of the training split; None = all of it.")
+    split_seed: int = Field(13, description="Seed of the train/validation/test split (fixed so champions compare on one test split).")
+    train_before: dt.date | None = Field(None, description="Learn only from reviews dated before this day, as production retrains do (no leak into later nightly batches).")
+    promotion_tolerance: float = Field(0.0, description="Promote when test macro-F1 >= the champion's minus this.")
+    bootstrap_resamples: int = Field(1_000, description="Paired bootstrap resamples of the test split for the intervals.")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+
+@dataclass
+class TrainResult:
+    classifier: SentimentClassifier
+    history: list[dict[str, float]]
+    best_epoch: int
+    validation_macro_f1: float
+    seconds: float
+    train_samples_per_second: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int = 3) -> np.ndarray:
+    """n / (k * count_c), as sklearn's 'balanced'."""
+    counts = np.bincount(labels, minlength=num_classes).astype(float)
+    return np.divide(len(labels), num_classes * counts, out=np.zeros(num_classes), where=counts > 0)
+
+
+def class_weights(labels: np.ndarray, imbalance: str, num_classes: int = 3) -> np.ndarray:
+    """Per-class loss weights for an imbalance setting (ones unless weighted)."""
+    if imbalance == "class_weight":
+        return balanced_class_weights(labels, num_classes)
+    if imbalance == "sqrt_class_weight":
+        return np.sqrt(balanced_class_weights(labels, num_classes))
+    return np.ones(num_classes)
+
+
+def oversample_indices(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Repeat minority-class rows (sampled with replacement) up to the majority count."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels)
+    parts = []
+    for label, count in enumerate(counts):
+        rows = np.flatnonzero(labels == label)
+        if count == 0:
+            continue
+        extra = rng.choice(rows, counts.max() - count, replace=True) if count < counts.max() else np.array([], dtype=np.int64)
+        parts.append(np.concatenate([rows, extra]))
+    return np.sort(np.concatenate(parts))
+
+
+def texts_and_labels(table: pa.Table) -> tuple[pa.Array, np.ndarray]:
+    """Model input text (title + body) and label ids of a labelled table."""
+    labels = np.asarray(table.column("label_id").to_numpy(), dtype=np.int64)
+    return review_text(table.column("title"), table.column("text")), labels
+
+
+def star_ids(table: pa.Table) -> np.ndarray:
+    """Star rating 1-5 as ids 0-4 (the auxiliary head's target)."""
+    return np.asarray(pc.fill_null(table.column("rating"), 3).to_numpy(zero_copy_only=False), dtype=np.int64).clip(1, 5) - 1
+
+
+def build_vocabulary(texts: pa.Array, token_lists: pa.ListArray, config: TrainConfig) -> Vocabulary | SubwordVocabulary:
+    """The vocabulary of the training text, word or subword as configured."""
+    if config.vocabulary == "word":
+        return Vocabulary.build(token_lists, config.vocab_size, config.min_count)
+    return SubwordVocabulary.build(texts, config.vocabulary, config.vocab_size, config.min_count)
+
+
+def initial_embeddings(
+    config: TrainConfig, vocabulary: Vocabulary | SubwordVocabulary, train_texts: pa.Array, train_tokens: pa.ListArray, log: Callable[[str], None]
+) -> tuple[np.ndarray | None, np.ndarray | None, dict[str, int]]:
+    """(trainable init or None, frozen channel or None, vocabulary hits per source)."""
+    hits: dict[str, int] = {}
+    trainable = None
+    if config.embeddings == "word2vec" and config.word2vec_epochs:
+        sentences = pa.array(vocabulary.pieces(train_texts)) if isinstance(vocabulary, SubwordVocabulary) else train_tokens
+        trainable, hits["word2vec"] = word2vec_matrix(sentences, vocabulary, config.embedding_dim, config.word2vec_epochs, config.seed)
+    elif config.embeddings not in ("random", "word2vec"):
+        trainable, hits[config.embeddings] = load_word_vectors(config.embeddings, vocabulary, config.embedding_dim, config.seed)
+    frozen = None
+    if config.frozen_embeddings:
+        frozen, hits[f"frozen:{config.frozen_embeddings}"] = vocabulary_matrix(*read_vectors(config.frozen_embeddings), vocabulary, "zeros")
+    for source, count in hits.items():
+        log(f"embeddings {source}: {count} of {len(vocabulary) - 2} vocabulary tokens")
+    return trainable, frozen, hits
+
+
+class MacroF1EarlyStopping(keras.callbacks.Callback):
+    """Stop when validation macro-F1 (after prior correction, if enabled) stops improving;
+    restore the best epoch's weights at the end."""
+
+    def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, patience: int, tune_offsets: bool, buckets: tuple[int, ...], log: Callable[[str], None]) -> None:
+        super().__init__()
+        self.ids, self.lengths, self.labels = ids, lengths, labels
+        self.patience, self.tune_offsets, self.buckets, self.log = patience, tune_offsets, buckets, log
+        self.best, self.best_epoch, self.best_weights, self.wait = -1.0, -1, None, 0
+        self.best_offsets: np.ndarray | None = None
+        self.history: list[dict[str, float]] = []
+        self._epoch_started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        seconds = time.perf_counter() - self._epoch_started
+        probabilities = predict_bucketed(inference_model(self.model), self.ids, self.lengths, buckets=self.buckets)
+        raw = macro_f1(self.labels, probabilities.argmax(1))
+        offsets = tune_class_offsets(probabilities, self.labels) if self.tune_offsets else np.zeros(3)
+        tuned = macro_f1(self.labels, apply_offsets(probabilities, offsets))
+        score = tuned if self.tune_offsets else raw
+        record = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", np.nan)), "val_macro_f1": raw, "val_macro_f1_tuned": tuned, "epoch_seconds": seconds}
+        self.history.append(record)
+        self.log(f"epoch {epoch + 1}: loss {record['loss']:.4f}, val macro-F1 {raw:.4f} (tuned {tuned:.4f}), {seconds:.0f}s")
+        if score > self.best:
+            self.best, self.best_epoch, self.best_offsets, self.wait = score, epoch + 1, offsets, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def learning_rate_for(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The optimizer's learning rate: a constant, or a cosine decay to 0 over every step."""
+    if config.learning_rate_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, steps_per_epoch * config.epochs))
+    return config.learning_rate
+
+
+def optimizer_for(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """Adam with clipped gradients; with weight averaging, an exponential moving average
+    of the weights that replaces them at the last step of every epoch."""
+    averaging = {}
+    if config.weight_average_momentum:
+        averaging = {"use_ema": True, "ema_momentum": config.weight_average_momentum, "ema_overwrite_frequency": steps_per_epoch}
+    return keras.optimizers.Adam(learning_rate_for(config, steps_per_epoch), clipnorm=1.0, **averaging)
+
+
+def _fit_member(
+    model_config: ModelConfig,
+    config: TrainConfig,
+    seed: int,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray | tuple[np.ndarray, ...], np.ndarray],
+    stopper: MacroF1EarlyStopping,
+    matrices: tuple[np.ndarray | None, np.ndarray | None],
+) -> keras.Model:
+    """One network trained from ``seed``; returns its inference model (class output)."""
+    keras.utils.set_random_seed(seed)
+    model = build_model(model_config, *matrices)
+    ids, lengths, targets, weights = data
+    batches = BucketedSequence(ids, lengths, targets, weights, config.batch_size, config.buckets, seed)
+    optimizer = optimizer_for(config, len(batches))
+    if model_config.star_head:
+        model.compile(
+            optimizer=optimizer,
+            loss={CLASS_HEAD: "categorical_crossentropy", STAR_HEAD: "categorical_crossentropy"},
+            loss_weights={CLASS_HEAD: 1.0, STAR_HEAD: config.star_loss_weight},
+        )
+    else:
+        model.compile(optimizer=optimizer, loss="categorical_crossentropy")
+    model.fit(batches, epochs=config.epochs, callbacks=[stopper], verbose=0)
+    return inference_model(model)
+
+
+def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
+    """Train the BiLSTM on ``train`` (labelled canonical rows), select on ``validation``."""
+    keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    started = time.perf_counter()
+    train_texts, train_labels = texts_and_labels(train)
+    validation_texts, validation_labels = texts_and_labels(validation)
+    train_tokens = tokenize(train_texts)
+    vocabulary = build_vocabulary(train_texts, train_tokens, config)
+    train_ids, train_lengths = vocabulary.encode(train_texts, config.max_length)
+    validation_ids, validation_lengths = vocabulary.encode(validation_texts, config.max_length)
+
+    weights_per_class = class_weights(train_labels, config.imbalance)
+    rows = oversample_indices(train_labels, config.seed) if config.imbalance == "oversample" else np.arange(len(train_labels))
+    sample_weights = weights_per_class[train_labels[rows]]
+    one_hot = np.eye(3, dtype=np.float32)[train_labels[rows]]
+    star_one_hot = np.eye(5, dtype=np.float32)[star_ids(train)[rows]] if config.star_loss_weight else None
+
+    embedding_matrix, frozen_matrix, hits = initial_embeddings(config, vocabulary, train_texts, train_tokens, log)
+    model_config = ModelConfig(
+        vocab_size=len(vocabulary),
+        embedding_dim=config.embedding_dim,
+        lstm_units=config.lstm_units,
+        pooling=config.pooling,
+        spatial_dropout=config.spatial_dropout,
+        dropout=config.dropout,
+        use_mask=config.use_mask,
+        frozen_embedding_dim=0 if frozen_matrix is None else frozen_matrix.shape[1],
+        star_head=bool(config.star_loss_weight),
+        ngram_buckets=config.ngram_buckets,
+        star_classes=config.classes == "stars",
+    )
+
+    def targets_for(class_targets: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        return class_targets if star_one_hot is None else (class_targets, star_one_hot)
+
+    def stopper() -> MacroF1EarlyStopping:
+        return MacroF1EarlyStopping(validation_ids, validation_lengths, validation_labels, config.patience, config.tune_offsets, config.buckets, log)
+
+    def validation_score(network: keras.Model) -> tuple[np.ndarray, np.ndarray | None, float]:
+        probabilities = predict_bucketed(network, validation_ids, validation_lengths, buckets=config.buckets)
+        offsets = tune_class_offsets(probabilities, validation_labels) if config.tune_offsets else None
+        return probabilities, offsets, macro_f1(validation_labels, apply_offsets(probabilities, offsets))
+
+    members: list[keras.Model] = []
+    history: list[dict[str, float]] = []
+    best_epochs: list[int] = []
+    fit_started = time.perf_counter()
+    matrices = (embedding_matrix, frozen_matrix)
+    for member_index in range(config.ensemble_size):
+        member_seed = config.seed + member_index
+        if config.ensemble_size > 1:
+            log(f"ensemble member {member_index + 1}/{config.ensemble_size} (seed {member_seed})")
+        member_stopper = stopper()
+        members.append(_fit_member(model_config, config, member_seed, (train_ids[rows], train_lengths[rows], targets_for(one_hot), sample_weights), member_stopper, matrices))
+        history += [{**h, "member": member_index} for h in member_stopper.history]
+        best_epochs.append(member_stopper.best_epoch)
+    model = members[0] if len(members) == 1 else average_members(members)
+    _, offsets, validation_f1 = validation_score(model)
+    extra: dict[str, Any] = {}
+    if len(members) > 1:
+        log(f"ensemble of {len(members)}: val macro-F1 {validation_f1:.4f}")
+    if config.distill and len(members) > 1:
+        # The student learns the ensemble's averaged probabilities (which carry how
+        # unsure the ensemble is) mixed with the hard labels.
+        teacher = predict_bucketed(model, train_ids, train_lengths, buckets=config.buckets)[rows]
+        soft = config.distill_alpha * teacher + (1 - config.distill_alpha) * one_hot
+        student_seed = config.seed + config.ensemble_size
+        log(f"distilling the ensemble into one network (seed {student_seed})")
+        student_stopper = stopper()
+        student = _fit_member(model_config, config, student_seed, (train_ids[rows], train_lengths[rows], targets_for(soft.astype(np.float32)), sample_weights), student_stopper, matrices)
+        history += [{**h, "member": "student"} for h in student_stopper.history]
+        _, student_offsets, student_f1 = validation_score(student)
+        kept = student_f1 >= validation_f1 - config.distill_tolerance
+        log(f"student val macro-F1 {student_f1:.4f} vs ensemble {validation_f1:.4f}: {'student kept' if kept else 'ensemble kept'}")
+        extra["distillation"] = {"student_validation_macro_f1": student_f1, "ensemble_validation_macro_f1": validation_f1, "student_kept": bool(kept), "student_best_epoch": student_stopper.best_epoch}
+        if kept:
+            model, offsets, validation_f1 = student, student_offsets, student_f1
+            best_epochs.append(student_stopper.best_epoch)
+    fit_seconds = time.perf_counter() - fit_started
+    classifier = SentimentClassifier(model, vocabulary, config.max_length, offsets, config.buckets)
+    epoch_seconds = sum(h["epoch_seconds"] for h in history)
+    return TrainResult(
+        classifier=classifier,
+        history=history,
+        best_epoch=best_epochs[-1],
+        validation_macro_f1=validation_f1,
+        seconds=time.perf_counter() - started,
+        train_samples_per_second=len(rows) * len(history) / max(epoch_seconds, 1e-9),
+        extra={"model_config": model_config.to_dict(), "class_weights": weights_per_class.tolist(), "embedding_hits": hits, "fit_seconds": fit_seconds, "best_epochs": best_epochs, **extra},
+    )
+
+
+def scoring_networks(config: TrainConfig) -> tuple[int, int]:
+    """(networks a review passes through when scoring, width of the frozen channel) for a
+    model trained with ``config``: one network unless an undistilled ensemble."""
+    networks = 1 if config.distill or config.ensemble_size == 1 else config.ensemble_size
+    frozen_dim = read_vectors(config.frozen_embeddings)[1].shape[1] if config.frozen_embeddings else 0
+    return networks, frozen_dim
+
+
+def default_shaped_network(config: TrainConfig, vocab_size: int) -> keras.Model:
+    """An untrained scoring network of the shape ``config`` trains (for speed and memory
+    benchmarks, which do not depend on the weights)."""
+    networks, frozen_dim = scoring_networks(config)
+    model_config = ModelConfig(
+        vocab_size=vocab_size,
+        embedding_dim=config.embedding_dim,
+        lstm_units=config.lstm_units,
+        pooling=config.pooling,
+        frozen_embedding_dim=frozen_dim,
+        ngram_buckets=config.ngram_buckets,
+        star_classes=config.classes == "stars",
+    )
+    members = [inference_model(build_model(model_config)) for _ in range(networks)]
+    return members[0] if networks == 1 else average_members(members)
