@@ -176,15 +176,21 @@ class BucketOutcome:
     conflicts_file: str | None = None
 
 
+#: The rows are materialized once; the decision is taken on the narrow key columns only
+#: (the window sorts ids and hashes, not review text), and the few rows that are not
+#: canonical (later copies) are looked up by their position.
 _DECIDE = """
+CREATE TABLE staged AS SELECT * FROM bucket_rows;
 CREATE TABLE decided AS
-SELECT * EXCLUDE (copy_number, first_content),
-       CASE WHEN copy_number = 1 THEN 0 WHEN content_hash = first_content THEN 1 ELSE 2 END AS status
-FROM (
-    SELECT *, row_number() OVER w AS copy_number, first_value(content_hash) OVER w AS first_content
-    FROM bucket_rows
-    WINDOW w AS (PARTITION BY review_id ORDER BY file_index, file_row)
-)
+SELECT file_index, file_row, status FROM (
+    SELECT file_index, file_row,
+           CASE WHEN copy_number = 1 THEN 0 WHEN content_hash = first_content THEN 1 ELSE 2 END AS status
+    FROM (
+        SELECT file_index, file_row, content_hash, row_number() OVER w AS copy_number, first_value(content_hash) OVER w AS first_content
+        FROM staged
+        WINDOW w AS (PARTITION BY review_id ORDER BY file_index, file_row)
+    )
+) WHERE status > 0;
 """
 _CANONICAL_COLUMNS = ", ".join(CANONICAL_SCHEMA.names)
 
@@ -253,12 +259,17 @@ def dedup_bucket(
         with duckdb.connect(":memory:", config=config) as con:  # spills to temp_directory past memory_limit
             con.register("bucket_rows", reader)
             con.execute(_DECIDE)
-            for file_index, status, count in con.execute("SELECT file_index, status, count(*) FROM decided GROUP BY ALL").fetchall():
-                outcome.counts.setdefault(int(file_index), [0, 0, 0])[int(status)] += int(count)
+            for file_index, count in con.execute("SELECT file_index, count(*) FROM staged GROUP BY ALL").fetchall():
+                outcome.counts.setdefault(int(file_index), [0, 0, 0])[0] += int(count)
                 outcome.rows += int(count)
-            canonical = con.sql(f"SELECT {_CANONICAL_COLUMNS}, {PARTITION_COLUMN} FROM decided WHERE status = 0 ORDER BY {PARTITION_COLUMN}, review_id")
+            for file_index, status, count in con.execute("SELECT file_index, status, count(*) FROM decided GROUP BY ALL").fetchall():
+                outcome.counts[int(file_index)][0] -= int(count)
+                outcome.counts[int(file_index)][int(status)] += int(count)
+            canonical = con.sql(f"SELECT {_CANONICAL_COLUMNS}, {PARTITION_COLUMN} FROM staged ANTI JOIN decided USING (file_index, file_row) ORDER BY {PARTITION_COLUMN}, review_id")
             write_snapshot_rows(root, root.canonical_run_dir(run_id), _as_snapshot_batches(canonical.to_arrow_reader(65_536)), f"part-b{bucket:05d}")
-            conflicts = con.sql(f"SELECT {_CANONICAL_COLUMNS} FROM decided WHERE status = 2 ORDER BY file_index, file_row").to_arrow_table()
+            conflicts = con.sql(
+                f"SELECT {_CANONICAL_COLUMNS} FROM staged SEMI JOIN (SELECT * FROM decided WHERE status = 2) USING (file_index, file_row) ORDER BY file_index, file_row"
+            ).to_arrow_table()
     if conflicts.num_rows:
         path = root.bucket_scratch(run_id, bucket)
         root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
