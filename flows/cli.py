@@ -168,7 +168,7 @@ def ingest(
     base_uri: Annotated[Optional[str], typer.Option(help="Override the manifest's base_uri (e.g. gs://bucket/amazon).")] = None,
     chunk_rows: Annotated[Optional[int], typer.Option(help="Records per streamed chunk.")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler to run the file and dedup-bucket tasks on.")] = None,
-    bucket_rows: Annotated[Optional[int], typer.Option(help="Staged rows per dedup bucket (default 1,000,000).")] = None,
+    bucket_rows: Annotated[Optional[int], typer.Option(help="Staged rows per dedup bucket (default 500,000).")] = None,
 ) -> None:
     """Ingest raw review dumps into canonical Parquet and print the reconciliation."""
     from sentiment_model.core.errors import ConfigError

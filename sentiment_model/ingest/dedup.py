@@ -40,8 +40,9 @@ HASH_SLOTS = 4096
 MIN_GROUP_ROWS = 1024
 #: Rows buffered per source file before a slot-sorted part is written (bounds staging memory).
 SEGMENT_BYTES = 64 << 20
-#: Staged rows per dedup bucket: ~1 GB of rows, deduplicated within DuckDB's memory limit.
-DEFAULT_BUCKET_ROWS = 1_000_000
+#: Staged rows per dedup bucket: ~0.4 GB of rows, deduplicated within DuckDB's memory limit
+#: without spilling (1M-row buckets spilled and peaked at ~1.5 GB each, two in flight).
+DEFAULT_BUCKET_ROWS = 500_000
 DEFAULT_BUCKET_MEMORY = "1GB"
 
 SNAPSHOT_SCHEMA = CANONICAL_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string()))
