@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,tokenize,scoring,training,orchestration,load,serving,report} [--quick]"""
+"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,ingest-scale,tokenize,scoring,training,orchestration,load,serving,report} [--quick]"""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source")
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "load", "serving", "report", *BENCHMARKS, *MODEL_BENCHMARKS))
+    parser.add_argument("name", choices=("all", "load", "ingest-scale", "serving", "report", *BENCHMARKS, *MODEL_BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
-    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000)")
+    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
     parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
     args = parser.parse_args()
 
@@ -46,6 +46,9 @@ def main() -> None:
         elif name == "load":
             result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
             name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
+        elif name == "ingest-scale":
+            result = runs.ingest_scale(reviews=args.reviews or 5_000_000, quick=args.quick)
+            name = f"ingest-scale-{result['reviews']}"
         elif name == "serving":
             from benchmarks.serving import serving
 

@@ -155,6 +155,10 @@ def print_reconciliation(report: dict[str, Any]) -> None:
     t = report["totals"]
     typer.echo("-" * len(header))
     typer.echo(f"{'total (' + str(t['files']) + ' files, ' + str(t['failed_files']) + ' failed)':<72} {'':>6} {t['records_read']:>7} {t['canonical']:>9} {t['duplicates']:>6} {t['quarantined']:>6}")
+    if t.get("reused_files"):
+        typer.echo(f"{t['reused_files']} unchanged file(s) not read again (staged rows reused)")
+    if report.get("unchanged_since"):
+        typer.echo(f"no source file changed: snapshot {report['unchanged_since']} stays live")
 
 
 @app.command()
@@ -163,12 +167,14 @@ def ingest(
     manifest: Annotated[Optional[str], typer.Option(help="Sources manifest (TOML). Default: the repo's sources.toml.")] = None,
     base_uri: Annotated[Optional[str], typer.Option(help="Override the manifest's base_uri (e.g. gs://bucket/amazon).")] = None,
     chunk_rows: Annotated[Optional[int], typer.Option(help="Records per streamed chunk.")] = None,
+    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler to run the file and dedup-bucket tasks on.")] = None,
+    bucket_rows: Annotated[Optional[int], typer.Option(help="Staged rows per dedup bucket (default 500,000).")] = None,
 ) -> None:
     """Ingest raw review dumps into canonical Parquet and print the reconciliation."""
     from sentiment_model.core.errors import ConfigError
     from sentiment_model.core.settings import get_settings
 
-    get_settings(chunk_rows=chunk_rows)
+    get_settings(chunk_rows=chunk_rows, ingest_bucket_rows=bucket_rows)
     data_root = checked_data_root(data_root)
     checked_sources(manifest, base_uri)
     ephemeral_api_dies_with_cli()
@@ -176,7 +182,7 @@ def ingest(
     from flows.ingest import ingest as ingest_flow
 
     try:
-        report = ingest_flow(data_root=data_root, sources_manifest=manifest, sources_base_uri=base_uri, chunk_rows=chunk_rows)
+        report = ingest_flow(data_root=data_root, sources_manifest=manifest, sources_base_uri=base_uri, chunk_rows=chunk_rows, dask_address=dask_address, bucket_rows=bucket_rows)
     except IngestIncomplete as exc:
         if exc.report is not None:
             print_reconciliation(exc.report)

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from sentiment_model.core.layout import DataRoot
+from sentiment_model.ingest.dedup import BucketOutcome, dedup_bucket
 from sentiment_model.ingest.pipeline import FileResult, finish_ingest_run, ingest_file
 from sentiment_model.ingest.sources import SourceSpec, load_manifest, resolve_files
 from tasks.retry import transient_storage_error
@@ -59,15 +60,32 @@ def ingest_source_file(
         chunk_rows=chunk_rows,
         source_storage_options=source_storage_options,
     )
-    get_run_logger().info("%s: %d read, %d valid, %d quarantined", source, result.records_read, result.valid, result.quarantined)
+    how = "staged rows reused (unchanged)" if result.reused else "read"
+    get_run_logger().info("%s: %s, %d records, %d valid, %d quarantined", source, how, result.records_read, result.valid, result.quarantined)
     return result
 
 
+@task(
+    name="dedup-bucket",
+    task_run_name="dedup bucket {bucket}/{buckets}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=transient_storage_error,
+    cache_policy=NONE,
+)
+def dedup_staged_bucket(root: DataRoot, run_id: str, bucket: int, buckets: int, inputs: list[tuple[int, list[str]]], ingested_at: dt.datetime) -> BucketOutcome:
+    """Deduplicate one hash bucket of the staged rows into the run's snapshot."""
+    return dedup_bucket(root, run_id, bucket, buckets, inputs, ingested_at)
+
+
 @task(name="publish-canonical-snapshot", retries=1, retry_delay_seconds=10, retry_condition_fn=transient_storage_error, cache_policy=NONE)
-def publish_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int) -> dict[str, Any]:
-    """Deduplicate, write the snapshot, reconcile, then swap the CURRENT pointer."""
-    report = finish_ingest_run(root, run_id, results, created_at, keep_snapshots)
-    get_run_logger().info("canonical snapshot %s is live: %s (pruned %d old)", run_id, report["totals"], len(report["pruned_snapshots"]))
+def publish_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int, outcomes: list[BucketOutcome] | None = None) -> dict[str, Any]:
+    """Gather the buckets' counts, reconcile, then swap the CURRENT pointer."""
+    report = finish_ingest_run(root, run_id, results, created_at, keep_snapshots, outcomes)
+    if "unchanged_since" in report:
+        get_run_logger().info("no source file changed: snapshot %s stays live", report["unchanged_since"])
+    else:
+        get_run_logger().info("canonical snapshot %s is live: %s (pruned %d old)", report["pointer"]["run_id"], report["totals"], len(report["pruned_snapshots"]))
     return report
 
 
@@ -86,6 +104,7 @@ def publish_ingest_artifacts(report: dict[str, Any]) -> None:
         f"- canonical (distinct): {totals['canonical']:,}",
         f"- duplicates removed: {totals['duplicates']:,}",
         f"- quarantined: {totals['quarantined']:,}",
+        f"- files unchanged since the last run (staged rows reused): {totals['reused_files']}",
     ]
     if failed:
         lines += ["", "## Failed files", *[f"- `{row['source']}`: {row['error']}" for row in failed]]

@@ -5,6 +5,8 @@
     <root>/quarantine/<run_id>/<source-slug>.parquet                      rejected records
     <root>/ingest_reports/<run_id>.json                                   reconciliation per source file
     <root>/_staging/<run_id>/...                                          per-run scratch, removed after use
+    <root>/_staged/<file-key>/<run_id>-<index>/part-*.parquet             a source file's staged rows, by hash slot
+    <root>/_staged/<file-key>/_STAGED.json                                what was staged (kept while the live snapshot uses it)
     <root>/incoming/date=YYYY-MM-DD/part-*.parquet                        nightly batches to score
     <root>/scored/date=YYYY-MM-DD/...                                     scored batches
     <root>/reports/date=YYYY-MM-DD/...                                    nightly reports
@@ -121,6 +123,29 @@ class DataRoot:
 
     def staging_dir(self, run_id: str, *parts: str) -> str:
         return self.join("_staging", run_id, *parts)
+
+    def staged_store(self) -> str:
+        """Staged rows of every source file the live snapshot was built from (incremental ingest)."""
+        return self.join("_staged")
+
+    def staged_file_dir(self, file_key: str, run_id: str | None = None) -> str:
+        """One source file's staged rows: ``_STAGED.json`` names the run folder holding its parts."""
+        return self.join("_staged", file_key) if run_id is None else self.join("_staged", file_key, run_id)
+
+    def staged_manifest(self, file_key: str) -> str:
+        return self.join("_staged", file_key, "_STAGED.json")
+
+    def staged_part(self, stage_dir: str, index: int) -> str:
+        """A staged-rows part inside a file's run folder (``staged_file_dir(key, run)``)."""
+        return posixpath.join(stage_dir, f"part-{index:05d}.parquet")
+
+    def staged_quarantine(self, stage_dir: str) -> str:
+        """The quarantined records of a file, kept beside its staged rows."""
+        return posixpath.join(stage_dir, "quarantine.parquet")
+
+    def bucket_scratch(self, run_id: str, bucket: int) -> str:
+        """A dedup bucket's conflicting rows, merged into the run's quarantine at the end."""
+        return self.staging_dir(run_id, "buckets", f"conflicts-{bucket:05d}.parquet")
 
     def incoming_dir(self, day: dt.date | None = None) -> str:
         return self.join("incoming") if day is None else self.join("incoming", f"date={day.isoformat()}")

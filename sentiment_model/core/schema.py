@@ -40,6 +40,11 @@ CANONICAL_SCHEMA = pa.schema(
 #: with different content is caught at merge time (never written to canonical).
 STAGED_SCHEMA = CANONICAL_SCHEMA.append(pa.field("content_hash", pa.string(), nullable=False))
 
+#: Staged rows as stored under ``<root>/_staged/``: plus the row's position among the
+#: file's valid rows (manifest order = file order, then this) and its hash slot (the
+#: first 12 bits of review_id), by which the rows are sorted and bucketed for dedup.
+STAGED_PART_SCHEMA = STAGED_SCHEMA.append(pa.field("file_row", pa.int64(), nullable=False)).append(pa.field("hash_slot", pa.int16(), nullable=False))
+
 #: One rejected raw record, under ``<root>/quarantine/``.
 QUARANTINE_SCHEMA = pa.schema(
     [

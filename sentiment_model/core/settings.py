@@ -84,6 +84,7 @@ class Settings(BaseSettings):
         description="Overrides the manifest's base_uri (e.g. gs://raw-dumps/amazon).",
     )
     chunk_rows: int = Field(default=50_000, gt=0, description="Records per streamed chunk during ingest.")
+    ingest_bucket_rows: int = Field(default=500_000, gt=0, description="Staged rows per dedup bucket during ingest (bounds its memory).")
     timezone: str = Field(default="UTC", description="Timezone that defines 'yesterday' for nightly runs.")
     report_thresholds: ReportThresholds = Field(
         default_factory=ReportThresholds,

@@ -1,41 +1,46 @@
 """Ingest steps: one source file -> staged rows; all staged rows -> a deduplicated canonical snapshot.
 
-Per file, records are read in chunks, normalized and written to the run's staging area,
-and rejected records to a quarantine file. A file that fails part-way (truncated gzip,
-unreadable) leaves nothing behind: its staging is removed and the error names the file.
-Then one pass over the staged files, in manifest order, keeps the first copy of each
-review_id and writes the canonical snapshot, partitioned by review month; a pointer
-file (``canonical/CURRENT.json``) is swapped atomically to make it live.
+Per file, records are read in chunks, normalized and staged as Parquet parts sorted by
+a hash of review_id (``ingest/dedup.py``), and rejected records go to a quarantine file.
+A file unchanged since it was last staged is not read again (``ingest/staged.py``). A
+file that fails part-way (truncated gzip, unreadable) leaves nothing behind: its staging
+is removed and the error names the file. Then each hash bucket is deduplicated on its
+own (first copy in manifest order wins) into the canonical snapshot, partitioned by
+review month; a pointer file (``canonical/CURRENT.json``) is swapped atomically to make
+it live.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import fsspec
 import numpy as np
-import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sentiment_model.core.errors import ConfigError, SourceFormatError, is_compression_error, is_transient
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
-from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_SCHEMA
+from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
+from sentiment_model.ingest.dedup import (
+    DEFAULT_BUCKET_ROWS,
+    BucketedStageWriter,
+    BucketOutcome,
+    bucket_count,
+    dedup_bucket,
+    merge_conflicts,
+)
 from sentiment_model.ingest.normalize import normalize_chunk
 from sentiment_model.ingest.readers import Rejected, read_raw_chunks
 from sentiment_model.ingest.sources import SourceSpec
-
-PARTITION_COLUMN = "review_month"
-UNDATED_PARTITION = "undated"
+from sentiment_model.ingest.staged import file_key, load_staged, remove_unused_staged, save_staged, source_identity
 
 
 class EmptyIngestRun(ConfigError):
@@ -56,7 +61,8 @@ class SourceFileError(RuntimeError):
 
 @dataclass
 class FileResult:
-    """What happened to one source file. ``canonical``/``duplicates`` are filled by the merge."""
+    """What happened to one source file. ``canonical``/``duplicates`` are filled by the merge;
+    ``reused``: its staged rows were kept from an earlier run (the file had not changed)."""
 
     source_name: str
     source: str
@@ -66,7 +72,9 @@ class FileResult:
     quarantined: int = 0
     canonical: int = 0
     duplicates: int = 0
-    staged_file: str | None = None
+    staged_key: str | None = None
+    staged_parts: list[str] = field(default_factory=list)
+    reused: bool = False
     quarantine_file: str | None = None
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     error: str | None = None
@@ -111,21 +119,28 @@ def ingest_file(
     ingested_at: dt.datetime,
     chunk_rows: int = 50_000,
     source_storage_options: dict[str, Any] | None = None,
+    reuse: bool = True,
 ) -> FileResult:
-    """Read, normalize and stage one source file. Raises :class:`SourceFileError` naming
-    the file when it cannot be read to the end; nothing of it is kept then."""
+    """Read, normalize and stage one source file, or reuse its staged rows when the same
+    file (same size and version) was staged before and ``reuse`` is on. Raises
+    :class:`SourceFileError` naming the file when it cannot be read to the end; nothing
+    of it is kept then."""
     result = FileResult(source_name=spec.name, source=source, file_index=file_index)
-    stage_dir = root.staging_dir(run_id, f"{file_index:05d}")
-    staged_file = root.staging_dir(run_id, f"{file_index:05d}", "canonical.parquet")
-    staged_quarantine = root.staging_dir(run_id, f"{file_index:05d}", "quarantine.parquet")
-    root.fs.makedirs(stage_dir, exist_ok=True)
     reasons: Counter[str] = Counter()
+    stage_dir: str | None = None
     try:
+        identity = source_identity(source, source_storage_options)
+        result.staged_key = file_key(spec, source, identity) if identity else f"unversioned-{run_id}-{file_index:05d}"
+        staged = load_staged(root, result.staged_key) if reuse and identity else None
+        if staged is not None:
+            return _reuse_staged(root, run_id, result, staged)
+        stage_dir = root.staged_file_dir(result.staged_key, f"{run_id}-{file_index:05d}")
+        staged_quarantine = root.staged_quarantine(stage_dir)
+        root.fs.makedirs(stage_dir, exist_ok=True)
+        writer = BucketedStageWriter(root, stage_dir)
         with (
             fsspec.open(source, "rb", compression="infer", **(source_storage_options or {})) as stream,
-            root.fs.open(staged_file, "wb") as out,
             root.fs.open(staged_quarantine, "wb") as quarantine_out,
-            pq.ParquetWriter(out, STAGED_SCHEMA, compression="zstd") as writer,
             pq.ParquetWriter(quarantine_out, QUARANTINE_SCHEMA, compression="zstd") as quarantine_writer,
         ):
             for chunk in read_raw_chunks(spec, stream, chunk_rows):
@@ -135,12 +150,13 @@ def ingest_file(
                 result.valid += canonical.num_rows
                 result.quarantined += len(rejected)
                 reasons.update(_reason_family(r.reason) for r in rejected)
-                if canonical.num_rows:
-                    writer.write_table(canonical)
+                writer.write(canonical)
                 if rejected:
                     quarantine_writer.write_table(_quarantine_table(rejected, source, ingested_at))
+            writer.flush()
     except Exception as exc:  # noqa: BLE001 - any failure fails this file only, with its name
-        root.remove_tree(stage_dir)
+        if stage_dir is not None:
+            root.remove_tree(stage_dir)
         if is_compression_error(exc):
             kind = "truncated or corrupt compressed file"
         elif isinstance(exc, SourceFormatError):
@@ -148,13 +164,42 @@ def ingest_file(
         else:
             kind = type(exc).__name__
         raise SourceFileError(f"{source}: {kind}: {exc}", transient=is_transient(exc)) from exc
-    result.staged_file = staged_file
+    result.staged_parts = writer.parts
     result.quarantine_reasons = dict(reasons)
-    if result.quarantined:
-        final = root.quarantine_file(run_id, f"{file_index:05d}-{slugify(posixpath.basename(source))}")
-        root.fs.makedirs(posixpath.dirname(final), exist_ok=True)
-        root.fs.mv(staged_quarantine, final)
-        result.quarantine_file = root.uri(final)
+    if not result.quarantined:
+        root.fs.rm(staged_quarantine)
+    save_staged(
+        root,
+        result.staged_key,
+        {
+            "source": source,
+            "identity": identity,
+            "folder": stage_dir,
+            "parts": writer.parts,
+            "quarantine": staged_quarantine if result.quarantined else None,
+            **{k: getattr(result, k) for k in ("records_read", "valid", "quarantined", "quarantine_reasons")},
+        },
+    )
+    _publish_file_quarantine(root, run_id, result, staged_quarantine if result.quarantined else None)
+    return result
+
+
+def _publish_file_quarantine(root: DataRoot, run_id: str, result: FileResult, staged_quarantine: str | None) -> None:
+    """Copy a file's quarantined records into the run's quarantine folder."""
+    if staged_quarantine is None:
+        return
+    final = root.quarantine_file(run_id, f"{result.file_index:05d}-{slugify(posixpath.basename(result.source))}")
+    root.fs.makedirs(posixpath.dirname(final), exist_ok=True)
+    root.fs.copy(staged_quarantine, final)
+    result.quarantine_file = root.uri(final)
+
+
+def _reuse_staged(root: DataRoot, run_id: str, result: FileResult, staged: dict[str, Any]) -> FileResult:
+    """A file staged by an earlier run and unchanged since: its rows and counts as they were."""
+    for name in ("records_read", "valid", "quarantined", "quarantine_reasons"):
+        setattr(result, name, staged[name])
+    result.staged_parts, result.reused = staged["parts"], True
+    _publish_file_quarantine(root, run_id, result, staged["quarantine"])
     return result
 
 
@@ -178,84 +223,68 @@ def read_source_rows(spec: SourceSpec, source: str, *, chunk_rows: int = 50_000,
     return table.take(pa.array(np.sort(first), type=pa.int64())), records, reasons
 
 
-def _with_partition(batch: pa.RecordBatch) -> pa.RecordBatch:
-    month = pc.fill_null(pc.strftime(batch.column("review_time"), format="%Y-%m"), UNDATED_PARTITION)
-    return batch.append_column(PARTITION_COLUMN, month)
+def staged_inputs(results: list[FileResult]) -> list[tuple[int, list[str]]]:
+    """``(file_index, staged parts)`` of every successful file, in manifest order: what each
+    dedup bucket reads."""
+    return [(r.file_index, r.staged_parts) for r in sorted(results, key=lambda r: r.file_index) if r.ok]
 
 
-class _Deduplicator:
-    """Keeps the first copy of each review_id. A later copy with the same content is a
-    duplicate; one with different content (same id, other rating or body) is a
-    conflict and goes to quarantine, since silently keeping either would be a guess."""
-
-    def __init__(self, root: DataRoot, run_id: str, ingested_at: dt.datetime) -> None:
-        self.root, self.run_id, self.ingested_at = root, run_id, ingested_at
-        self.first_content: dict[str, str] = {}
-        self.conflicts: list[Rejected] = []
-        self.conflict_sources: list[str] = []
-
-    def batches(self, results: list[FileResult]) -> Iterator[pa.RecordBatch]:
-        for result in results:
-            with self.root.fs.open(result.staged_file, "rb") as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=65_536):
-                    keep: list[int] = []
-                    ids = batch.column("review_id").to_pylist()
-                    contents = batch.column("content_hash").to_pylist()
-                    for index, (review_id, content) in enumerate(zip(ids, contents, strict=True)):
-                        first = self.first_content.get(review_id)
-                        if first is None:
-                            self.first_content[review_id] = content
-                            keep.append(index)
-                        elif first == content:
-                            result.duplicates += 1
-                        else:
-                            self._conflict(result, batch, index, review_id)
-                    result.canonical += len(keep)
-                    if keep:
-                        yield _with_partition(batch.take(pa.array(keep, type=pa.int64())).drop_columns(["content_hash"]))
-
-    def _conflict(self, result: FileResult, batch: pa.RecordBatch, index: int, review_id: str) -> None:
-        result.quarantined += 1
-        result.quarantine_reasons["conflicting duplicate"] = result.quarantine_reasons.get("conflicting duplicate", 0) + 1
-        row = batch.slice(index, 1).drop_columns(["content_hash"]).to_pylist()[0]
-        reason = f"conflicting duplicate: review_id {review_id} was seen earlier with a different rating or body"
-        self.conflicts.append(Rejected(None, orjson.dumps(row, default=str).decode(), reason))
-        self.conflict_sources.append(result.source)
-
-    def write_conflicts(self) -> str | None:
-        if not self.conflicts:
-            return None
-        path = self.root.quarantine_file(self.run_id, "conflicting-duplicates")
-        table = _quarantine_table(self.conflicts, "", self.ingested_at).set_column(0, "source", pa.array(self.conflict_sources, type=pa.string()))
-        self.root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-        with self.root.fs.open(path, "wb") as handle:
-            pq.write_table(table, handle)
-        return self.root.uri(path)
+def plan_buckets(results: list[FileResult], bucket_rows: int = DEFAULT_BUCKET_ROWS) -> int:
+    """How many dedup buckets this run uses: about ``bucket_rows`` staged rows each."""
+    return bucket_count(sum(r.valid for r in results if r.ok), bucket_rows)
 
 
-def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], ingested_at: dt.datetime | None = None) -> str:
-    """Deduplicate the staged rows of the successful files and write the snapshot.
-    Returns the snapshot folder (inside the root's filesystem)."""
-    snapshot = root.canonical_run_dir(run_id)
-    schema = CANONICAL_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string()))
-    ordered = sorted((r for r in results if r.ok), key=lambda r: r.file_index)
-    deduplicator = _Deduplicator(root, run_id, ingested_at or dt.datetime.now(dt.UTC).replace(microsecond=0))
-    ds.write_dataset(
-        deduplicator.batches(ordered),
-        base_dir=snapshot,
-        schema=schema,
-        format="parquet",
-        partitioning=ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive"),
-        filesystem=root.arrow_fs,
-        basename_template="part-{i}.parquet",
-        existing_data_behavior="overwrite_or_ignore",
-        max_rows_per_group=256_000,
-        min_rows_per_group=16_384,
-        max_open_files=512,
-        file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
-    )
-    deduplicator.write_conflicts()
-    return snapshot
+def apply_bucket_outcomes(root: DataRoot, run_id: str, results: list[FileResult], outcomes: list[BucketOutcome]) -> list[FileResult]:
+    """Each bucket's counts added to its files (on copies: a retried publish must not count
+    twice), and the run's conflicting duplicates gathered in one quarantine file."""
+    merged = {r.file_index: dataclasses.replace(r, quarantine_reasons=dict(r.quarantine_reasons)) for r in results}
+    for outcome in outcomes:
+        for file_index, (canonical, duplicates, conflicts) in outcome.counts.items():
+            result = merged[file_index]
+            result.canonical += canonical
+            result.duplicates += duplicates
+            if conflicts:
+                result.quarantined += conflicts
+                result.quarantine_reasons["conflicting duplicate"] = result.quarantine_reasons.get("conflicting duplicate", 0) + conflicts
+    merge_conflicts(root, run_id, outcomes)
+    return [merged[r.file_index] for r in results]
+
+
+def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], ingested_at: dt.datetime | None = None, bucket_rows: int = DEFAULT_BUCKET_ROWS) -> list[BucketOutcome]:
+    """Deduplicate the staged rows of the successful files into the run's snapshot, one
+    bucket after another in this process (the flow runs the buckets as parallel tasks)."""
+    ingested_at = ingested_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    inputs, buckets = staged_inputs(results), plan_buckets(results, bucket_rows)
+    return [dedup_bucket(root, run_id, bucket, buckets, inputs, ingested_at) for bucket in range(buckets)]
+
+
+def live_report_if_unchanged(root: DataRoot, results: list[FileResult]) -> dict[str, Any] | None:
+    """The live snapshot's report when this run found exactly its files, in the same
+    order, all unchanged (so deduplicating again would give the same snapshot)."""
+    if not results or not all(r.ok and r.reused for r in results) or not root.exists(root.canonical_pointer()):
+        return None
+    pointer = root.read_json(root.canonical_pointer())
+    report_path = root.from_relative(pointer["report"])
+    if not root.exists(report_path) or not root.exists(root.from_relative(pointer["snapshot"])):
+        return None
+    report = root.read_json(report_path)
+    live = [(row["source"], row["status"], row.get("staged_key")) for row in report["files"]]
+    mine = [(r.source, "ok", r.staged_key) for r in sorted(results, key=lambda r: r.file_index)]
+    return {"pointer": pointer, "report": report} if live == mine else None
+
+
+def _keep_live_snapshot(root: DataRoot, run_id: str, results: list[FileResult], live: dict[str, Any]) -> dict[str, Any]:
+    """Nothing changed: the live snapshot stays; this run's report repeats its counts."""
+    rows = live["report"]["files"]
+    kept = [
+        dataclasses.replace(r, **{k: row[k] for k in ("canonical", "duplicates", "quarantined", "quarantine_reasons")})
+        for r, row in zip(sorted(results, key=lambda r: r.file_index), rows, strict=True)
+    ]
+    report = {**reconciliation(kept), "unchanged_since": live["pointer"]["run_id"]}
+    root.write_json_atomic(root.ingest_report(run_id), {"run_id": run_id, **report})
+    root.remove_tree(root.staging_dir(run_id))
+    remove_unused_staged(root, {r.staged_key for r in results if r.staged_key})
+    return {**report, "pointer": live["pointer"], "pruned_snapshots": []}
 
 
 def prune_snapshots(root: DataRoot, keep: int, live_run_id: str) -> list[str]:
@@ -268,11 +297,27 @@ def prune_snapshots(root: DataRoot, keep: int, live_run_id: str) -> list[str]:
     return doomed
 
 
-def finish_ingest_run(root: DataRoot, run_id: str, results: list[FileResult], created_at: dt.datetime, keep_snapshots: int = 3) -> dict[str, Any]:
-    """After every file is staged: deduplicate and write the snapshot, reconcile, swap the
-    CURRENT pointer, remove the run's staging, and prune old snapshots. A run with no
-    canonical rows never becomes live (:class:`EmptyIngestRun`, report still written)."""
-    snapshot = write_canonical_snapshot(root, run_id, results, created_at)
+def finish_ingest_run(
+    root: DataRoot,
+    run_id: str,
+    results: list[FileResult],
+    created_at: dt.datetime,
+    keep_snapshots: int = 3,
+    outcomes: list[BucketOutcome] | None = None,
+    bucket_rows: int = DEFAULT_BUCKET_ROWS,
+) -> dict[str, Any]:
+    """After every file is staged: deduplicate (here, unless the buckets' ``outcomes`` are
+    given) and write the snapshot, reconcile, swap the CURRENT pointer, remove the run's
+    staging, prune old snapshots and staged rows no longer used. A run whose files are all
+    unchanged keeps the live snapshot."""
+    live = live_report_if_unchanged(root, results)
+    if live is not None:
+        return _keep_live_snapshot(root, run_id, results, live)
+    if outcomes is None:
+        outcomes = write_canonical_snapshot(root, run_id, results, created_at, bucket_rows)
+    results = apply_bucket_outcomes(root, run_id, results, outcomes)
+    snapshot = root.canonical_run_dir(run_id)
+    root.fs.makedirs(snapshot, exist_ok=True)
     report = reconciliation(results)
     if report["totals"]["canonical"] == 0:
         root.write_json_atomic(root.ingest_report(run_id), {"run_id": run_id, **report})
@@ -282,6 +327,8 @@ def finish_ingest_run(root: DataRoot, run_id: str, results: list[FileResult], cr
     pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
     root.remove_tree(root.staging_dir(run_id))
     pruned = prune_snapshots(root, keep_snapshots, pointer["run_id"])
+    if pointer["run_id"] == run_id:  # a newer run's live snapshot keeps the staged rows it uses
+        remove_unused_staged(root, {r.staged_key for r in results if r.ok and r.staged_key})
     return {**report, "pointer": pointer, "pruned_snapshots": pruned}
 
 
@@ -316,12 +363,15 @@ def reconciliation(results: list[FileResult]) -> dict[str, Any]:
                 "quarantine_reasons": r.quarantine_reasons,
                 "quarantine_file": r.quarantine_file,
                 "error": r.error,
+                "reused": r.reused,
+                "staged_key": r.staged_key,
             }
         )
     ok_rows = [row for row in rows if row["status"] == "ok"]
     totals = {key: sum(row[key] for row in ok_rows) for key in ("records_read", "canonical", "duplicates", "quarantined")}
     totals["files"] = len(rows)
     totals["failed_files"] = len(rows) - len(ok_rows)
+    totals["reused_files"] = sum(1 for row in ok_rows if row["reused"])
     return {"files": rows, "totals": totals}
 
 

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sentiment_model.core.layout import DataRoot
+from sentiment_model.ingest.dedup import read_staged_rows
 from sentiment_model.ingest.pipeline import FileResult, SourceFileError, ingest_file
 from sentiment_model.ingest.sources import build_spec
 
@@ -20,7 +21,7 @@ NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 def run_file(root: DataRoot, spec_entry: dict, path: Path, index: int = 0) -> tuple[FileResult, list[dict], list[dict]]:
     spec = build_spec({"name": "fixture", "uri": str(path), **spec_entry})
     result = ingest_file(root, "run1", spec, str(path), index, ingested_at=NOW, chunk_rows=3)
-    rows = pq.read_table(result.staged_file).to_pylist()
+    rows = read_staged_rows(root.fs, result.staged_parts).to_pylist()
     quarantine = pq.read_table(result.quarantine_file).to_pylist() if result.quarantine_file else []
     assert result.records_read == result.valid + result.quarantined
     return result, rows, quarantine
@@ -125,7 +126,7 @@ def test_missing_mapped_column_fails_the_file_with_its_name(root, fixture_copy):
     path = fixture_copy("bom_crlf.csv")
     with pytest.raises(SourceFileError, match=r"bom_crlf\.csv.*'stars'"):
         run_file(root, spec, path)
-    assert not root.fs.exists(root.staging_dir("run1", "00000"))
+    assert not root.fs.exists(root.staged_store()) or not root.fs.find(root.staged_store())
 
 
 def test_aws_tsv_keeps_literal_quotes_and_quarantines_short_rows(root, fixture_copy):
@@ -170,9 +171,9 @@ def test_big_file_streams_in_chunks(root, tmp_path):
             handle.write(orjson.dumps({"reviewerID": f"R{i}", "asin": "B1", "reviewText": f"review {i}", "overall": 1 + i % 5, "unixReviewTime": 1_400_000_000 + i}).decode() + "\n")
     spec = build_spec({"name": "many", "uri": str(path), "preset": "mcauley_json"})
     result = ingest_file(root, "run1", spec, str(path), 0, ingested_at=NOW, chunk_rows=100)
-    staged = pq.ParquetFile(result.staged_file)
+    staged = pq.ParquetFile(result.staged_parts[0])
     assert result.records_read == 2_000 and staged.metadata.num_rows == 2_000
-    assert staged.metadata.num_row_groups > 1  # written chunk by chunk, not all at once
+    assert staged.metadata.num_row_groups > 1  # cut by hash slot, so a bucket reads only its own
 
 
 def test_csv_declared_utf8_with_cp1252_bytes_quarantines_only_those_rows(root, tmp_path):

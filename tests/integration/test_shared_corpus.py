@@ -66,3 +66,23 @@ def test_split_after_dedup_has_no_text_in_two_splits(shared_ingest):
     train, test = set(normalized_text_keys(splits["train"])), set(normalized_text_keys(splits["test"]))
     assert not train & test
     assert 0.09 < splits["test"].num_rows / sum(t.num_rows for t in splits.values()) < 0.11
+
+
+def test_bucketed_dedup_gives_the_single_pass_result_on_the_shared_corpus(tmp_path):
+    """Eight buckets (and one) against the pre-bucket rule over the same staged rows:
+    the same review_ids kept from the same files, the same counts per file."""
+    from sentiment_model.core.layout import DataRoot
+    from tests.code.test_bucketed_ingest import ingest_all, observed, reference_dedup
+    from tests.conftest import PROJECT_ROOT, require_shared_corpus
+
+    require_shared_corpus()
+    results = {}
+    for bucket_rows in (10_000, 1_000_000):
+        root = DataRoot(str(tmp_path / f"root-{bucket_rows}"))
+        report = ingest_all(root, str(PROJECT_ROOT / "sources.toml"), bucket_rows=bucket_rows)
+        kept, counts = observed(root, report)
+        assert (kept, counts) == reference_dedup(root, report)
+        assert report["totals"]["records_read"] == 87_963
+        results[bucket_rows] = (kept, counts)
+    assert results[10_000] == results[1_000_000]
+    assert len(list((tmp_path / "root-10000").rglob("part-b00007-*.parquet"))) > 0  # eight buckets really ran
