@@ -16,6 +16,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_ROOT = PACKAGE_DIR.parent
 #: Where an installed wheel keeps them (pyproject's force-include maps them here).
 PACKAGED_RESOURCES = PACKAGE_DIR / "resources"
+#: Records per streamed chunk during ingest.
+INGEST_CHUNK_ROWS = 50_000
+#: Staged rows per dedup bucket: ~0.4 GB of rows, deduplicated within DuckDB's memory limit
+#: without spilling (1M-row buckets spilled and peaked at ~1.5 GB each, two in flight).
+INGEST_BUCKET_ROWS = 500_000
 
 
 def bundled_path(name: str) -> Path:
@@ -83,8 +88,8 @@ class Settings(BaseSettings):
         default=None,
         description="Overrides the manifest's base_uri (e.g. gs://raw-dumps/amazon).",
     )
-    chunk_rows: int = Field(default=50_000, gt=0, description="Records per streamed chunk during ingest.")
-    ingest_bucket_rows: int = Field(default=500_000, gt=0, description="Staged rows per dedup bucket during ingest (bounds its memory).")
+    chunk_rows: int = Field(default=INGEST_CHUNK_ROWS, gt=0, description="Records per streamed chunk during ingest.")
+    ingest_bucket_rows: int = Field(default=INGEST_BUCKET_ROWS, gt=0, description="Staged rows per dedup bucket during ingest (bounds its memory).")
     timezone: str = Field(default="UTC", description="Timezone that defines 'yesterday' for nightly runs.")
     report_thresholds: ReportThresholds = Field(
         default_factory=ReportThresholds,

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA, STAGED_PART_SCHEMA
+from sentiment_model.core.settings import INGEST_BUCKET_ROWS
 
 PARTITION_COLUMN = "review_month"
 UNDATED_PARTITION = "undated"
@@ -40,9 +41,7 @@ HASH_SLOTS = 4096
 MIN_GROUP_ROWS = 1024
 #: Rows buffered per source file before a slot-sorted part is written (bounds staging memory).
 SEGMENT_BYTES = 64 << 20
-#: Staged rows per dedup bucket: ~0.4 GB of rows, deduplicated within DuckDB's memory limit
-#: without spilling (1M-row buckets spilled and peaked at ~1.5 GB each, two in flight).
-DEFAULT_BUCKET_ROWS = 500_000
+DEFAULT_BUCKET_ROWS = INGEST_BUCKET_ROWS
 DEFAULT_BUCKET_MEMORY = "1GB"
 
 SNAPSHOT_SCHEMA = CANONICAL_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string()))

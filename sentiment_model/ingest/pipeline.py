@@ -29,6 +29,7 @@ from sentiment_model.core.errors import ConfigError, SourceFormatError, is_compr
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
+from sentiment_model.core.settings import INGEST_CHUNK_ROWS
 from sentiment_model.ingest.dedup import (
     DEFAULT_BUCKET_ROWS,
     BucketedStageWriter,
@@ -117,7 +118,7 @@ def ingest_file(
     file_index: int,
     *,
     ingested_at: dt.datetime,
-    chunk_rows: int = 50_000,
+    chunk_rows: int = INGEST_CHUNK_ROWS,
     source_storage_options: dict[str, Any] | None = None,
     reuse: bool = True,
 ) -> FileResult:
@@ -203,7 +204,7 @@ def _reuse_staged(root: DataRoot, run_id: str, result: FileResult, staged: dict[
     return result
 
 
-def read_source_rows(spec: SourceSpec, source: str, *, chunk_rows: int = 50_000, storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, int, Counter[str]]:
+def read_source_rows(spec: SourceSpec, source: str, *, chunk_rows: int = INGEST_CHUNK_ROWS, storage_options: dict[str, Any] | None = None) -> tuple[pa.Table, int, Counter[str]]:
     """Read one raw file straight into canonical rows in memory (no staging, no dedup
     across files): for scoring or evaluating a labelled dump. Returns
     ``(rows deduplicated by review_id, records read, quarantine reasons)``."""
