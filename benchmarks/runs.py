@@ -270,10 +270,11 @@ def sample_rss(started):
 
 with prefect_test_harness(server_startup_timeout=120):  # the API server is its own process
     from flows.nightly_scoring import nightly_scoring
+    from sentiment_model.scoring.config import ScoringConfig
     before_mb = status_mb("VmHWM:")
     started = time.perf_counter()
     threading.Thread(target=sample_rss, args=(started,), daemon=True).start()
-    outcome = nightly_scoring(run_date=dt.date.fromisoformat(sys.argv[2]), data_root=sys.argv[1])
+    outcome = nightly_scoring(data_root=sys.argv[1], config=ScoringConfig(run_date=dt.date.fromisoformat(sys.argv[2])))
     seconds = time.perf_counter() - started
     stop.set()
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent process.
@@ -371,9 +372,10 @@ for _ in range(3):
     t = time.perf_counter(); score_day(root, classifier, day, new_run_id()); direct.append(time.perf_counter() - t)
 with prefect_test_harness(server_startup_timeout=120):
     from flows.nightly_scoring import nightly_scoring
+    from sentiment_model.scoring.config import ScoringConfig
     flow_times = []
     for _ in range(3):
-        t = time.perf_counter(); nightly_scoring(run_date=day, data_root=root.url); flow_times.append(time.perf_counter() - t)
+        t = time.perf_counter(); nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day)); flow_times.append(time.perf_counter() - t)
 t = time.perf_counter()
 from sentiment_model.reporting.reports import ModelContext, build_report
 build_report(root, day, ModelContext(version="bench", training_counts={"negative": 1, "neutral": 1, "positive": 1}))

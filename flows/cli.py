@@ -205,15 +205,16 @@ def score(
     checked_dask_address(dask_address)
     ephemeral_api_dies_with_cli()
     from flows.nightly_scoring import nightly_scoring
+    from sentiment_model.scoring.config import ScoringConfig
 
-    outcome = nightly_scoring(
+    config = ScoringConfig(
         run_date=run_date.date() if run_date else None,
         end_date=end_date.date() if end_date else None,
         model_version=model,
-        data_root=data_root,
         dask_address=dask_address,
         allow_empty=allow_empty,
     )
+    outcome = nightly_scoring(data_root=data_root, config=config)
     for day, result in outcome["days"].items():
         typer.echo(f"{day}: {result['scored']} scored, {result['quarantined']} quarantined -> {result['report']}")
 

@@ -14,6 +14,7 @@ from flows.retrain import retrain
 from flows.stage_batches import stage_batches
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import get_settings
+from sentiment_model.scoring.config import ScoringConfig
 from sentiment_model.training.train import RetrainConfig, TrainConfig
 
 #: The last week of the AWS TSV heads (they end on 2015-08-31): the busiest days of the corpus.
@@ -37,7 +38,7 @@ def demo(data_root: str | None = None, config: RetrainConfig = DEMO_RETRAIN) -> 
     report = ingest(data_root=settings.data_root)
     model = retrain(data_root=settings.data_root, config=config)
     counts = stage_batches(start=DEMO_FIRST_DAY - dt.timedelta(days=30), end=DEMO_LAST_DAY, data_root=settings.data_root)
-    scoring = nightly_scoring(run_date=DEMO_FIRST_DAY, end_date=DEMO_LAST_DAY, data_root=settings.data_root)
+    scoring = nightly_scoring(data_root=settings.data_root, config=ScoringConfig(run_date=DEMO_FIRST_DAY, end_date=DEMO_LAST_DAY))
     staged = sum(v for k, v in counts.items() if k != "undated")
     last = scoring["days"][DEMO_LAST_DAY.isoformat()]
     return {

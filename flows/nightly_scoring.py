@@ -14,8 +14,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.report import artifact_prefix, report
 from sentiment_model.core.errors import ConfigError
 from sentiment_model.core.layout import DataRoot, new_run_id
-from sentiment_model.core.settings import ReportOptions, get_settings
+from sentiment_model.core.settings import get_settings
 from sentiment_model.scoring.batch import EmptyRunRefused
+from sentiment_model.scoring.config import ScoringConfig
 from tasks.scoring import emit_report_events, list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
 
@@ -36,39 +37,31 @@ def score_day_files(root: DataRoot, model_dir: str, day: dt.date, files: list[st
 
 
 @flow(name="nightly-scoring")
-def nightly_scoring(
-    run_date: dt.date | None = None,
-    end_date: dt.date | None = None,
-    model_version: str | None = None,
-    data_root: str | None = None,
-    dask_address: str | None = None,
-    max_workers: int = 2,
-    allow_empty: bool = False,
-    report_options: ReportOptions | None = None,
-) -> dict[str, Any]:
-    """Score ``run_date`` (default: yesterday in the configured timezone), or every day up
-    to ``end_date`` for a backfill, with the champion or a pinned ``model_version``. Each
-    day is replaced atomically, so reruns are safe. ``dask_address`` fans the files out
-    on a Dask cluster instead of local threads. A day that scores nothing never replaces
-    a published day with reviews unless ``allow_empty``: the other days still run, and
-    the flow then fails naming the refused days. After each day's report, Prefect events
-    announce it and every kind of threshold it crossed (``flows/alerts.py`` turns them
-    into notifications)."""
+def nightly_scoring(data_root: str | None = None, config: ScoringConfig | None = None) -> dict[str, Any]:
+    """Score ``config.run_date`` (default: yesterday in the configured timezone), or every
+    day up to ``config.end_date`` for a backfill, with the champion or a pinned
+    ``model_version``. Each day is replaced atomically, so reruns are safe. A
+    ``dask_address`` fans the files out on a Dask cluster instead of local threads. A day
+    that scores nothing never replaces a published day with reviews unless
+    ``allow_empty``: the other days still run, and the flow then fails naming the refused
+    days. After each day's report, Prefect events announce it and every kind of threshold
+    it crossed (``flows/alerts.py`` turns them into notifications)."""
+    config = config or ScoringConfig()
     logger = get_run_logger()
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
-    first = run_date or yesterday(settings.timezone)
-    if end_date is not None and end_date < first:
-        raise ConfigError(f"end_date {end_date} is before run_date {first}: nothing to do")
-    days = [first + dt.timedelta(days=i) for i in range(((end_date or first) - first).days + 1)]
-    model_dir = resolve_model(root, model_version)
+    try:
+        days = config.days(yesterday(settings.timezone))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    model_dir = resolve_model(root, config.model_version)
     version = posixpath.basename(model_dir.rstrip("/"))
-    if dask_address:
+    if config.dask_address:
         from prefect_dask import DaskTaskRunner
 
-        runner = DaskTaskRunner(address=dask_address)
+        runner = DaskTaskRunner(address=config.dask_address)
     else:
-        runner = ThreadPoolTaskRunner(max_workers=max_workers)
+        runner = ThreadPoolTaskRunner(max_workers=config.max_workers)
     scorer = score_day_files.with_options(task_runner=runner)
     outcome: dict[str, Any] = {"model_version": version, "days": {}}
     refused: list[str] = []
@@ -82,7 +75,7 @@ def nightly_scoring(
             logger.warning("no reviews for %s: no batch files under %s", day, root.uri(root.incoming_dir(day)))
             results = []
         try:
-            manifest = publish_scored_day(root, day, run_id, results, version, allow_empty)
+            manifest = publish_scored_day(root, day, run_id, results, version, config.allow_empty)
         except EmptyRunRefused as exc:
             logger.error("%s", exc)
             refused.append(str(exc))
@@ -91,7 +84,7 @@ def nightly_scoring(
             run_date=day,
             data_root=settings.data_root,
             model_version=model_dir,
-            report_options=(report_options or ReportOptions()).resolved(settings.report_thresholds),
+            report_options=config.report.resolved(settings.report_thresholds),
             artifact_key_prefix=artifact_prefix(),
         )
         events = emit_report_events(summary, root.uri(root.path))

@@ -51,9 +51,9 @@ class ReportThresholds(BaseModel):
 
 
 class ReportOptions(BaseModel):
-    """What a day's report compares it with and when it alerts: the ``report`` parameter
-    of the nightly-scoring and report flows (a form in the Prefect UI), the one place
-    these defaults are written."""
+    """What a day's report compares it with and when it alerts: the report flow's
+    ``report_options`` parameter and the nightly flow's ``config.report`` (a form in the
+    Prefect UI), the one place these defaults are written."""
 
     window_days: int = Field(default=30, ge=1, description="Trailing days the day is compared with (drift, trend, text drift).")
     min_support: int = Field(default=3, ge=1, description="Fewest reviews a product needs that day to be ranked among the most negative.")

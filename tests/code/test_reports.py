@@ -24,6 +24,7 @@ from sentiment_model.core.settings import ReportOptions, ReportThresholds
 from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.reporting.reports import ModelContext, build_report, model_context
 from sentiment_model.scoring.batch import MANIFEST, read_scored_day
+from sentiment_model.scoring.config import ScoringConfig
 from tests.conftest import canonical_rows, synthetic_reviews
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -50,7 +51,7 @@ def drift_root(tmp_path_factory, tiny_champion_root):
     for index, day in enumerate(NORMAL_DAYS):
         write_incoming_batches(root, canonical_rows(synthetic_reviews(200, seed=30 + index), day))
     write_incoming_batches(root, _negative_reviews_of_one_product(150))
-    outcome = nightly_scoring(run_date=NORMAL_DAYS[0], end_date=DRIFTED, data_root=root.url, report_options=ReportOptions(window_days=3))
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=NORMAL_DAYS[0], end_date=DRIFTED, report=ReportOptions(window_days=3)))
     return root, outcome
 
 
@@ -205,7 +206,7 @@ def test_model_context_reads_the_registry(drift_root):
 def test_an_empty_day_raises_the_no_reviews_alert(drift_root):
     root, _ = drift_root
     day = dt.date(2015, 7, 9)
-    outcome = nightly_scoring(run_date=day, data_root=root.url)
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day))
     assert outcome["days"][day.isoformat()]["events"] == ["review-sentiment.report.published", "review-sentiment.alert.no-reviews"]
     assert root.read_json(posixpath.join(root.scored_dir(day), MANIFEST))["rows"] == 0
 

@@ -14,6 +14,7 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import SCORED_SCHEMA
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.scoring.batch import MANIFEST, BatchValidationError, list_day_files, read_scored_day, score_file
+from sentiment_model.scoring.config import ScoringConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 DAY = dt.date(2015, 8, 31)
@@ -25,7 +26,7 @@ def scored_rows(root: DataRoot, day: dt.date) -> pa.Table:
 
 def test_scores_a_day_writes_report_and_is_idempotent(tiny_champion_root):
     root = tiny_champion_root
-    outcome = nightly_scoring(run_date=DAY, data_root=root.url)
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY))
     assert outcome["days"][DAY.isoformat()]["scored"] == 300
     first = scored_rows(root, DAY)
     assert first.num_rows == 300 and len(set(first.column("review_id").to_pylist())) == 300
@@ -42,7 +43,7 @@ def test_scores_a_day_writes_report_and_is_idempotent(tiny_champion_root):
     assert 0.5 < summary["live_quality"]["macro_f1"] <= 1.0
     assert summary["drift"]["class_shares"]["training"]["psi"] >= 0
 
-    nightly_scoring(run_date=DAY, data_root=root.url)
+    nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY))
     assert scored_rows(root, DAY).equals(first)  # same rows, byte for byte, but scored_at
     runs = [p for p in root.fs.ls(root.scored_dir(DAY), detail=False) if "run=" in p]
     assert len(runs) == 1  # the older run's folder was removed after the swap
@@ -51,13 +52,13 @@ def test_scores_a_day_writes_report_and_is_idempotent(tiny_champion_root):
 def test_interrupted_run_leaves_previous_output_and_rerun_scores_each_review_once(tiny_champion_root):
     root = tiny_champion_root
     day = dt.date(2015, 8, 30)
-    nightly_scoring(run_date=day, data_root=root.url)
+    nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day))
     before = scored_rows(root, day)
     # A run that wrote one part and died before publishing: the manifest still names the old run.
     classifier = load_classifier(root, "champion")
     score_file(root, classifier, list_day_files(root, day)[0], day, "20000101T000000Z-dead00", 0, dt.datetime.now(dt.UTC))
     assert scored_rows(root, day).equals(before)
-    nightly_scoring(run_date=day, data_root=root.url)
+    nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day))
     after = scored_rows(root, day)
     assert after.num_rows == 400 and len(set(after.column("review_id").to_pylist())) == 400
     assert not any("dead00" in p for p in root.fs.ls(root.scored_dir(day), detail=False))
@@ -66,7 +67,7 @@ def test_interrupted_run_leaves_previous_output_and_rerun_scores_each_review_onc
 def test_empty_day_gives_a_clear_report(tiny_champion_root):
     root = tiny_champion_root
     day = dt.date(2015, 9, 1)
-    outcome = nightly_scoring(run_date=day, data_root=root.url)
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day))
     assert outcome["days"][day.isoformat()]["scored"] == 0
     summary = root.read_json(posixpath.join(root.reports_dir(day), "summary.json"))
     assert summary["message"] == f"no reviews for {day.isoformat()}"
@@ -112,6 +113,26 @@ def test_scoring_fans_out_on_a_local_dask_cluster(tiny_champion_root):
     distributed = pytest.importorskip("distributed")
     root = tiny_champion_root
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
-        outcome = nightly_scoring(run_date=DAY, data_root=root.url, dask_address=cluster.scheduler_address)
+        outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY, dask_address=cluster.scheduler_address))
     assert outcome["days"][DAY.isoformat()]["scored"] == 300
     assert scored_rows(root, DAY).num_rows == 300
+
+
+def test_scoring_config_lists_the_days_and_refuses_a_backwards_range():
+    yesterday = dt.date(2015, 9, 1)
+    assert ScoringConfig().days(yesterday) == [yesterday]
+    assert ScoringConfig(run_date=DAY, end_date=dt.date(2015, 9, 2)).days(yesterday) == [DAY, dt.date(2015, 9, 1), dt.date(2015, 9, 2)]
+    with pytest.raises(ValueError, match="end_date 2015-08-30 is before run_date 2015-08-31"):
+        ScoringConfig(run_date=DAY, end_date=dt.date(2015, 8, 30))
+    with pytest.raises(ValueError, match="is before run_date 2015-09-01"):
+        ScoringConfig(end_date=DAY).days(yesterday)  # run_date defaults to yesterday, after end_date
+    with pytest.raises(ValueError, match="extra"):
+        ScoringConfig(rundate=DAY)  # a misspelt option is an error, not ignored
+
+
+def test_the_nightly_flow_takes_one_scoring_config_rendered_as_a_form():
+    schema = nightly_scoring.parameters.model_dump()
+    assert set(schema["properties"]) == {"data_root", "config"}
+    definitions = schema["definitions"]
+    assert {"run_date", "end_date", "model_version", "dask_address", "max_workers", "allow_empty", "report"} <= set(definitions["ScoringConfig"]["properties"])
+    assert "window_days" in definitions["ReportOptions"]["properties"]

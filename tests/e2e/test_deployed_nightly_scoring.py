@@ -133,7 +133,7 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
         )
         flow_run = httpx.post(
             f"{api}/deployments/{nightly['id']}/create_flow_run",
-            json={"parameters": {"run_date": DAY.isoformat()}},
+            json={"parameters": {"config": {"run_date": DAY.isoformat()}}},
             timeout=10,
         ).json()
 

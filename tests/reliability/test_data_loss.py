@@ -22,6 +22,7 @@ from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.ingest.pipeline import EmptyIngestRun
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.scoring.batch import MANIFEST, EmptyRunRefused, list_day_files, read_scored_day, score_day, score_file
+from sentiment_model.scoring.config import ScoringConfig
 from tests.conftest import canonical_rows, synthetic_reviews
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -93,14 +94,14 @@ def day_root(tmp_path, tiny_champion_root) -> DataRoot:
 
 def test_rescoring_a_day_whose_input_is_gone_keeps_the_published_day(day_root, tmp_path):
     root = day_root
-    nightly_scoring(run_date=DAY, data_root=root.url)
+    nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY))
     manifest_path = posixpath.join(root.scored_dir(DAY), MANIFEST)
     published = root.read_json(manifest_path)
     before = read_scored_day(root, DAY).drop_columns(["scored_at"]).sort_by("review_id")
     assert published["rows"] == 90
     shutil.move(root.incoming_dir(DAY), tmp_path / "moved-away")
 
-    state = nightly_scoring(run_date=DAY, data_root=root.url, return_state=True)
+    state = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY), return_state=True)
     assert state.is_failed()
     with pytest.raises(EmptyRunRefused, match=rf"{DAY}: this run scored no reviews \(no batch files .*published run {published['run_id']} with 90 reviews is kept.*--allow-empty"):
         state.result()
@@ -108,7 +109,7 @@ def test_rescoring_a_day_whose_input_is_gone_keeps_the_published_day(day_root, t
     assert read_scored_day(root, DAY).drop_columns(["scored_at"]).sort_by("review_id").equals(before)
 
     # Asked explicitly: the day is replaced by an empty one.
-    outcome = nightly_scoring(run_date=DAY, data_root=root.url, allow_empty=True)
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY, allow_empty=True))
     assert outcome["days"][DAY.isoformat()]["scored"] == 0
     assert root.read_json(manifest_path)["rows"] == 0
 

@@ -42,6 +42,7 @@ def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monk
     from flows.stage_batches import stage_batches
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.scoring.batch import read_scored_day
+    from sentiment_model.scoring.config import ScoringConfig
     from sentiment_model.training.train import RetrainConfig, TrainConfig
 
     report = ingest(data_root=data_root, sources_manifest=str(manifest))
@@ -53,7 +54,7 @@ def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monk
     )
     assert model["decision"]["promoted"]
     counts = stage_batches(data_root=data_root, start=DAY, end=DAY)
-    outcome = nightly_scoring(run_date=DAY, data_root=data_root)
+    outcome = nightly_scoring(data_root=data_root, config=ScoringConfig(run_date=DAY))
     assert outcome["days"][DAY.isoformat()]["scored"] == counts[DAY.isoformat()] > 0
 
     root = DataRoot(data_root, gcs_emulator)
