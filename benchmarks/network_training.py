@@ -30,7 +30,7 @@ def write_inputs(folder: Path) -> None:
     full environment and ../shared)."""
     from benchmarks.common import labelled_splits
     from sentiment_model.model.text import tokenize
-    from sentiment_model.training.train import TrainConfig, build_vocabulary, model_config_for, texts_and_labels
+    from sentiment_model.training.train import TrainConfig, build_vocabulary, model_config_for, scoring_networks, texts_and_labels
 
     config = TrainConfig(embeddings="random", frozen_embeddings=None)
     texts, _labels = texts_and_labels(labelled_splits()["train"])
@@ -39,12 +39,12 @@ def write_inputs(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / LENGTHS_FILE, lengths.astype(np.int32))
     defaults = TrainConfig()
-    # The default trains a 50-wide GloVe embedding beside a frozen 50-wide GloVe channel.
-    model_config = model_config_for(defaults, vocab_size=len(vocabulary), frozen_dim=50)
-    (folder / CONFIG_FILE).write_text(json.dumps({"model": model_config.to_dict(), "batch_size": defaults.batch_size, "buckets": list(defaults.buckets)}))
+    model_config = model_config_for(defaults, vocab_size=len(vocabulary), frozen_dim=scoring_networks(defaults)[1])
+    spec = {"model": model_config.to_dict(), "batch_size": defaults.batch_size, "buckets": list(defaults.buckets), "learning_rate": defaults.learning_rate}
+    (folder / CONFIG_FILE).write_text(json.dumps(spec))
 
 
-def epoch_seconds(model_config: dict[str, Any], lengths: np.ndarray, batch_size: int, buckets: tuple[int, ...], use_mask: bool) -> dict[str, float]:
+def epoch_seconds(model_config: dict[str, Any], lengths: np.ndarray, batch_size: int, buckets: tuple[int, ...], learning_rate: float, use_mask: bool) -> dict[str, float]:
     """Seconds for one epoch after a warm-up epoch (compilation and autotuning excluded)."""
     import keras
 
@@ -63,7 +63,7 @@ def epoch_seconds(model_config: dict[str, Any], lengths: np.ndarray, batch_size:
         targets = (targets, np.eye(5, dtype=np.float32)[rng.integers(0, 5, size=len(lengths))])
     model = build_model(config)
     losses = {CLASS_HEAD: "categorical_crossentropy", STAR_HEAD: "categorical_crossentropy"} if config.star_head else "categorical_crossentropy"
-    model.compile(optimizer=keras.optimizers.Adam(2e-3, clipnorm=1.0), loss=losses)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0), loss=losses)
     batches = BucketedSequence(ids, lengths, targets, np.ones(len(lengths), np.float32), batch_size, buckets, seed=13)
     started = time.perf_counter()
     model.fit(batches, epochs=1, verbose=0)
@@ -95,7 +95,7 @@ def main() -> None:
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
         for mask in args.masks.split(","):
             row = {"backend": keras.backend.backend(), "batch_size": batch_size, "mask": mask, "reviews": len(lengths)}
-            row |= epoch_seconds(spec["model"], lengths, batch_size, tuple(spec["buckets"]), use_mask=mask == "masked")
+            row |= epoch_seconds(spec["model"], lengths, batch_size, tuple(spec["buckets"]), spec["learning_rate"], use_mask=mask == "masked")
             print(json.dumps(row), flush=True)
             rows.append(row)
     result = {"machine": platform.node(), "processor": platform.processor(), "rows": rows}

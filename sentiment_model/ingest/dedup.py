@@ -41,7 +41,6 @@ HASH_SLOTS = 4096
 MIN_GROUP_ROWS = 1024
 #: Rows buffered per source file before a slot-sorted part is written (bounds staging memory).
 SEGMENT_BYTES = 64 << 20
-DEFAULT_BUCKET_ROWS = INGEST_BUCKET_ROWS
 DEFAULT_BUCKET_MEMORY = "1GB"
 
 SNAPSHOT_SCHEMA = CANONICAL_SCHEMA.append(pa.field(PARTITION_COLUMN, pa.string()))
@@ -70,7 +69,7 @@ def slot_range(bucket: int, buckets: int) -> tuple[int, int]:
     return bucket * HASH_SLOTS // buckets, (bucket + 1) * HASH_SLOTS // buckets
 
 
-def bucket_count(staged_rows: int, bucket_rows: int = DEFAULT_BUCKET_ROWS) -> int:
+def bucket_count(staged_rows: int, bucket_rows: int = INGEST_BUCKET_ROWS) -> int:
     """Enough buckets that each holds about ``bucket_rows`` rows (1 to 4,096)."""
     return max(1, min(HASH_SLOTS, math.ceil(staged_rows / max(1, bucket_rows))))
 

@@ -29,9 +29,8 @@ from sentiment_model.core.errors import ConfigError, SourceFormatError, is_compr
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
-from sentiment_model.core.settings import INGEST_CHUNK_ROWS
+from sentiment_model.core.settings import INGEST_BUCKET_ROWS, INGEST_CHUNK_ROWS
 from sentiment_model.ingest.dedup import (
-    DEFAULT_BUCKET_ROWS,
     BucketedStageWriter,
     BucketOutcome,
     bucket_count,
@@ -230,7 +229,7 @@ def staged_inputs(results: list[FileResult]) -> list[tuple[int, list[str]]]:
     return [(r.file_index, r.staged_parts) for r in sorted(results, key=lambda r: r.file_index) if r.ok]
 
 
-def plan_buckets(results: list[FileResult], bucket_rows: int = DEFAULT_BUCKET_ROWS) -> int:
+def plan_buckets(results: list[FileResult], bucket_rows: int = INGEST_BUCKET_ROWS) -> int:
     """How many dedup buckets this run uses: about ``bucket_rows`` staged rows each."""
     return bucket_count(sum(r.valid for r in results if r.ok), bucket_rows)
 
@@ -251,7 +250,7 @@ def apply_bucket_outcomes(root: DataRoot, run_id: str, results: list[FileResult]
     return [merged[r.file_index] for r in results]
 
 
-def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], ingested_at: dt.datetime | None = None, bucket_rows: int = DEFAULT_BUCKET_ROWS) -> list[BucketOutcome]:
+def write_canonical_snapshot(root: DataRoot, run_id: str, results: list[FileResult], ingested_at: dt.datetime | None = None, bucket_rows: int = INGEST_BUCKET_ROWS) -> list[BucketOutcome]:
     """Deduplicate the staged rows of the successful files into the run's snapshot, one
     bucket after another in this process (the flow runs the buckets as parallel tasks)."""
     ingested_at = ingested_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -305,7 +304,7 @@ def finish_ingest_run(
     created_at: dt.datetime,
     keep_snapshots: int = 3,
     outcomes: list[BucketOutcome] | None = None,
-    bucket_rows: int = DEFAULT_BUCKET_ROWS,
+    bucket_rows: int = INGEST_BUCKET_ROWS,
 ) -> dict[str, Any]:
     """After every file is staged: deduplicate (here, unless the buckets' ``outcomes`` are
     given) and write the snapshot, reconcile, swap the CURRENT pointer, remove the run's

@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from sentiment_model.core.layout import DataRoot, new_run_id
+from sentiment_model.core.settings import INGEST_BUCKET_ROWS
 from sentiment_model.ingest.canonical import read_canonical
-from sentiment_model.ingest.dedup import DEFAULT_BUCKET_ROWS, hash_slots, read_staged_rows, slot_range
+from sentiment_model.ingest.dedup import hash_slots, read_staged_rows, slot_range
 from sentiment_model.ingest.pipeline import FileResult, SourceFileError, finish_ingest_run, ingest_file
 from sentiment_model.ingest.sources import load_manifest, resolve_files
 from sentiment_model.ingest.staged import load_staged
@@ -37,7 +38,7 @@ def review(i: int, rating: int | None = None, text: str | None = None) -> dict[s
     }
 
 
-def ingest_all(root: DataRoot, manifest_path: str, chunk_rows: int = 50_000, bucket_rows: int = DEFAULT_BUCKET_ROWS, reuse: bool = True) -> dict[str, Any]:
+def ingest_all(root: DataRoot, manifest_path: str, chunk_rows: int = 50_000, bucket_rows: int = INGEST_BUCKET_ROWS, reuse: bool = True) -> dict[str, Any]:
     """The library steps the ingest flow runs, here in one process, file after file, then
     bucket after bucket (no Prefect): what these tests compare against the rule."""
     manifest = load_manifest(manifest_path)
