@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,ingest-scale,tokenize,scoring,training,orchestration,load,serving,report} [--quick]"""
+"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,ingest-scale,tokenize,scoring,training,orchestration,load,serving,report} [--quick] [--runs N]"""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("name", choices=("all", "load", "ingest-scale", "serving", "report", *BENCHMARKS, *MODEL_BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
+    parser.add_argument("--runs", type=int, default=1, help="quality, cross-source: train the BiLSTM this many times (seeds 13, 14, ...) and report the mean difference")
     parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
     args = parser.parse_args()
 
@@ -31,12 +32,12 @@ def main() -> None:
     for name in names:
         started = time.perf_counter()
         if name == "quality":
-            result = quality.quality(sample_sizes=(None,), quick=args.quick)
+            result = quality.quality(sample_sizes=(None,), quick=args.quick, runs=args.runs)
         elif name == "quality-9k":
-            result = quality.quality(sample_sizes=(9_000,), quick=args.quick)
+            result = quality.quality(sample_sizes=(9_000,), quick=args.quick, runs=args.runs)
         elif name == "cross-source":
             families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
-            result = quality.cross_source(families, quick=args.quick)
+            result = quality.cross_source(families, quick=args.quick, runs=args.runs)
         elif name == "scoring":
             result = runs.scoring(reviews=args.reviews or 200_000, quick=args.quick)
             name = "scoring" if args.reviews in (None, 200_000) else f"scoring-{args.reviews}"
@@ -56,7 +57,9 @@ def main() -> None:
         else:
             result = getattr(runs, name)(quick=args.quick)
         result["seconds"] = time.perf_counter() - started
-        result["command"] = f"uv run python -m benchmarks {args.name}" + (" --quick" if args.quick else "") + (f" --reviews {args.reviews}" if args.reviews else "")
+        result["command"] = (
+            f"uv run python -m benchmarks {args.name}" + (" --quick" if args.quick else "") + (f" --reviews {args.reviews}" if args.reviews else "") + (f" --runs {args.runs}" if args.runs > 1 else "")
+        )
         path = save(name + ("-quick" if args.quick else ""), result)
         print(f"{name}: {result['seconds']:.0f}s -> {path}")
         for row in result.get("rows", []):

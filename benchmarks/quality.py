@@ -36,10 +36,14 @@ def _per_class_f1(y: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     return {f"f1_{name}": metrics["per_class"][name]["f1"] for name in LABELS} | {"accuracy": metrics["accuracy"]}
 
 
-def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: Any, resamples: int = 1_000) -> dict[str, Any]:
-    """Train the BiLSTM (``config``) and TF-IDF+LR on the same rows; score both on ``test``."""
+def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: Any, resamples: int = 1_000, runs: int = 1) -> dict[str, Any]:
+    """Train the BiLSTM (``config``) and TF-IDF+LR on the same rows; score both on ``test``.
+    With ``runs`` > 1 the BiLSTM is trained that many times (seeds ``config.seed`` + 0, 1,
+    ...): the first run's figures stay the row's, and ``over_runs`` gives every run's
+    difference and the mean's paired interval, so one lucky training run cannot pass for a
+    win (the same seed also varies by ~0.01 on test between runs: threaded float sums)."""
     from sentiment_model.training.baseline import TfidfBaseline
-    from sentiment_model.training.metrics import bootstrap_macro_f1, comparison_line
+    from sentiment_model.training.metrics import bootstrap_macro_f1, bootstrap_mean_difference, comparison_line
     from sentiment_model.training.train import texts_and_labels, train_classifier
 
     test_texts, y_test = texts_and_labels(test)
@@ -52,6 +56,15 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
     train_seconds = time.perf_counter() - started
     predictions = result.classifier.decide(result.classifier.predict_proba(test_texts))
     comparison = bootstrap_macro_f1(y_test, predictions, baseline_predictions, resamples=resamples)
+    over_runs: dict[str, Any] = {}
+    if runs > 1:
+        run_predictions, validation_scores = [predictions], [result.validation_macro_f1]
+        for offset in range(1, runs):
+            rerun = train_classifier(train, validation, config.model_copy(update={"seed": config.seed + offset}), log=lambda _: None)
+            run_predictions.append(rerun.classifier.decide(rerun.classifier.predict_proba(test_texts)))
+            validation_scores.append(rerun.validation_macro_f1)
+        over_runs = bootstrap_mean_difference(y_test, run_predictions, baseline_predictions, resamples=resamples)
+        over_runs |= {"seeds": [config.seed + offset for offset in range(runs)], "run_validation_macro_f1": validation_scores}
     return {
         "train_rows": train.num_rows,
         "test_rows": test.num_rows,
@@ -68,12 +81,14 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
         "bilstm_train_seconds": train_seconds,
         "tfidf_train_seconds": baseline_seconds,
         "training": {k: v for k, v in result.extra.items() if k != "model_config"},
+        **({"mean_difference": over_runs["mean_difference"], "mean_difference_ci": over_runs["mean_difference_ci"], "over_runs": over_runs} if over_runs else {}),
     }
 
 
-def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False) -> dict[str, Any]:
+def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False, runs: int = 1) -> dict[str, Any]:
     """The default `sentiment retrain` model vs TF-IDF+LR on the random split (after dedup),
-    for each training-set size, plus VADER as a no-training reference."""
+    for each training-set size (the BiLSTM trained ``runs`` times), plus VADER as a
+    no-training reference."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from sentiment_model.training.data import stratified_sample
@@ -92,7 +107,7 @@ def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False)
     rows: list[dict[str, Any]] = [{"train": "VADER (lexicon, no training)", **bootstrap_macro_f1(y_test, vader)}]
     for size in sample_sizes:
         train = stratified_sample(splits["train"], n=size, seed=13) if size else splits["train"]
-        rows.append({"train": f"random split, {train.num_rows:,} training reviews", **compare_on(train, splits["validation"], splits["test"], config)})
+        rows.append({"train": f"random split, {train.num_rows:,} training reviews", **compare_on(train, splits["validation"], splits["test"], config, runs=runs)})
     return {"config": config.to_dict(), "test_rows": int(len(y_test)), "rows": rows}
 
 
@@ -115,7 +130,7 @@ def family_holdout(labelled: pa.Table, prefixes: tuple[str, ...], seed: int = 13
     return {"train": splits["train"], "validation": splits["validation"], "test": test}
 
 
-def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False) -> dict[str, Any]:
+def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False, runs: int = 1) -> dict[str, Any]:
     """For each held-out family: the default BiLSTM and TF-IDF+LR, both trained on the
     other families, scored on the held-out one."""
     from sentiment_model.ingest.canonical import read_canonical
@@ -131,6 +146,6 @@ def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = Fal
         splits = family_holdout(labelled, FAMILIES[family])
         if quick:
             splits["train"] = stratified_sample(splits["train"], n=3_000, seed=13)
-        rows.append({"held_out": family, **compare_on(splits["train"], splits["validation"], splits["test"], config)})
+        rows.append({"held_out": family, **compare_on(splits["train"], splits["validation"], splits["test"], config, runs=runs)})
         print("   ", rows[-1]["held_out"], rows[-1]["line"], flush=True)
     return {"config": config.to_dict(), "rows": rows}

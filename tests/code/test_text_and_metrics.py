@@ -73,6 +73,31 @@ def test_bootstrap_interval_and_paired_difference_on_a_fixed_example():
     assert bootstrap_macro_f1(y, worse, good, resamples=100, seed=1)["verdict"] == "worse"
 
 
+def test_mean_difference_over_training_runs_on_a_fixed_example():
+    """One run equals the single-run bootstrap; a lucky run and an unlucky one average out
+    to a tie although the lucky one alone would read as a win."""
+    from sentiment_model.training.metrics import bootstrap_macro_f1, bootstrap_mean_difference
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, size=600, p=[0.2, 0.1, 0.7])
+    baseline = np.where(rng.random(600) < 0.75, y, (y + 1) % 3)
+    lucky = np.where(rng.random(600) < 0.85, y, (y + 1) % 3)
+    unlucky = np.where(rng.random(600) < 0.65, y, (y + 1) % 3)
+    single = bootstrap_macro_f1(y, lucky, baseline, resamples=200, seed=1)
+    one_run = bootstrap_mean_difference(y, [lucky], baseline, resamples=200, seed=1)
+    assert one_run["mean_difference"] == pytest.approx(single["difference"])
+    assert one_run["mean_difference_ci"] == pytest.approx(single["difference_ci"])
+    assert single["verdict"] == "better"
+    both = bootstrap_mean_difference(y, [lucky, unlucky], baseline, resamples=200, seed=1)
+    assert both["run_differences"][0] > 0 > both["run_differences"][1]
+    assert both["mean_macro_f1"] == pytest.approx(np.mean(both["run_macro_f1"]))
+    assert both["mean_difference"] == pytest.approx(np.mean(both["run_differences"]))
+    low, high = both["mean_difference_ci"]
+    assert low < both["mean_difference"] < high and both["verdict"] == "tie"
+    with pytest.raises(ValueError, match="at least one run"):
+        bootstrap_mean_difference(y, [], baseline)
+
+
 def test_emoji_and_symbols_are_tokens_and_invisible_text_has_none():
     from sentiment_model.model.text import tokenize
 

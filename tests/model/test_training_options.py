@@ -168,6 +168,31 @@ def test_ngram_branch_trains_and_survives_save_and_load(splits, tmp_path):
     np.testing.assert_allclose(load_model_dir(root, folder).predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-5)
 
 
+def test_ngram_warmup_fits_the_branch_alone_before_the_network(splits):
+    """The warm-up trains only the n-gram branch (the BiLSTM's weights untouched), as a
+    linear model that already separates the training classes; training with it runs."""
+    import keras
+
+    from sentiment_model.model.network import build_model
+    from sentiment_model.training.train import fit_ngram_branch, model_config_for, texts_and_labels
+
+    config = TrainConfig(**TINY, ngram_buckets=1_009, ngram_warmup_epochs=5)
+    texts, labels = texts_and_labels(splits["train"])
+    vocabulary = Vocabulary.build(tokenize(texts), config.vocab_size, config.min_count)
+    ids, lengths = vocabulary.encode(texts, config.max_length)
+    keras.utils.set_random_seed(3)
+    model = build_model(model_config_for(config, len(vocabulary), 0))
+    lstm_before = [w.copy() for w in model.get_layer("bilstm").get_weights()]
+    fit_ngram_branch(model, ids, lengths, np.eye(3, dtype=np.float32)[labels], np.ones(len(labels), np.float32), config, seed=3)
+    for before, after in zip(lstm_before, model.get_layer("bilstm").get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    branch = model.get_layer("ngram_scores")
+    branch_accuracy = (np.asarray(branch(ids)).argmax(1) == labels).mean()
+    assert branch_accuracy > 0.9 > np.bincount(labels).max() / len(labels)
+    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
+    assert result.classifier.predict_proba(["the kettle is great"]).shape == (1, 3)
+
+
 def test_a_star_classes_model_folds_its_five_stars_and_scores_them(splits, tmp_path):
     """classes='stars': one class per star; the 3 class probabilities are exactly the
     fold of the 5 (1-2 / 3 / 4-5), both survive save/load, and scoring writes the star."""
@@ -238,3 +263,18 @@ def test_weight_averaging_replaces_the_weights_with_their_average_each_epoch(spl
         TrainConfig(**TINY, weight_average_momentum=1.0)
     result = train_classifier(splits["train"], splits["validation"], TrainConfig(**TINY, weight_average_momentum=0.9), log=lambda _: None)
     assert result.validation_macro_f1 > 0.8  # the synthetic phrases stay easy to learn from the averaged weights
+
+
+def test_quality_comparison_over_several_training_runs(splits):
+    """`benchmarks quality --runs N`: the row keeps the first run's figures and adds every
+    run (seeds seed, seed+1, ...) and the mean difference's interval."""
+    from benchmarks.quality import compare_on
+
+    config = TrainConfig(**TINY)
+    row = compare_on(splits["train"], splits["validation"], splits["test"], config, resamples=50, runs=2)
+    over = row["over_runs"]
+    assert over["seeds"] == [3, 4] and len(over["run_macro_f1"]) == len(over["run_validation_macro_f1"]) == 2
+    assert over["run_macro_f1"][0] == pytest.approx(row["bilstm_macro_f1"])
+    assert row["mean_difference"] == pytest.approx(np.mean(over["run_differences"]))
+    assert over["baseline_macro_f1"] == pytest.approx(row["tfidf_macro_f1"])
+    assert "over_runs" not in compare_on(splits["train"], splits["validation"], splits["test"], config, resamples=50)
