@@ -98,6 +98,37 @@ def tune_class_offsets(probabilities: np.ndarray, y_true: np.ndarray, grid: np.n
     return best_offsets
 
 
+# The baseline's shares tried by tune_blend: 0 (the model alone) .. 0.9.
+BLEND_WEIGHTS = tuple(step / 10 for step in range(10))
+
+
+def blend(model_probabilities: np.ndarray, baseline_probabilities: np.ndarray, weight: float) -> np.ndarray:
+    """The averaged probabilities that ``tune_blend``'s weight applies to."""
+    return (1.0 - weight) * model_probabilities + weight * baseline_probabilities
+
+
+def tune_blend(
+    model_probabilities: np.ndarray,
+    baseline_probabilities: np.ndarray,
+    y_true: np.ndarray,
+    weights: Sequence[float] = BLEND_WEIGHTS,
+) -> tuple[float, np.ndarray, float]:
+    """The baseline's share of an averaged model+baseline (``(1 - w) * model + w *
+    baseline``) and its prior correction, both chosen for macro-F1 on validation; returns
+    (weight, offsets, validation macro-F1). Weight 0 is the model alone, so the blend is
+    never worse on validation than the model it extends."""
+    best: tuple[float, np.ndarray, float] | None = None
+    for weight in weights:
+        blended = blend(model_probabilities, baseline_probabilities, weight)
+        offsets = tune_class_offsets(blended, y_true)
+        score = macro_f1(y_true, (np.log(np.clip(blended, 1e-9, 1.0)) + offsets).argmax(1))
+        if best is None or score > best[2] + 1e-9:
+            best = (float(weight), offsets, score)
+    if best is None:
+        raise ValueError("tune_blend needs at least one weight")
+    return best
+
+
 def bootstrap_macro_f1(
     y_true: np.ndarray,
     predictions: np.ndarray,

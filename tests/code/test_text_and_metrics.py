@@ -7,7 +7,7 @@ import pytest
 
 from sentiment_model.model.decision import apply_offsets
 from sentiment_model.model.text import OOV_ID, Vocabulary, tokenize
-from sentiment_model.training.metrics import classification_metrics, macro_f1, star_metrics, tune_class_offsets
+from sentiment_model.training.metrics import blend, classification_metrics, macro_f1, star_metrics, tune_blend, tune_class_offsets
 
 
 def test_normalization_keeps_sentiment_punctuation_and_marks_specials():
@@ -52,6 +52,30 @@ def test_offsets_tuned_on_validation_raise_macro_f1():
     probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     offsets = tune_class_offsets(probabilities, y)
     assert macro_f1(y, apply_offsets(probabilities, offsets)) > macro_f1(y, probabilities.argmax(1)) + 0.02
+
+
+def test_blend_share_chosen_on_validation_beats_either_model_alone():
+    """Two models that each see a different half of the signal: their average is better
+    than either, so the tuned share is strictly between 0 and 1; with a useless baseline the
+    share is 0 (the model alone) and nothing changes."""
+    rng = np.random.default_rng(1)
+    y = rng.choice(3, size=3000, p=[0.2, 0.2, 0.6])
+
+    def noisy(scale: float) -> np.ndarray:
+        logits = 1.5 * np.eye(3)[y] + rng.normal(0, scale, size=(len(y), 3))
+        return np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+    model, baseline = noisy(1.0), noisy(1.0)
+    weight, offsets, score = tune_blend(model, baseline, y)
+    assert 0.0 < weight < 0.9
+    assert score == pytest.approx(macro_f1(y, apply_offsets(blend(model, baseline, weight), offsets)))
+    alone = macro_f1(y, apply_offsets(model, tune_class_offsets(model, y)))
+    assert score > alone + 0.01
+    uniform = np.full_like(model, 1 / 3)
+    weight, _, score = tune_blend(model, uniform, y, weights=(0.0, 0.5))
+    assert weight == 0.0 and score == pytest.approx(alone)
+    with pytest.raises(ValueError):
+        tune_blend(model, baseline, y, weights=())
 
 
 def test_bootstrap_interval_and_paired_difference_on_a_fixed_example():
