@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from sentiment_model.core.schema import LABELS
+from sentiment_model.model.decision import apply_offsets
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> np.ndarray:
@@ -121,7 +122,7 @@ def tune_blend(
     for weight in weights:
         blended = blend(model_probabilities, baseline_probabilities, weight)
         offsets = tune_class_offsets(blended, y_true)
-        score = macro_f1(y_true, (np.log(np.clip(blended, 1e-9, 1.0)) + offsets).argmax(1))
+        score = macro_f1(y_true, apply_offsets(blended, offsets))
         if best is None or score > best[2] + 1e-9:
             best = (float(weight), offsets, score)
     if best is None:
