@@ -497,7 +497,8 @@ def alerts_install(
 def main() -> None:
     """Entry point: every error a user can cause (configuration, arguments, input files)
     is a :class:`ConfigError` or a click usage error, printed as one line on stderr,
-    exit 2; the commands check their inputs before anything is written."""
+    exit 2; the commands check their inputs before anything is written. A Prefect API
+    that does not answer is one line too, exit 75 (try again later)."""
     from sentiment_model.core.errors import ConfigError
 
     try:
@@ -512,6 +513,48 @@ def main() -> None:
         raise SystemExit(exc.exit_code) from None
     except (click.exceptions.Abort, typer.Abort):
         raise SystemExit(1) from None
+    except Exception as exc:
+        outage = prefect_api_outage(exc)
+        if outage is None:
+            raise
+        typer.echo(f"error: {outage}", err=True)
+        raise SystemExit(EXIT_TRY_AGAIN) from None
+
+
+#: sysexits.h's EX_TEMPFAIL: the command did not fail on its input; running it again later
+#: may succeed (a scheduler or a shell loop can retry on this code alone).
+EXIT_TRY_AGAIN = 75
+
+
+def prefect_api_outage(exc: BaseException) -> str | None:
+    """One line for an error that is the Prefect API not answering (a 5xx status after
+    the client's retries, or no connection), found anywhere in ``exc``'s chain; None
+    for anything else. Its requests are told apart by the API's URL, or (the ephemeral
+    API, whose URL is not a setting) by Prefect's own status error."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = (PREFECT_API_URL.value() or "").rstrip("/")
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, httpx.HTTPStatusError | httpx.TransportError):
+            request = error._request  # None for a transport error raised outside a request
+            from_api = request is not None and ((api_url and str(request.url).startswith(api_url)) or isinstance(error, PrefectHTTPStatusError))
+            if isinstance(error, httpx.HTTPStatusError):
+                what, unavailable = f"{error.response.status_code} {error.response.reason_phrase}", error.response.status_code >= 500
+            else:
+                what, unavailable = _one_line(str(error)) or type(error).__name__, True
+            if from_api and unavailable:
+                return (
+                    f"the Prefect API at {api_url or request.url.copy_with(path='/api', query=None)} did not answer {request.method} {request.url.path} "
+                    f"({what}) after the client's retries; the command stopped before it finished: run it again "
+                    "(PREFECT_CLIENT_MAX_RETRIES sets how often the client retries)"
+                )
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _one_line(message: str) -> str:

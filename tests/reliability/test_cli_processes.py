@@ -1,14 +1,20 @@
 """The `sentiment` command as a real process: a failing source file during ingest still
-prints the reconciliation; a `kill -9` of the command leaves no Prefect server behind."""
+prints the reconciliation; a `kill -9` of the command leaves no Prefect server behind; a
+Prefect API that stops answering is one line and exit 75, not a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import http.server
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -102,3 +108,73 @@ def test_kill_9_of_the_command_leaves_no_prefect_server(tmp_path):
             cli.wait()
         if server is not None and _alive(server):
             os.kill(server, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def api_refusing_flow_runs(upstream: str) -> Iterator[str]:
+    """A proxy to the Prefect API at ``upstream`` that answers 503 to every flow-run
+    creation, as a SQLite-backed server does when its database stays busy; yields its URL."""
+    import httpx
+
+    client = httpx.Client(base_url=upstream.removesuffix("/api"), timeout=60)
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def relay(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.command == "POST" and self.path.rstrip("/") == "/api/flow_runs":
+                status, headers, content = 503, {"Content-Type": "application/json"}, b'{"exception_message": "Service Unavailable"}'
+            else:
+                forwarded = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                answer = client.request(self.command, self.path, content=body, headers=forwarded)
+                status, headers, content = answer.status_code, {"Content-Type": answer.headers.get("content-type", "application/json")}, answer.content
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(content))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(content)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = relay
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api"
+    finally:
+        server.shutdown()
+        server.server_close()
+        client.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("outage", ["503 to the flow-run creation", "nothing listening"])
+def test_a_prefect_api_that_does_not_answer_is_one_line_and_exit_75(outage, prefect_harness, tmp_path):
+    from prefect.settings import PREFECT_API_URL
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "good.jsonl").write_text(GOOD_RECORD)
+    manifest = write_manifest(tmp_path, "good.jsonl")
+    with contextlib.ExitStack() as stack:
+        if outage == "nothing listening":
+            api_url = f"http://127.0.0.1:{_closed_port()}/api"
+        else:
+            api_url = stack.enter_context(api_refusing_flow_runs(PREFECT_API_URL.value()))
+        env = {**environment(), "PREFECT_API_URL": api_url, "PREFECT_CLIENT_MAX_RETRIES": "1"}
+        done = subprocess.run(command("ingest", "--data-root", str(tmp_path / "root"), "--manifest", str(manifest)), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 75, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: the Prefect API at {api_url} did not answer "), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    if outage == "nothing listening":
+        assert "Connection refused" in errors[0] or "connect" in errors[0].lower(), errors[0]
+    else:
+        assert "POST /api/flow_runs/ (503 Service Unavailable)" in errors[0], errors[0]
+    assert not (tmp_path / "root").exists() or not any(p.is_file() for p in (tmp_path / "root").rglob("*")), "the command wrote under the data root"
