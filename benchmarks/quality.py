@@ -42,40 +42,42 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
     ...): the first run's figures stay the row's, and ``over_runs`` gives every run's
     difference and the mean's paired interval, so one lucky training run cannot pass for a
     win (the same seed also varies by up to ~0.02 on test between runs: threaded float sums).
-    ``hybrid`` asks whether the BiLSTM adds anything on top of TF-IDF+LR: each run averaged
-    with it, the share chosen on validation (``metrics.tune_blend``)."""
+    ``network_alone`` scores each run's network without its wide part (with the prior
+    correction tuned for it alone): what the BiLSTM is worth by itself."""
     from sentiment_model.model.decision import apply_offsets
     from sentiment_model.training.baseline import TfidfBaseline
-    from sentiment_model.training.metrics import blend, bootstrap_macro_f1, bootstrap_mean_difference, comparison_line, tune_blend
+    from sentiment_model.training.metrics import bootstrap_macro_f1, bootstrap_mean_difference, comparison_line
     from sentiment_model.training.train import texts_and_labels, train_classifier
 
-    validation_texts, y_validation = texts_and_labels(validation)
     test_texts, y_test = texts_and_labels(test)
     started = time.perf_counter()
     baseline = TfidfBaseline.fit(*texts_and_labels(train))
-    baseline_validation, baseline_test = baseline.predict_proba(validation_texts), baseline.predict_proba(test_texts)
-    baseline_predictions = baseline_test.argmax(1)
+    baseline_predictions = baseline.predict_proba(test_texts).argmax(1)
     baseline_seconds = time.perf_counter() - started
     started = time.perf_counter()
     result = train_classifier(train, validation, config, log=lambda _: None)
     train_seconds = time.perf_counter() - started
     results = [result] + [train_classifier(train, validation, config.model_copy(update={"seed": config.seed + offset}), log=lambda _: None) for offset in range(1, runs)]
-    run_predictions, hybrid_predictions, hybrid_choices = [], [], []
+    run_predictions, network_predictions, network_facts = [], [], []
     for run in results:
-        test_probabilities = run.classifier.predict_proba(test_texts)
-        run_predictions.append(run.classifier.decide(test_probabilities))
-        weight, offsets, validation_score = tune_blend(run.classifier.predict_proba(validation_texts), baseline_validation, y_validation)
-        hybrid_predictions.append(apply_offsets(blend(test_probabilities, baseline_test, weight), offsets))
-        hybrid_choices.append({"baseline_weight": weight, "validation_macro_f1": validation_score})
+        ids, lengths, words = run.classifier.encode_with_tokens(test_texts)
+        network_probabilities = run.classifier.predict_proba_ids(ids, lengths)
+        run_predictions.append(run.classifier.decide(run.classifier.with_wide(network_probabilities, words)))
+        wide = run.extra.get("wide")
+        if wide is None:  # no wide part: the network is the model
+            network_predictions.append(run_predictions[-1])
+            network_facts.append({"validation_macro_f1": run.validation_macro_f1})
+            continue
+        offsets = wide["network_class_offsets"]
+        network_predictions.append(apply_offsets(network_probabilities, None if offsets is None else np.asarray(offsets)))
+        network_facts.append({"validation_macro_f1": wide["network_validation_macro_f1"], "wide_share": wide["share"]})
     predictions = run_predictions[0]
     comparison = bootstrap_macro_f1(y_test, predictions, baseline_predictions, resamples=resamples)
     over_runs: dict[str, Any] = {}
     if runs > 1:
         over_runs = bootstrap_mean_difference(y_test, run_predictions, baseline_predictions, resamples=resamples)
         over_runs |= {"seeds": [config.seed + offset for offset in range(runs)], "run_validation_macro_f1": [run.validation_macro_f1 for run in results]}
-    # Analysis, not the product: each run's BiLSTM averaged with TF-IDF+LR, the share and
-    # the prior correction chosen on validation, against TF-IDF+LR alone on test.
-    hybrid = bootstrap_mean_difference(y_test, hybrid_predictions, baseline_predictions, resamples=resamples) | {"runs": hybrid_choices}
+    network_alone = bootstrap_mean_difference(y_test, network_predictions, baseline_predictions, resamples=resamples) | {"runs": network_facts}
     return {
         "train_rows": train.num_rows,
         "test_rows": test.num_rows,
@@ -94,9 +96,9 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
         "training": {k: v for k, v in result.extra.items() if k != "model_config"},
         # The mean's two figures also at the top level: the benchmark tables show scalars only.
         **({"mean_difference": over_runs["mean_difference"], "mean_difference_ci": over_runs["mean_difference_ci"], "over_runs": over_runs} if over_runs else {}),
-        "hybrid_mean_difference": hybrid["mean_difference"],
-        "hybrid_mean_difference_ci": hybrid["mean_difference_ci"],
-        "hybrid": hybrid,
+        "network_mean_difference": network_alone["mean_difference"],
+        "network_mean_difference_ci": network_alone["mean_difference_ci"],
+        "network_alone": network_alone,
     }
 
 

@@ -145,9 +145,9 @@ from sentiment_model.core.layout import DataRoot, new_run_id
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.scoring.batch import score_day, list_day_files
 from sentiment_model.model.text import review_text
-root, mode = DataRoot(sys.argv[1]), sys.argv[2]
+root, mode, model = DataRoot(sys.argv[1]), sys.argv[2], sys.argv[3]
 day = dt.date(2030, 1, 1)
-classifier = load_classifier(root, "champion")
+classifier = load_classifier(root, model)
 started = time.perf_counter()
 if mode == "ours":
     manifest = score_day(root, classifier, day, new_run_id())
@@ -173,16 +173,17 @@ LOAD_DAY = dt.date(2030, 1, 1)
 def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     """A temporary data root whose day ``LOAD_DAY`` holds ``reviews`` real reviews (the
     shared corpus copied with new ids, in 50K-row files) and whose champion is an
-    untrained network of the default shape (speed and memory do not depend on the
-    weights): what `default_shaped_network` builds from the training defaults.
-    Returns the root, its temporary folder and the mean tokens per review."""
+    untrained model of the default shape (speed and memory do not depend on the
+    weights): what `default_shaped_network` and `default_shaped_wide` build from the
+    training defaults. Version ``bench-network`` is the same network without the wide
+    part. Returns the root, its temporary folder and the mean tokens per review."""
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
     from sentiment_model.model.classifier import SentimentClassifier
     from sentiment_model.model.registry import promote, save_model
     from sentiment_model.model.text import Vocabulary, review_text
     from sentiment_model.model.text import tokenize as our_tokenize
-    from sentiment_model.training.train import RetrainConfig, default_shaped_network
+    from sentiment_model.training.train import RetrainConfig, default_shaped_network, default_shaped_wide
 
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
     root = DataRoot(str(work / "root"))
@@ -191,8 +192,10 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     vocab = Vocabulary.build(our_tokenize(texts), 20_000, 2)
     defaults = RetrainConfig().train
     network = default_shaped_network(defaults, len(vocab))
-    classifier = SentimentClassifier(network, vocab, defaults.max_length, np.zeros(3), version="bench")
-    save_model(root, "bench", classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {"class_counts": {"train": {"negative": 1, "neutral": 1, "positive": 1}}})
+    wide = default_shaped_wide(defaults, our_tokenize(texts))
+    for version, part in (("bench", wide), ("bench-network", None)):
+        classifier = SentimentClassifier(network, vocab, defaults.max_length, np.zeros(3), version=version, wide=part)
+        save_model(root, version, classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {"class_counts": {"train": {"negative": 1, "neutral": 1, "positive": 1}}})
     promote(root, "bench", 0.0, "benchmark")
     copies = reviews // canonical.num_rows + 1
     parts = []
@@ -219,17 +222,35 @@ def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     runs: dict[str, Any] = {}
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     # Above 200K reviews only our pipeline runs (the seed style pads everything in memory).
-    for mode in ("ours", "seed") if reviews <= 200_000 else ("ours",):
-        done = subprocess.run([sys.executable, "-c", SCORING_SCRIPT, root.url, mode], capture_output=True, text=True, env=env)
+    modes = {"ours": ("ours", "champion"), "ours-network": ("ours", "bench-network"), "seed": ("seed", "bench-network")}
+    for name, (mode, model) in modes.items() if reviews <= 200_000 else [("ours", modes["ours"])]:
+        done = subprocess.run([sys.executable, "-c", SCORING_SCRIPT, root.url, mode, model], capture_output=True, text=True, env=env)
         if done.returncode:
-            raise RuntimeError(f"scoring benchmark ({mode}) failed:\n{done.stderr[-3000:]}")
-        runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+            raise RuntimeError(f"scoring benchmark ({name}) failed:\n{done.stderr[-3000:]}")
+        runs[name] = json.loads(done.stdout.strip().splitlines()[-1])
     gflops = _matmul_gflops()
     embedding, units = defaults.embedding_dim + frozen_dim, defaults.lstm_units
     flops_per_token = 2 * 4 * (embedding + units) * units * 2 * networks
     ceiling = gflops * 1e9 / (flops_per_token * mean_tokens)
     ours_rate = runs["ours"]["rows"] / runs["ours"]["seconds"]
-    rows = [{"pipeline": "ours (stream, bucketed, attention top tokens)", "reviews_per_s": ours_rate, "seconds": runs["ours"]["seconds"], "peak_rss_mb": runs["ours"]["peak_rss_mb"]}]
+    rows = [
+        {
+            "pipeline": "ours (stream, bucketed, attention top tokens; wide and deep, the default)",
+            "reviews_per_s": ours_rate,
+            "seconds": runs["ours"]["seconds"],
+            "peak_rss_mb": runs["ours"]["peak_rss_mb"],
+        }
+    ]
+    if "ours-network" in runs:
+        network_run = runs["ours-network"]
+        rows.append(
+            {
+                "pipeline": "ours, the network alone (no wide part)",
+                "reviews_per_s": network_run["rows"] / network_run["seconds"],
+                "seconds": network_run["seconds"],
+                "peak_rss_mb": network_run["peak_rss_mb"],
+            }
+        )
     seed_rate = None
     if "seed" in runs:
         seed_rate = runs["seed"]["rows"] / runs["seed"]["seconds"]
@@ -309,7 +330,7 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
         "reviews": reviews,
         "rows": [
             {
-                "run": f"nightly-scoring flow (2 threads), default champion shape ({networks} network{'s' if networks > 1 else ''})",
+                "run": f"nightly-scoring flow (2 threads), default champion shape ({networks} network{'s' if networks > 1 else ''}{' and the wide part' if RetrainConfig().train.wide_terms else ''})",
                 "reviews_per_s": reviews / run["seconds"],
                 "seconds": run["seconds"],
                 "peak_rss_mb": run["peak_rss_mb"],

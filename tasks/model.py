@@ -41,8 +41,8 @@ def train_bilstm(splits: dict[str, pa.Table], config: TrainConfig) -> TrainResul
 def evaluate_on_test(classifier: SentimentClassifier, splits: dict[str, pa.Table]) -> tuple[dict[str, Any], np.ndarray]:
     """Test metrics and the test predictions (for the paired comparison)."""
     texts, labels = texts_and_labels(splits["test"])
-    ids, lengths = classifier.encode(texts)
-    probabilities = classifier.predict_proba_ids(ids, lengths)
+    ids, lengths, words = classifier.encode_with_tokens(texts)
+    probabilities = classifier.with_wide(classifier.predict_proba_ids(ids, lengths), words)
     predictions = classifier.decide(probabilities)
     metrics = classification_metrics(labels, probabilities, predictions)
     stars = classifier.predict_star_proba_ids(ids, lengths)

@@ -15,12 +15,14 @@ from sentiment_model.model.batching import DEFAULT_BUCKETS, predict_bucketed
 from sentiment_model.model.decision import apply_offsets, decision_scores
 from sentiment_model.model.network import attention_model, star_model
 from sentiment_model.model.subword import SubwordVocabulary
-from sentiment_model.model.text import OOV_ID, PAD_ID, Vocabulary, tokenize
+from sentiment_model.model.text import OOV_ID, PAD_ID, Vocabulary, pad_right, tokenize
+from sentiment_model.model.wide import WideNgrams
 
 
 @dataclass
 class SentimentClassifier:
-    """A trained network with its vocabulary, sequence length and decision offsets."""
+    """A trained network with its vocabulary, sequence length and decision offsets, and
+    (wide and deep) the linear n-gram model its probabilities are averaged with."""
 
     model: keras.Model
     vocabulary: Vocabulary | SubwordVocabulary
@@ -28,6 +30,7 @@ class SentimentClassifier:
     class_offsets: np.ndarray | None = None
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
     version: str | None = None
+    wide: WideNgrams | None = None
     _attention: Any = field(default=None, repr=False)
     _stars: Any = field(default=None, repr=False)
 
@@ -57,12 +60,27 @@ class SentimentClassifier:
     def encode(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.vocabulary.encode(texts, self.max_length)
 
+    def encode_with_tokens(self, texts: pa.Array | Sequence[str], tokens: pa.ListArray | None = None) -> tuple[np.ndarray, np.ndarray, pa.ListArray]:
+        """(ids, lengths, word tokens), tokenizing once (or not at all, given ``texts``'
+        tokens): the network reads the ids, the wide part the tokens."""
+        tokens = tokenize(texts) if tokens is None else tokens
+        if isinstance(self.vocabulary, SubwordVocabulary):
+            ids, lengths = self.encode(texts)
+        else:
+            ids, lengths = pad_right(*self.vocabulary.lookup(tokens, self.max_length), self.max_length)
+        return ids, lengths, tokens
+
     def predict_proba(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
-        ids, lengths = self.encode(texts)
-        return self.predict_proba_ids(ids, lengths)
+        ids, lengths, tokens = self.encode_with_tokens(texts)
+        return self.with_wide(self.predict_proba_ids(ids, lengths), tokens)
 
     def predict_proba_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The network's probabilities alone (see :meth:`with_wide`)."""
         return predict_bucketed(self.model, ids, lengths, self.buckets)
+
+    def with_wide(self, network_probabilities: np.ndarray, tokens: pa.ListArray) -> np.ndarray:
+        """The network's probabilities averaged with the wide part's (unchanged without one)."""
+        return network_probabilities if self.wide is None else self.wide.blend(network_probabilities, tokens)
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         """Label ids after the prior correction tuned on validation."""
@@ -75,10 +93,10 @@ class SentimentClassifier:
         """Class probabilities and the tokens that drove the prediction: attention weights
         when the model has attention, else occlusion (drop each token, see the drop in the
         predicted class's probability)."""
-        pieces = self.vocabulary.pieces([text])[0] if isinstance(self.vocabulary, SubwordVocabulary) else tokenize([text]).to_pylist()[0]
+        ids, lengths, words = self.encode_with_tokens([text])
+        pieces = self.vocabulary.pieces([text])[0] if isinstance(self.vocabulary, SubwordVocabulary) else words.to_pylist()[0]
         tokens = pieces[: self.max_length] or [""]
-        ids, lengths = self.encode([text])
-        probabilities = self.predict_proba_ids(ids, lengths)[0]
+        probabilities = self.with_wide(self.predict_proba_ids(ids, lengths), words)[0]
         predicted = int(self.decide(probabilities[None, :])[0])
         explainer = self.attention_explainer()
         if explainer is not None:

@@ -2,7 +2,7 @@
 
 An export folder holds the model file, ``vocabulary.json`` (same format as the registry's),
 ``config.json`` (max_length, bucket widths, decision offsets, the source version, the
-input and output names) and a README. Scoring reuses :class:`SentimentClassifier` with a
+input and output names), a wide-and-deep model's ``wide.npz`` (the registry's) and a README. Scoring reuses :class:`SentimentClassifier` with a
 runtime adapter in place of the Keras model, so tokenization, length bucketing, the token
 budget and the decision offsets are exactly the nightly flow's.
 
@@ -40,6 +40,7 @@ from sentiment_model.core.errors import ConfigError
 from sentiment_model.core.schema import LABELS
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.text import Vocabulary
+from sentiment_model.model.wide import WIDE_FILE, WideNgrams
 
 ExportFormat = Literal["onnx", "tflite"]
 MODEL_FILES: dict[str, str] = {"onnx": "model.onnx", "tflite": "model.tflite"}
@@ -134,6 +135,13 @@ def write_tflite(model: Any, path: Path, max_length: int, quantize: bool) -> Non
         path.write_bytes(converter.convert())
 
 
+_WIDE_NOTE = """
+The model is wide and deep: the network's probabilities p are averaged with those of the
+linear model in `wide.npz` (TF-IDF over the text's words and adjacent word pairs, see
+`sentiment_model/model/wide.py`) as `(1 - {share}) * p + {share} * p_wide` before the
+offsets apply. The network alone is a little less accurate.
+"""
+
 _README = """# Exported sentiment model ({format}{quantized})
 
 Source model: `{version}`. Files: `{model_file}`, `vocabulary.json`, `config.json`.
@@ -147,7 +155,7 @@ an empty text is a single unknown token. Title and body are joined as `title + "
 Output: float32 probabilities, shape (batch, 3), classes {labels}. The label is
 `argmax(log(p) + class_offsets)` with `config.json`'s `class_offsets` (prior correction
 tuned on validation; none means plain argmax).
-
+{wide}
 {note}
 
 Python: `sentiment_model.model.export.load_exported(folder).predict(["great kettle"])`.
@@ -183,9 +191,12 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
         "labels": list(LABELS),
         "input": INPUT_NAME,
         "input_shape": ["batch", "time"] if format == "onnx" else [1, classifier.max_length],
+        "wide_file": None if classifier.wide is None else WIDE_FILE,
     }
     (target / "config.json").write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
     (target / "vocabulary.json").write_bytes(orjson.dumps({"tokens": list(classifier.vocabulary.tokens)}))
+    if classifier.wide is not None:
+        (target / WIDE_FILE).write_bytes(classifier.wide.to_bytes())
     note = (
         "Any batch size and width work; pad each batch only to its longest row (the mask makes padding exact)."
         if format == "onnx"
@@ -202,6 +213,7 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
             max_length=classifier.max_length,
             labels=", ".join(LABELS),
             note=note,
+            wide=_WIDE_NOTE.format(share=classifier.wide.share) if classifier.wide is not None else "",
         ),
         encoding="utf-8",
     )
@@ -216,6 +228,12 @@ def load_exported(folder: str | Path, threads: int = 0) -> SentimentClassifier:
         tokens = orjson.loads((folder / "vocabulary.json").read_bytes())["tokens"]
     except (OSError, orjson.JSONDecodeError, KeyError) as exc:
         raise ConfigError(f"{folder} is not an export folder (config.json / vocabulary.json): {exc}") from exc
+    wide = None
+    if config.get("wide_file"):
+        try:
+            wide = WideNgrams.from_bytes((folder / config["wide_file"]).read_bytes())
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"cannot load {folder / config['wide_file']}: {exc}") from exc
     path = str(folder / config["model_file"])
     runtime = OnnxModel(path, threads) if config["format"] == "onnx" else TfliteModel(path)
     offsets = config.get("class_offsets")
@@ -226,6 +244,7 @@ def load_exported(folder: str | Path, threads: int = 0) -> SentimentClassifier:
         class_offsets=None if offsets is None else np.asarray(offsets),
         buckets=tuple(config["buckets"]),
         version=config.get("source_version"),
+        wide=wide,
     )
 
 

@@ -1,7 +1,8 @@
 """Model registry under ``<root>/models/``: one folder per version, a champion pointer.
 
 A version folder holds ``model.keras``, ``vocabulary.json``, ``config.json``,
-``metrics.json``, ``confusion_matrix.png``, ``fingerprint.json`` and ``versions.json``.
+``metrics.json``, ``confusion_matrix.png``, ``fingerprint.json`` and ``versions.json``, and
+``wide.npz`` for a wide-and-deep model (its ``config.json`` names it as ``wide_file``).
 Versions sort by time: ``YYYYMMDDTHHMMSSZ-<8 hex of the training-data fingerprint>``.
 ``champion.json`` names the live model and is replaced atomically.
 """
@@ -27,6 +28,7 @@ from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import LABELS
 from sentiment_model.model.subword import SubwordVocabulary
 from sentiment_model.model.text import Vocabulary
+from sentiment_model.model.wide import WIDE_FILE, WideNgrams
 
 if TYPE_CHECKING:  # Keras (and TensorFlow) load only when a model does: the CLI checks the registry first
     from sentiment_model.model.classifier import SentimentClassifier
@@ -99,14 +101,18 @@ def save_model(
                 "max_length": classifier.max_length,
                 "buckets": list(classifier.buckets),
                 "class_offsets": None if classifier.class_offsets is None else np.asarray(classifier.class_offsets).tolist(),
+                "wide_file": None if classifier.wide is None else WIDE_FILE,
             },
         )
+        if classifier.wide is not None:
+            (folder / WIDE_FILE).write_bytes(classifier.wide.to_bytes())
         _dump(folder / "metrics.json", metrics)
         _dump(folder / "fingerprint.json", fingerprint)
         _dump(folder / "versions.json", library_versions())
         save_confusion_png(metrics["test"]["confusion_matrix"], folder / "confusion_matrix.png", f"BiLSTM {version} (test split)")
         root.fs.makedirs(target, exist_ok=True)
-        for name in _ARTIFACTS:
+        # The network file goes last: a folder without it is an unfinished save.
+        for name in (WIDE_FILE, *_ARTIFACTS) if classifier.wide is not None else _ARTIFACTS:
             root.fs.put_file(str(folder / name), root.model_file(target, name))
     return target
 
@@ -176,12 +182,11 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
     from sentiment_model.model.classifier import SentimentClassifier
 
     with tempfile.TemporaryDirectory() as tmp:
-        if Path(folder).is_dir():
-            local = Path(folder)
-        else:
+        remote = not Path(folder).is_dir()
+        local = Path(tmp) if remote else Path(folder)
+        if remote:
             for name in (MODEL_FILE, "vocabulary.json", "config.json"):
                 root.fs.get_file(root.model_file(folder, name), os.path.join(tmp, name))
-            local = Path(tmp)
         try:
             model = keras.saving.load_model(local / MODEL_FILE, compile=False)
         except Exception as exc:  # noqa: BLE001 - a broken file must say which one
@@ -189,6 +194,15 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
         config = _parse_json((local / "config.json").read_bytes(), f"{root.uri(folder)}/config.json", _MODEL_JSON["config.json"])
         vocabulary_file = f"{root.uri(folder)}/vocabulary.json"
         vocabulary = vocabulary_from_json(_parse_json((local / "vocabulary.json").read_bytes(), vocabulary_file), vocabulary_file)
+        wide = None
+        if config.get("wide_file"):
+            where = f"{root.uri(folder)}/{config['wide_file']}"
+            if remote:
+                try:
+                    root.fs.get_file(root.model_file(folder, config["wide_file"]), str(local / config["wide_file"]))
+                except FileNotFoundError:
+                    raise ConfigError(f"{where} is missing: the model folder is incomplete") from None
+            wide = read_wide(local / config["wide_file"], where)
     offsets = config.get("class_offsets")
     return SentimentClassifier(
         model=model,
@@ -197,7 +211,16 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
         class_offsets=None if offsets is None else np.asarray(offsets),
         buckets=tuple(config.get("buckets") or (16, 32, 64, 128, 200)),
         version=posixpath.basename(folder.rstrip("/")),
+        wide=wide,
     )
+
+
+def read_wide(path: Path, where: str) -> WideNgrams:
+    """A model's wide part, or a :class:`ConfigError` naming the file."""
+    try:
+        return WideNgrams.from_bytes(path.read_bytes())
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot load {where}: {exc}") from exc
 
 
 def read_champion(root: DataRoot) -> dict[str, Any] | None:

@@ -165,10 +165,11 @@ def _row_problems(table: pa.Table, cast_problems: pa.Array) -> pa.Array:
     ).combine_chunks()
 
 
-def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray | None]:
+def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array, words: pa.ListArray | None = None) -> tuple[np.ndarray, list[list[str]], np.ndarray | None]:
     """Probabilities, each review's top tokens (by attention weight) and, for a
-    one-class-per-star model, its star probabilities (else None), in one bucketed pass."""
-    ids, lengths = classifier.encode(texts)
+    one-class-per-star model, its star probabilities (else None), in one bucketed pass;
+    ``words``: ``texts`` already tokenized."""
+    ids, lengths, words = classifier.encode_with_tokens(texts, words)
     explainer = classifier.attention_explainer()
     star_predictor = classifier.star_predictor()
     probabilities = np.zeros((len(ids), len(LABELS)), dtype=np.float32)
@@ -189,27 +190,30 @@ def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array) -> tup
         best = np.argsort(-weights, axis=1)[:, :TOP_TOKENS]
         for row, positions in zip(rows, best, strict=True):
             top[row] = [tokens[ids[row, p]] for p in positions if ids[row, p] > 1]
-    return probabilities, top, stars
+    return classifier.with_wide(probabilities, words), top, stars
 
 
-def empty_texts(texts: pa.Array) -> np.ndarray:
+def empty_texts(texts: pa.Array, words: pa.ListArray | None = None) -> np.ndarray:
     """True where a text gives the model no token (whitespace, zero-width characters,
-    punctuation only): there is nothing to predict from, so it is labelled, not scored."""
-    return np.asarray(pc.equal(pc.list_value_length(tokenize(texts)), 0).to_numpy(zero_copy_only=False), dtype=bool)
+    punctuation only): there is nothing to predict from, so it is labelled, not scored.
+    ``words``: ``texts`` already tokenized."""
+    words = tokenize(texts) if words is None else words
+    return np.asarray(pc.equal(pc.list_value_length(words), 0).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def predict_labels(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray, pa.Array]:
     """Probabilities, top tokens, label names and predicted stars (a one-class-per-star
     model's most probable star; null otherwise). Texts without tokens skip the model and
     get :data:`EMPTY_TEXT_LABEL` with all-zero probabilities and no star."""
-    empty = empty_texts(texts)
+    words = tokenize(texts)
+    empty = empty_texts(texts, words)
     probabilities = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
     top_tokens: list[list[str]] = [[] for _ in range(len(texts))]
     labels = np.full(len(texts), EMPTY_TEXT_LABEL, dtype=object)
     stars = np.zeros(len(texts), dtype=np.int8)  # 0: no star (null)
     scored = np.flatnonzero(~empty)
     if len(scored):
-        scored_probabilities, scored_tokens, star_probabilities = predict_with_tokens(classifier, texts.take(pa.array(scored)))
+        scored_probabilities, scored_tokens, star_probabilities = predict_with_tokens(classifier, texts.take(pa.array(scored)), words.take(pa.array(scored)))
         probabilities[scored] = scored_probabilities
         for row, tokens in zip(scored, scored_tokens, strict=True):
             top_tokens[row] = tokens

@@ -113,15 +113,17 @@ def tune_blend(
     baseline_probabilities: np.ndarray,
     y_true: np.ndarray,
     weights: Sequence[float] = BLEND_WEIGHTS,
-) -> tuple[float, np.ndarray, float]:
+    tune_offsets: bool = True,
+) -> tuple[float, np.ndarray | None, float]:
     """The baseline's share of an averaged model+baseline (``(1 - w) * model + w *
-    baseline``) and its prior correction, both chosen for macro-F1 on validation; returns
-    (weight, offsets, validation macro-F1). Weight 0 is the model alone, so the blend is
-    never worse on validation than the model it extends."""
-    best: tuple[float, np.ndarray, float] | None = None
+    baseline``) and its prior correction (unless ``tune_offsets`` is False: None), both
+    chosen for macro-F1 on validation; returns (weight, offsets, validation macro-F1).
+    Weight 0 is the model alone, so the blend is never worse on validation than the
+    model it extends."""
+    best: tuple[float, np.ndarray | None, float] | None = None
     for weight in weights:
         blended = blend(model_probabilities, baseline_probabilities, weight)
-        offsets = tune_class_offsets(blended, y_true)
+        offsets = tune_class_offsets(blended, y_true) if tune_offsets else None
         score = macro_f1(y_true, apply_offsets(blended, offsets))
         if best is None or score > best[2] + 1e-9:
             best = (float(weight), offsets, score)

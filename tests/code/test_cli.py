@@ -50,3 +50,22 @@ def test_run_ids_sort_by_start_time_even_within_one_second():
     start = dt.datetime(2026, 1, 1, 2, 0, 0, 1, tzinfo=dt.UTC)
     ids = [new_run_id(start + dt.timedelta(microseconds=i)) for i in range(50)]
     assert ids == sorted(ids) and len(set(ids)) == 50
+
+
+def test_retrain_options_reach_the_training_config(monkeypatch, tmp_path):
+    """Options the user gives override the defaults; the rest stay TrainConfig's."""
+    import flows.retrain
+    from sentiment_model.training.train import TrainConfig
+
+    seen = {}
+
+    def capture(data_root, config):
+        seen["config"] = config
+        raise SystemExit(0)  # stop before any training
+
+    monkeypatch.setattr(flows.retrain, "retrain", capture)
+    result = CliRunner().invoke(app, ["retrain", "--data-root", str(tmp_path / "root"), "--wide-terms", "0", "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    train = seen["config"].train
+    assert train.wide_terms == 0 and train.epochs == 1
+    assert train.lstm_units == TrainConfig().lstm_units and TrainConfig().wide_terms == 200_000

@@ -43,13 +43,42 @@ def test_tiny_model_learns_and_round_trips(tmp_path, tiny_trained):
     root = DataRoot(str(tmp_path))
     register(root, "20260101T000000Z-aaaaaaaa", result.classifier, splits)
     folder = root.models_dir("20260101T000000Z-aaaaaaaa")
-    for name in ("model.keras", "vocabulary.json", "config.json", "metrics.json", "confusion_matrix.png", "fingerprint.json", "versions.json"):
+    for name in ("model.keras", "vocabulary.json", "config.json", "metrics.json", "confusion_matrix.png", "fingerprint.json", "versions.json", "wide.npz"):
         assert root.exists(f"{folder}/{name}"), name
     loaded = load_classifier(root, "20260101T000000Z-aaaaaaaa")
     texts, _ = texts_and_labels(splits["test"])
     np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
     assert loaded.predict(texts) == result.classifier.predict(texts)
     assert loaded.class_offsets.tolist() == result.classifier.class_offsets.tolist()
+    assert loaded.wide.share == result.classifier.wide.share and loaded.wide.terms == result.classifier.wide.terms
+
+
+def test_the_wide_part_loads_from_remote_storage_and_a_damaged_one_is_named(tiny_trained):
+    import uuid
+
+    splits, result = tiny_trained
+    root = DataRoot(f"memory://registry-{uuid.uuid4().hex}")
+    version = register(root, "20260101T000000Z-bbbbbbbb", result.classifier, splits)
+    texts, _ = texts_and_labels(splits["test"])
+    np.testing.assert_allclose(load_classifier(root, version).predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
+    wide_file = f"{root.models_dir(version)}/wide.npz"
+    root.fs.pipe_file(wide_file, b"not an npz")
+    with pytest.raises(ConfigError, match=r"cannot load .*wide\.npz"):
+        load_classifier(root, version)
+    root.fs.rm(wide_file)
+    with pytest.raises(ConfigError, match=r"wide\.npz is missing"):
+        load_classifier(root, version)
+
+
+def test_the_wide_part_is_fitted_its_share_chosen_on_validation_or_left_out(tiny_trained):
+    splits, result = tiny_trained
+    wide, facts = result.classifier.wide, result.extra["wide"]
+    assert wide is not None and 0.0 <= wide.share <= 0.9 and facts["share"] == wide.share
+    assert facts["terms"] == len(wide.terms) > 0
+    # Share 0 (the network alone) is one of the choices: the average is never worse on validation.
+    assert result.validation_macro_f1 >= facts["network_validation_macro_f1"] - 1e-9
+    plain = train_classifier(splits["train"], splits["validation"], TINY.model_copy(update={"wide_terms": 0}), log=lambda _: None)
+    assert plain.classifier.wide is None and "wide" not in plain.extra
 
 
 def test_promotion_rules():

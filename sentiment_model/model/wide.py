@@ -1,0 +1,154 @@
+"""The wide part of a wide-and-deep classifier: a linear model over the review's word and
+word-pair counts (TF-IDF weighted), fitted to convergence beside the BiLSTM and averaged
+with it.
+
+Why: the BiLSTM and a linear bag of n-grams get different reviews right (docs/experiments.md,
+rounds 3, 7 and 8): the network reads order and negation within a 20,000-word vocabulary,
+the linear model memorizes 200,000 rare words and fixed phrases. Averaging the two, with
+the linear model's share chosen on validation, scored above either alone in every
+measurement; an n-gram branch trained inside the network for two epochs did not.
+
+Features come from the network's own tokens (:func:`~sentiment_model.model.text.tokenize`)
+with Arrow kernels: no second tokenizer and no Python loop per review."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+
+#: The wide part's file in a registry version folder and in an export folder.
+WIDE_FILE = "wide.npz"
+#: Rows scored at once: bounds the terms and the sparse matrix (~120 non-zeros a review)
+#: in memory (~60 MB at this size); each chunk also pays ~15 ms to hash the 200K terms.
+SCORE_CHUNK = 8_192
+
+
+def ngram_terms(token_lists: pa.ListArray) -> tuple[pa.Array, np.ndarray]:
+    """Every review's words and adjacent word pairs ("not good") as strings, with the row
+    each came from."""
+    words = pc.list_flatten(token_lists)
+    rows = np.asarray(pc.list_parent_indices(token_lists).to_numpy(zero_copy_only=False), dtype=np.int32)
+    if len(words) < 2:
+        return words.cast(pa.string()), rows
+    same_review = pa.array(rows[:-1] == rows[1:])
+    pairs = pc.binary_join_element_wise(words.slice(0, len(words) - 1).filter(same_review), words.slice(1).filter(same_review), " ")
+    return pa.concat_arrays([words.cast(pa.string()), pairs.cast(pa.string())]), np.concatenate([rows, rows[:-1][np.asarray(same_review)]])
+
+
+def count_matrix(term_ids: np.ndarray, rows: np.ndarray, n_rows: int, n_terms: int) -> sp.csr_matrix:
+    """(review, term) counts; ``term_ids`` < 0 (not in the vocabulary) are skipped."""
+    known = term_ids >= 0
+    matrix = sp.csr_matrix((np.ones(int(known.sum()), dtype=np.float32), (rows[known], term_ids[known])), shape=(n_rows, n_terms))
+    matrix.sum_duplicates()
+    return matrix
+
+
+def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear TF (1 + ln count) times IDF, each row scaled to unit length (an empty
+    review stays all zeros)."""
+    weighted = counts.copy()
+    weighted.data = (1.0 + np.log(weighted.data)) * idf[weighted.indices]
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+    return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ weighted
+
+
+def select_terms(token_lists: pa.ListArray, max_terms: int = 200_000, min_reviews: int = 2) -> tuple[tuple[str, ...], np.ndarray]:
+    """The terms in at least ``min_reviews`` reviews (the ``max_terms`` in most reviews;
+    ties by the term itself, so the choice does not depend on row order) and their
+    smoothed IDF, ln((1 + n) / (1 + reviews with the term)) + 1."""
+    terms, rows = ngram_terms(token_lists)
+    encoded = pc.dictionary_encode(terms)
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    vocabulary = encoded.dictionary
+    pairs = np.unique(rows.astype(np.int64) * len(vocabulary) + codes)  # int64: rows x terms overflows int32
+    document_frequency = np.bincount(pairs % len(vocabulary), minlength=len(vocabulary))
+    candidates = np.flatnonzero(document_frequency >= min_reviews)
+    names = np.asarray(vocabulary.take(pa.array(candidates)).to_pylist(), dtype=object)
+    order = np.lexsort((names, -document_frequency[candidates]))[:max_terms]
+    idf = np.log((1.0 + len(token_lists)) / (1.0 + document_frequency[candidates[order]])) + 1.0
+    return tuple(names[order].tolist()), idf.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class WideNgrams:
+    """A fitted linear model over TF-IDF word and word-pair features, and its share of the
+    averaged class probabilities (``(1 - share) * network + share * wide``)."""
+
+    terms: tuple[str, ...]
+    idf: np.ndarray  # (terms,)
+    coef: np.ndarray  # (terms, classes)
+    intercept: np.ndarray  # (classes,)
+    share: float = 0.0
+
+    @classmethod
+    def fit(cls, token_lists: pa.ListArray, labels: np.ndarray, max_terms: int = 200_000, min_reviews: int = 2, c: float = 4.0, seed: int = 13) -> WideNgrams:
+        """The terms of :func:`select_terms` and a class-balanced logistic regression on
+        their TF-IDF rows."""
+        from sklearn.linear_model import LogisticRegression
+
+        terms, idf = select_terms(token_lists, max_terms, min_reviews)
+        untrained = cls(terms, idf, np.zeros((len(terms), 0), dtype=np.float32), np.zeros(0, dtype=np.float32))
+        model = LogisticRegression(class_weight="balanced", C=c, max_iter=2_000, random_state=seed).fit(untrained.features(token_lists), labels)
+        if len(model.classes_) != int(labels.max()) + 1:
+            raise ValueError(f"the wide model needs every class in training, got {model.classes_.tolist()}")
+        return cls(terms, idf, model.coef_.T.astype(np.float32), model.intercept_.astype(np.float32))
+
+    def features(self, token_lists: pa.ListArray) -> sp.csr_matrix:
+        terms, rows = ngram_terms(token_lists)
+        ids = pc.index_in(terms, value_set=self._term_array())
+        term_ids = np.asarray(pc.fill_null(ids, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+        return tfidf_rows(count_matrix(term_ids, rows, len(token_lists), len(self.terms)), self.idf)
+
+    def predict_proba(self, token_lists: pa.ListArray) -> np.ndarray:
+        """Class probabilities (softmax of the linear scores), ``SCORE_CHUNK`` rows at a time."""
+        out = np.empty((len(token_lists), len(self.intercept)), dtype=np.float32)
+        for start in range(0, len(token_lists), SCORE_CHUNK):
+            scores = self.features(token_lists.slice(start, SCORE_CHUNK)) @ self.coef + self.intercept
+            scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+            out[start : start + len(scores)] = scores / scores.sum(axis=1, keepdims=True)
+        return out
+
+    def blend(self, network_probabilities: np.ndarray, token_lists: pa.ListArray) -> np.ndarray:
+        """The network's probabilities averaged with this model's by ``share``."""
+        if self.share == 0.0:
+            return network_probabilities
+        return ((1.0 - self.share) * network_probabilities + self.share * self.predict_proba(token_lists)).astype(np.float32)
+
+    def with_share(self, share: float) -> WideNgrams:
+        return WideNgrams(self.terms, self.idf, self.coef, self.intercept, float(share))
+
+    def _term_array(self) -> pa.Array:
+        cached = self.__dict__.get("_terms_arrow")
+        if cached is None:  # converted once, not per scored chunk
+            cached = pa.array(self.terms, type=pa.string())
+            object.__setattr__(self, "_terms_arrow", cached)
+        return cached
+
+    def to_bytes(self) -> bytes:
+        """An ``.npz`` (no pickles): the terms as newline-joined UTF-8 (a token never holds
+        whitespace), the arrays and the share."""
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            terms=np.frombuffer("\n".join(self.terms).encode("utf-8"), dtype=np.uint8),
+            idf=self.idf,
+            coef=self.coef,
+            intercept=self.intercept,
+            share=np.asarray(self.share, dtype=np.float64),
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> WideNgrams:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            text = arrays["terms"].tobytes().decode("utf-8")
+            terms = tuple(text.split("\n")) if text else ()
+            wide = cls(terms, arrays["idf"], arrays["coef"], arrays["intercept"], float(arrays["share"]))
+        if not (len(wide.terms) == len(wide.idf) == len(wide.coef)) or wide.coef.shape[1] != len(wide.intercept):
+            raise ValueError(f"inconsistent wide model: {len(wide.terms)} terms, idf {wide.idf.shape}, coef {wide.coef.shape}, intercept {wide.intercept.shape}")
+        return wide

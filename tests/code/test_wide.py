@@ -1,0 +1,99 @@
+"""The wide part of the wide-and-deep classifier: words and word pairs, TF-IDF rows, the
+fitted linear model, its share of the average, and its file."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from sentiment_model.model.wide import WideNgrams, ngram_terms, tfidf_rows
+
+TOKENS = pa.array([["not", "good", "at", "all"], [], ["good"], ["very", "good"]], type=pa.list_(pa.string()))
+
+
+def test_terms_are_words_and_pairs_within_a_review():
+    terms, rows = ngram_terms(TOKENS)
+    found = sorted(zip(rows.tolist(), terms.to_pylist(), strict=True))
+    assert found == sorted(
+        [(0, "not"), (0, "good"), (0, "at"), (0, "all"), (0, "not good"), (0, "good at"), (0, "at all"), (2, "good"), (3, "very"), (3, "good"), (3, "very good")]
+    )  # no pair spans two reviews ("all good", "good very")
+
+
+def test_tfidf_rows_are_unit_length_and_empty_rows_stay_zero():
+    import scipy.sparse as sp
+
+    counts = sp.csr_matrix(np.array([[2.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32))
+    rows = tfidf_rows(counts, np.array([1.0, 2.0, 3.0], dtype=np.float32)).toarray()
+    expected_first = np.array([(1 + np.log(2)) * 1.0, 0.0, 3.0])
+    np.testing.assert_allclose(rows[0], expected_first / np.linalg.norm(expected_first), rtol=1e-6)
+    np.testing.assert_array_equal(rows[1], 0.0)
+    np.testing.assert_allclose(rows[2], [0.0, 1.0, 0.0])
+
+
+def corpus(copies: int = 5) -> tuple[pa.ListArray, np.ndarray]:
+    reviews = [("awful broke fast", 0), ("not good at all", 0), ("it is okay", 1), ("okay i guess", 1), ("great works well", 2), ("very good value", 2)]
+    tokens = [text.split() for text, _ in reviews] * copies
+    return pa.array(tokens, type=pa.list_(pa.string())), np.array([label for _, label in reviews] * copies)
+
+
+def test_fit_keeps_terms_of_several_reviews_most_common_first_and_learns_the_classes():
+    tokens, labels = corpus()
+    once = pa.array([["unique", "words"]], type=pa.list_(pa.string()))
+    wide = WideNgrams.fit(pa.concat_arrays([tokens, once]), np.append(labels, 2), max_terms=1_000, min_reviews=2)
+    assert "unique" not in wide.terms and "unique words" not in wide.terms  # in one review only
+    assert {"good", "not good", "okay"} <= set(wide.terms)
+    assert wide.terms[:2] == ("good", "okay")  # in 10 reviews each, every other term in 5
+    assert list(wide.terms[2:]) == sorted(wide.terms[2:])  # ties by the term itself
+    n = len(tokens) + 1
+    assert wide.idf[0] == pytest.approx(np.log((1 + n) / (1 + 10)) + 1)
+    probabilities = wide.predict_proba(tokens)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert (probabilities.argmax(axis=1) == labels).all()
+    capped = WideNgrams.fit(tokens, labels, max_terms=3)
+    assert capped.terms[:2] == ("good", "okay") and len(capped.terms) == 3
+
+
+def test_fit_needs_every_class():
+    tokens, labels = corpus()
+    keep = labels != 1
+    with pytest.raises(ValueError, match="every class"):
+        WideNgrams.fit(tokens.filter(pa.array(keep)), labels[keep])
+
+
+def test_unknown_and_empty_reviews_score_the_prior_only():
+    tokens, labels = corpus()
+    wide = WideNgrams.fit(tokens, labels)
+    unseen = wide.predict_proba(pa.array([[], ["zzz", "qqq"]], type=pa.list_(pa.string())))
+    np.testing.assert_allclose(unseen[0], unseen[1], rtol=1e-6)
+    intercept = np.exp(wide.intercept - wide.intercept.max())
+    np.testing.assert_allclose(unseen[0], intercept / intercept.sum(), rtol=1e-5)
+
+
+def test_blend_averages_by_the_share_and_share_zero_is_the_network():
+    tokens, labels = corpus()
+    wide = WideNgrams.fit(tokens, labels)
+    network = np.tile(np.array([[0.2, 0.3, 0.5]], dtype=np.float32), (len(tokens), 1))
+    assert wide.blend(network, tokens) is network
+    half = wide.with_share(0.5)
+    np.testing.assert_allclose(half.blend(network, tokens), 0.5 * network + 0.5 * wide.predict_proba(tokens), rtol=1e-6)
+
+
+def test_scoring_in_chunks_equals_scoring_at_once(monkeypatch):
+    import sentiment_model.model.wide as wide_module
+
+    tokens, labels = corpus()
+    wide = WideNgrams.fit(tokens, labels)
+    whole = wide.predict_proba(tokens)
+    monkeypatch.setattr(wide_module, "SCORE_CHUNK", 7)
+    np.testing.assert_allclose(wide.predict_proba(tokens), whole, rtol=1e-6)
+
+
+def test_file_round_trip_and_a_damaged_file_is_refused():
+    tokens, labels = corpus()
+    wide = WideNgrams.fit(tokens, labels).with_share(0.3)
+    again = WideNgrams.from_bytes(wide.to_bytes())
+    assert again.terms == wide.terms and again.share == 0.3
+    np.testing.assert_array_equal(again.coef, wide.coef)
+    np.testing.assert_allclose(again.predict_proba(tokens), wide.predict_proba(tokens))
+    broken = WideNgrams(wide.terms[:-1], wide.idf, wide.coef, wide.intercept)
+    with pytest.raises(ValueError, match="inconsistent"):
+        WideNgrams.from_bytes(broken.to_bytes())
