@@ -38,6 +38,8 @@ def main() -> None:
         elif name == "cross-source":
             families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
             result = quality.cross_source(families, quick=args.quick, runs=args.runs)
+            if families != quality.DEFAULT_FAMILIES:  # a partial run keeps the full one's file
+                name = "cross-source-" + "-".join("".join(c for c in family.lower() if c.isalnum()) for family in families)
         elif name == "scoring":
             result = runs.scoring(reviews=args.reviews or 200_000, quick=args.quick)
             name = "scoring" if args.reviews in (None, 200_000) else f"scoring-{args.reviews}"
@@ -58,7 +60,11 @@ def main() -> None:
             result = getattr(runs, name)(quick=args.quick)
         result["seconds"] = time.perf_counter() - started
         result["command"] = (
-            f"uv run python -m benchmarks {args.name}" + (" --quick" if args.quick else "") + (f" --reviews {args.reviews}" if args.reviews else "") + (f" --runs {args.runs}" if args.runs > 1 else "")
+            f"uv run python -m benchmarks {args.name}"
+            + (" --quick" if args.quick else "")
+            + (f" --reviews {args.reviews}" if args.reviews else "")
+            + (f" --runs {args.runs}" if args.runs > 1 else "")
+            + (f" --families '{args.families}'" if args.families else "")
         )
         path = save(name + ("-quick" if args.quick else ""), result)
         print(f"{name}: {result['seconds']:.0f}s -> {path}")

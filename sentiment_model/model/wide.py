@@ -57,7 +57,7 @@ def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ weighted
 
 
-def select_terms(token_lists: pa.ListArray, max_terms: int = 200_000, min_reviews: int = 2) -> tuple[tuple[str, ...], np.ndarray]:
+def select_terms(token_lists: pa.ListArray, max_terms: int = 200_000, min_reviews: int = 2) -> tuple[pa.Array, np.ndarray]:
     """The terms in at least ``min_reviews`` reviews (the ``max_terms`` in most reviews;
     ties by the term itself, so the choice does not depend on row order) and their
     smoothed IDF, ln((1 + n) / (1 + reviews with the term)) + 1."""
@@ -71,7 +71,7 @@ def select_terms(token_lists: pa.ListArray, max_terms: int = 200_000, min_review
     names = np.asarray(vocabulary.take(pa.array(candidates)).to_pylist(), dtype=object)
     order = np.lexsort((names, -document_frequency[candidates]))[:max_terms]
     idf = np.log((1.0 + len(token_lists)) / (1.0 + document_frequency[candidates[order]])) + 1.0
-    return tuple(names[order].tolist()), idf.astype(np.float32)
+    return pa.array(names[order].tolist(), type=pa.string()), idf.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class WideNgrams:
     """A fitted linear model over TF-IDF word and word-pair features, and its share of the
     averaged class probabilities (``(1 - share) * network + share * wide``)."""
 
-    terms: tuple[str, ...]
+    terms: pa.Array  # strings, in Arrow: 200K Python strings would hold ~14 MB more
     idf: np.ndarray  # (terms,)
     coef: np.ndarray  # (terms, classes)
     intercept: np.ndarray  # (classes,)
@@ -100,7 +100,7 @@ class WideNgrams:
 
     def features(self, token_lists: pa.ListArray) -> sp.csr_matrix:
         terms, rows = ngram_terms(token_lists)
-        ids = pc.index_in(terms, value_set=self._term_array())
+        ids = pc.index_in(terms, value_set=self.terms)
         term_ids = np.asarray(pc.fill_null(ids, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
         return tfidf_rows(count_matrix(term_ids, rows, len(token_lists), len(self.terms)), self.idf)
 
@@ -122,20 +122,13 @@ class WideNgrams:
     def with_share(self, share: float) -> WideNgrams:
         return WideNgrams(self.terms, self.idf, self.coef, self.intercept, float(share))
 
-    def _term_array(self) -> pa.Array:
-        cached = self.__dict__.get("_terms_arrow")
-        if cached is None:  # converted once, not per scored chunk
-            cached = pa.array(self.terms, type=pa.string())
-            object.__setattr__(self, "_terms_arrow", cached)
-        return cached
-
     def to_bytes(self) -> bytes:
         """An ``.npz`` (no pickles): the terms as newline-joined UTF-8 (a token never holds
         whitespace), the arrays and the share."""
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
-            terms=np.frombuffer("\n".join(self.terms).encode("utf-8"), dtype=np.uint8),
+            terms=np.frombuffer("\n".join(self.terms.to_pylist()).encode("utf-8"), dtype=np.uint8),
             idf=self.idf,
             coef=self.coef,
             intercept=self.intercept,
@@ -147,7 +140,8 @@ class WideNgrams:
     def from_bytes(cls, data: bytes) -> WideNgrams:
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             text = arrays["terms"].tobytes().decode("utf-8")
-            terms = tuple(text.split("\n")) if text else ()
+            # Split by Arrow: no Python string per term.
+            terms = pc.split_pattern(pa.array([text]), "\n").flatten() if text else pa.array([], type=pa.string())
             wide = cls(terms, arrays["idf"], arrays["coef"], arrays["intercept"], float(arrays["share"]))
         if not (len(wide.terms) == len(wide.idf) == len(wide.coef)) or wide.coef.shape[1] != len(wide.intercept):
             raise ValueError(f"inconsistent wide model: {len(wide.terms)} terms, idf {wide.idf.shape}, coef {wide.coef.shape}, intercept {wide.intercept.shape}")

@@ -30,7 +30,7 @@ def test_onnx_matches_keras(champion, sample_texts, tmp_path):
     config = orjson.loads((folder / "config.json").read_bytes())
     assert config["source_version"] == champion.version and config["max_length"] == champion.max_length
     exported = load_exported(folder)
-    assert exported.wide is not None and exported.wide.share == champion.wide.share and exported.wide.terms == champion.wide.terms
+    assert exported.wide is not None and exported.wide.share == champion.wide.share and exported.wide.terms.equals(champion.wide.terms)
     assert np.allclose(exported.predict_proba(sample_texts), champion.predict_proba(sample_texts), atol=1e-5)
     assert exported.predict(sample_texts) == champion.predict(sample_texts)
     assert exported.explain("the cable is awful")["method"] == "occlusion"

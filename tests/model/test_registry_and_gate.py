@@ -50,7 +50,7 @@ def test_tiny_model_learns_and_round_trips(tmp_path, tiny_trained):
     np.testing.assert_allclose(loaded.predict_proba(texts), result.classifier.predict_proba(texts), atol=1e-6)
     assert loaded.predict(texts) == result.classifier.predict(texts)
     assert loaded.class_offsets.tolist() == result.classifier.class_offsets.tolist()
-    assert loaded.wide.share == result.classifier.wide.share and loaded.wide.terms == result.classifier.wide.terms
+    assert loaded.wide.share == result.classifier.wide.share and loaded.wide.terms.equals(result.classifier.wide.terms)
 
 
 def test_the_wide_part_loads_from_remote_storage_and_a_damaged_one_is_named(tiny_trained):
