@@ -14,7 +14,7 @@ with Arrow kernels: no second tokenizer and no Python loop per review."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -120,7 +120,7 @@ class WideNgrams:
         return ((1.0 - self.share) * network_probabilities + self.share * self.predict_proba(token_lists)).astype(np.float32)
 
     def with_share(self, share: float) -> WideNgrams:
-        return WideNgrams(self.terms, self.idf, self.coef, self.intercept, float(share))
+        return replace(self, share=float(share))
 
     def to_bytes(self) -> bytes:
         """An ``.npz`` (no pickles): the terms as newline-joined UTF-8 (a token never holds

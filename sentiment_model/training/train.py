@@ -353,7 +353,7 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         history += [{**h, "member": member_index} for h in member_stopper.history]
         best_epochs.append(member_stopper.best_epoch)
     model = members[0] if len(members) == 1 else average_members(members)
-    _, offsets, validation_f1 = validation_score(model)
+    network_probabilities, offsets, validation_f1 = validation_score(model)
     extra: dict[str, Any] = {}
     if len(members) > 1:
         log(f"ensemble of {len(members)}: val macro-F1 {validation_f1:.4f}")
@@ -367,17 +367,18 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         student_stopper = stopper()
         student = _fit_member(model_config, config, student_seed, (train_ids[rows], train_lengths[rows], targets_for(soft.astype(np.float32)), sample_weights), student_stopper, matrices)
         history += [{**h, "member": "student"} for h in student_stopper.history]
-        _, student_offsets, student_f1 = validation_score(student)
+        student_probabilities, student_offsets, student_f1 = validation_score(student)
         kept = student_f1 >= validation_f1 - config.distill_tolerance
         log(f"student val macro-F1 {student_f1:.4f} vs ensemble {validation_f1:.4f}: {'student kept' if kept else 'ensemble kept'}")
         extra["distillation"] = {"student_validation_macro_f1": student_f1, "ensemble_validation_macro_f1": validation_f1, "student_kept": bool(kept), "student_best_epoch": student_stopper.best_epoch}
         if kept:
-            model, offsets, validation_f1 = student, student_offsets, student_f1
+            model, network_probabilities, offsets, validation_f1 = student, student_probabilities, student_offsets, student_f1
             best_epochs.append(student_stopper.best_epoch)
     fit_seconds = time.perf_counter() - fit_started
     wide = None
     if config.wide_terms:
-        network_probabilities, network_offsets, network_f1 = validation_score(model)
+        # The network alone, as chosen above: its figures are kept for the reports.
+        network_offsets, network_f1 = offsets, validation_f1
         wide, offsets, validation_f1, extra["wide"] = fit_wide(train_tokens, train_labels, tokenize(validation_texts), validation_labels, network_probabilities, config)
         extra["wide"].update(network_validation_macro_f1=network_f1, network_class_offsets=None if network_offsets is None else network_offsets.tolist())
         log(f"wide part: {len(wide.terms):,} terms, share {wide.share:.1f}, val macro-F1 {validation_f1:.4f} (network alone {network_f1:.4f})")
