@@ -202,7 +202,7 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
                     root.fs.get_file(root.model_file(folder, config["wide_file"]), str(local / config["wide_file"]))
                 except FileNotFoundError:
                     raise ConfigError(f"{where} is missing: the model folder is incomplete") from None
-            wide = read_wide(local / config["wide_file"], where)
+            wide = WideNgrams.read(local / config["wide_file"], where)
     offsets = config.get("class_offsets")
     return SentimentClassifier(
         model=model,
@@ -213,14 +213,6 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
         version=posixpath.basename(folder.rstrip("/")),
         wide=wide,
     )
-
-
-def read_wide(path: Path, where: str) -> WideNgrams:
-    """A model's wide part, or a :class:`ConfigError` naming the file."""
-    try:
-        return WideNgrams.from_bytes(path.read_bytes())
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot load {where}: {exc}") from exc
 
 
 def read_champion(root: DataRoot) -> dict[str, Any] | None:

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
+
+from sentiment_model.core.errors import ConfigError
 
 #: The wide part's file in a registry version folder and in an export folder.
 WIDE_FILE = "wide.npz"
@@ -146,3 +149,12 @@ class WideNgrams:
         if not (len(wide.terms) == len(wide.idf) == len(wide.coef)) or wide.coef.shape[1] != len(wide.intercept):
             raise ValueError(f"inconsistent wide model: {len(wide.terms)} terms, idf {wide.idf.shape}, coef {wide.coef.shape}, intercept {wide.intercept.shape}")
         return wide
+
+    @classmethod
+    def read(cls, path: Path, where: str) -> WideNgrams:
+        """A saved wide part (registry or export folder), or a :class:`ConfigError` naming
+        ``where`` it came from."""
+        try:
+            return cls.from_bytes(path.read_bytes())
+        except (OSError, ValueError, KeyError) as exc:
+            raise ConfigError(f"cannot load {where}: {exc}") from exc
