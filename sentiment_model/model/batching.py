@@ -11,6 +11,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from sentiment_model.model.text import OOV_ID
+
 DEFAULT_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 200)
 
 
@@ -54,13 +56,15 @@ class BucketedSequence(keras.utils.PyDataset):
         buckets: tuple[int, ...] = DEFAULT_BUCKETS,
         seed: int = 0,
         num_classes: int = 3,
+        token_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if isinstance(targets, np.ndarray) and targets.ndim == 1:
             targets = np.eye(num_classes, dtype=np.float32)[targets]
         self.ids, self.lengths, self.targets, self.weights = ids, lengths, targets, sample_weights
-        self.batch_size, self.buckets = batch_size, buckets
+        self.batch_size, self.buckets, self.token_dropout = batch_size, buckets, token_dropout
         self._rng = np.random.default_rng(seed)
+        self._dropout_rng = np.random.default_rng([seed, 1])  # its own stream: batch order does not depend on the rate
         self._batches = self._shuffled_batches()
 
     def __len__(self) -> int:
@@ -74,9 +78,18 @@ class BucketedSequence(keras.utils.PyDataset):
         rows = self._batches[index]
         width = self._width(rows)
         weights = self.weights[rows].astype(np.float32)
+        ids = self._dropped_out(self.ids[rows, :width])
         if isinstance(self.targets, tuple):
-            return self.ids[rows, :width], tuple(t[rows].astype(np.float32) for t in self.targets), tuple(weights for _ in self.targets)
-        return self.ids[rows, :width], self.targets[rows].astype(np.float32), weights
+            return ids, tuple(t[rows].astype(np.float32) for t in self.targets), tuple(weights for _ in self.targets)
+        return ids, self.targets[rows].astype(np.float32), weights
+
+    def _dropped_out(self, ids: np.ndarray) -> np.ndarray:
+        """``ids`` with each token replaced by the out-of-vocabulary id at the rate
+        ``token_dropout`` (a fresh draw every batch; padding stays padding)."""
+        if not self.token_dropout:
+            return ids
+        dropped = (ids > OOV_ID) & (self._dropout_rng.random(ids.shape) < self.token_dropout)
+        return np.where(dropped, OOV_ID, ids).astype(ids.dtype)
 
     def on_epoch_end(self) -> None:
         self._batches = self._shuffled_batches()

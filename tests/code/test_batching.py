@@ -6,8 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentiment_model.model.batching import inference_batches, predict_bucketed
+from sentiment_model.model.batching import BucketedSequence, inference_batches, predict_bucketed
 from sentiment_model.model.registry import load_classifier
+from sentiment_model.model.text import OOV_ID, PAD_ID
 
 BUCKETS = (16, 32, 64, 128, 200)
 
@@ -56,3 +57,25 @@ def test_predictions_do_not_depend_on_the_batching(tiny_champion_root):
     default = predict_bucketed(classifier.model, ids, lengths, classifier.buckets)
     np.testing.assert_allclose(budget_one_row, default, atol=1e-5)
     np.testing.assert_allclose(default.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_token_dropout_replaces_words_by_the_unknown_id_and_leaves_padding_and_batch_order():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 60, size=400)
+    ids = np.zeros((400, 64), dtype=np.int32)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(2, 1_000, size=length)
+    ids[0, :3] = OOV_ID  # words already unknown stay unknown
+    plain = BucketedSequence(ids, lengths, np.zeros(400, dtype=int), np.ones(400), batch_size=32, seed=5)
+    dropped = BucketedSequence(ids, lengths, np.zeros(400, dtype=int), np.ones(400), batch_size=32, seed=5, token_dropout=0.2)
+    words = replaced = 0
+    for index in range(len(plain)):
+        original, noisy = plain[index][0], dropped[index][0]
+        assert original.shape == noisy.shape, "the same rows in the same order"
+        changed = original != noisy
+        assert np.all(noisy[changed] == OOV_ID), "a dropped word becomes the unknown id"
+        assert np.all(noisy[original == PAD_ID] == PAD_ID), "padding stays padding"
+        words += int((original > OOV_ID).sum())
+        replaced += int(changed.sum())
+    assert 0.17 < replaced / words < 0.23, replaced / words
+    assert np.array_equal(plain[0][0], BucketedSequence(ids, lengths, np.zeros(400, dtype=int), np.ones(400), batch_size=32, seed=5)[0][0])

@@ -284,3 +284,21 @@ def test_quality_comparison_over_several_training_runs(splits):
     assert all(run["validation_macro_f1"] <= validation + 1e-9 for run, validation in zip(alone["runs"], over["run_validation_macro_f1"], strict=True))
     assert row["network_mean_difference"] == pytest.approx(np.mean(alone["run_differences"]))
     assert "over_runs" not in compare_on(splits["train"], splits["validation"], splits["test"], config, resamples=50)
+
+
+def test_token_dropout_reaches_the_training_batches_and_is_a_rate(splits, monkeypatch):
+    from sentiment_model.training import train as train_module
+
+    rates = []
+
+    class RecordingSequence(train_module.BucketedSequence):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            rates.append(self.token_dropout)
+
+    monkeypatch.setattr(train_module, "BucketedSequence", RecordingSequence)
+    with pytest.raises(ValueError):
+        TrainConfig(**TINY, token_dropout=1.0)
+    result = train_classifier(splits["train"], splits["validation"], TrainConfig(**{**TINY, "epochs": 1}, token_dropout=0.2), log=lambda _: None)
+    assert rates == [0.2]
+    assert 0.0 <= result.validation_macro_f1 <= 1.0
