@@ -86,10 +86,9 @@ class BucketedSequence(keras.utils.PyDataset):
     def _dropped_out(self, ids: np.ndarray) -> np.ndarray:
         """``ids`` with each token replaced by the out-of-vocabulary id at the rate
         ``token_dropout`` (a fresh draw every batch; padding stays padding)."""
-        if not self.token_dropout:
-            return ids
-        dropped = (ids > OOV_ID) & (self._dropout_rng.random(ids.shape) < self.token_dropout)
-        return np.where(dropped, OOV_ID, ids).astype(ids.dtype)
+        if self.token_dropout:  # ``ids`` is the batch's own copy (fancy indexing), so in place
+            ids[(ids > OOV_ID) & (self._dropout_rng.random(ids.shape) < self.token_dropout)] = OOV_ID
+        return ids
 
     def on_epoch_end(self) -> None:
         self._batches = self._shuffled_batches()

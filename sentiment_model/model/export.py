@@ -230,7 +230,7 @@ def load_exported(folder: str | Path, threads: int = 0) -> SentimentClassifier:
         raise ConfigError(f"{folder} is not an export folder (config.json / vocabulary.json): {exc}") from exc
     wide = None
     if config.get("wide_file"):
-        wide = WideNgrams.read(folder / config["wide_file"], str(folder / config["wide_file"]))
+        wide = WideNgrams.read(folder / config["wide_file"])
     path = str(folder / config["model_file"])
     runtime = OnnxModel(path, threads) if config["format"] == "onnx" else TfliteModel(path)
     offsets = config.get("class_offsets")

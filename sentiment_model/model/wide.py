@@ -151,10 +151,10 @@ class WideNgrams:
         return wide
 
     @classmethod
-    def read(cls, path: Path, where: str) -> WideNgrams:
+    def read(cls, path: Path, where: str | None = None) -> WideNgrams:
         """A saved wide part (registry or export folder), or a :class:`ConfigError` naming
-        ``where`` it came from."""
+        ``where`` it came from (default: ``path``)."""
         try:
             return cls.from_bytes(path.read_bytes())
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"cannot load {where}: {exc}") from exc
+            raise ConfigError(f"cannot load {where or path}: {exc}") from exc
