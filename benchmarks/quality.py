@@ -70,7 +70,7 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
             continue
         offsets = wide["network_class_offsets"]
         network_predictions.append(apply_offsets(network_probabilities, None if offsets is None else np.asarray(offsets)))
-        network_facts.append({"validation_macro_f1": wide["network_validation_macro_f1"], "wide_share": wide["share"]})
+        network_facts.append({"validation_macro_f1": wide["network_validation_macro_f1"], "wide_combiner": wide["combiner"], "wide_share": wide["share"]})
     predictions = run_predictions[0]
     comparison = bootstrap_macro_f1(y_test, predictions, baseline_predictions, resamples=resamples)
     over_runs: dict[str, Any] = {}

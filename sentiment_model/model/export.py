@@ -136,11 +136,12 @@ def write_tflite(model: Any, path: Path, max_length: int, quantize: bool) -> Non
 
 
 _WIDE_NOTE = """
-The model is wide and deep: the network's probabilities p are averaged with those of the
+The model is wide and deep: the network's probabilities p are combined with those of the
 linear model in `wide.npz` (TF-IDF over the text's words and adjacent word pairs, see
-`sentiment_model/model/wide.py`) as `(1 - {share}) * p + {share} * p_wide` before the
-offsets apply. The network alone is a little less accurate.
+`sentiment_model/model/wide.py`) as {combination} before the offsets apply. The network
+alone is a little less accurate.
 """
+_STACKED = "`softmax([log p, log p_wide, 1] @ combiner)` (the `combiner` array in `wide.npz`)"
 
 _README = """# Exported sentiment model ({format}{quantized})
 
@@ -160,6 +161,11 @@ tuned on validation; none means plain argmax).
 
 Python: `sentiment_model.model.export.load_exported(folder).predict(["great kettle"])`.
 """
+
+
+def _wide_note(wide: WideNgrams) -> str:
+    combination = _STACKED if wide.combiner is not None else f"`(1 - {wide.share}) * p + {wide.share} * p_wide`"
+    return _WIDE_NOTE.format(combination=combination)
 
 
 def export_classifier(classifier: SentimentClassifier, folder: str | Path, format: ExportFormat, quantize: bool = False) -> Path:
@@ -213,7 +219,7 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
             max_length=classifier.max_length,
             labels=", ".join(LABELS),
             note=note,
-            wide=_WIDE_NOTE.format(share=classifier.wide.share) if classifier.wide is not None else "",
+            wide=_wide_note(classifier.wide) if classifier.wide is not None else "",
         ),
         encoding="utf-8",
     )

@@ -26,6 +26,8 @@ from sentiment_model.core.errors import ConfigError
 
 #: The wide part's file in a registry version folder and in an export folder.
 WIDE_FILE = "wide.npz"
+#: Smallest probability whose logarithm the stacked combiner takes (a part's 0 stays finite).
+PROBABILITY_FLOOR = 1e-7
 #: Rows scored at once: bounds the terms and the sparse matrix (~120 non-zeros a review)
 #: in memory (~60 MB at this size); each chunk also pays ~15 ms to hash the 200K terms.
 SCORE_CHUNK = 8_192
@@ -77,16 +79,34 @@ def select_terms(token_lists: pa.ListArray, max_terms: int = 200_000, min_review
     return pa.array(names[order].tolist(), type=pa.string()), idf.astype(np.float32)
 
 
+def stack_features(network_probabilities: np.ndarray, wide_probabilities: np.ndarray) -> np.ndarray:
+    """Both parts' log-probabilities side by side and a constant 1: the rows a stacked
+    combiner's matrix multiplies."""
+    logs = [np.log(np.maximum(p, PROBABILITY_FLOOR)) for p in (network_probabilities, wide_probabilities)]
+    return np.hstack([*logs, np.ones((len(network_probabilities), 1))])
+
+
+def stacked_probabilities(network_probabilities: np.ndarray, wide_probabilities: np.ndarray, combiner: np.ndarray) -> np.ndarray:
+    """softmax(:func:`stack_features` @ ``combiner``): a multinomial logistic regression
+    over the two parts' log-probabilities."""
+    scores = stack_features(network_probabilities, wide_probabilities) @ combiner
+    scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return (scores / scores.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class WideNgrams:
-    """A fitted linear model over TF-IDF word and word-pair features, and its share of the
-    averaged class probabilities (``(1 - share) * network + share * wide``)."""
+    """A fitted linear model over TF-IDF word and word-pair features, and how its class
+    probabilities combine with the network's: a stacked ``combiner`` ((2 x classes + 1) x
+    classes, :func:`stacked_probabilities`) when it has one, else the average
+    ``(1 - share) * network + share * wide``."""
 
     terms: pa.Array  # strings, in Arrow: 200K Python strings would hold ~14 MB more
     idf: np.ndarray  # (terms,)
     coef: np.ndarray  # (terms, classes)
     intercept: np.ndarray  # (classes,)
     share: float = 0.0
+    combiner: np.ndarray | None = None
 
     @classmethod
     def fit(cls, token_lists: pa.ListArray, labels: np.ndarray, max_terms: int = 200_000, min_reviews: int = 2, c: float = 4.0, seed: int = 13) -> WideNgrams:
@@ -117,17 +137,23 @@ class WideNgrams:
         return out
 
     def blend(self, network_probabilities: np.ndarray, token_lists: pa.ListArray) -> np.ndarray:
-        """The network's probabilities averaged with this model's by ``share``."""
+        """The network's probabilities combined with this model's: stacked, or averaged by
+        ``share``."""
+        if self.combiner is not None:
+            return stacked_probabilities(network_probabilities, self.predict_proba(token_lists), self.combiner)
         if self.share == 0.0:
             return network_probabilities
         return ((1.0 - self.share) * network_probabilities + self.share * self.predict_proba(token_lists)).astype(np.float32)
 
     def with_share(self, share: float) -> WideNgrams:
-        return replace(self, share=float(share))
+        return replace(self, share=float(share), combiner=None)
+
+    def with_combiner(self, combiner: np.ndarray) -> WideNgrams:
+        return replace(self, share=0.0, combiner=np.asarray(combiner, dtype=np.float32))
 
     def to_bytes(self) -> bytes:
         """An ``.npz`` (no pickles): the terms as newline-joined UTF-8 (a token never holds
-        whitespace), the arrays and the share."""
+        whitespace), the arrays, the share and the combiner (when there is one)."""
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
@@ -136,6 +162,7 @@ class WideNgrams:
             coef=self.coef,
             intercept=self.intercept,
             share=np.asarray(self.share, dtype=np.float64),
+            **({} if self.combiner is None else {"combiner": self.combiner}),
         )
         return buffer.getvalue()
 
@@ -145,9 +172,13 @@ class WideNgrams:
             text = arrays["terms"].tobytes().decode("utf-8")
             # Split by Arrow: no Python string per term.
             terms = pc.split_pattern(pa.array([text]), "\n").flatten() if text else pa.array([], type=pa.string())
-            wide = cls(terms, arrays["idf"], arrays["coef"], arrays["intercept"], float(arrays["share"]))
-        if not (len(wide.terms) == len(wide.idf) == len(wide.coef)) or wide.coef.shape[1] != len(wide.intercept):
+            combiner = arrays["combiner"] if "combiner" in arrays.files else None  # files before round 12 average
+            wide = cls(terms, arrays["idf"], arrays["coef"], arrays["intercept"], float(arrays["share"]), combiner)
+        classes = len(wide.intercept)
+        if not (len(wide.terms) == len(wide.idf) == len(wide.coef)) or wide.coef.shape[1] != classes:
             raise ValueError(f"inconsistent wide model: {len(wide.terms)} terms, idf {wide.idf.shape}, coef {wide.coef.shape}, intercept {wide.intercept.shape}")
+        if combiner is not None and combiner.shape != (2 * classes + 1, classes):
+            raise ValueError(f"inconsistent wide model: combiner {combiner.shape} for {classes} classes")
         return wide
 
     @classmethod

@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from sentiment_model.core.schema import LABELS
 from sentiment_model.model.decision import apply_offsets
+from sentiment_model.model.wide import stack_features, stacked_probabilities
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> np.ndarray:
@@ -130,6 +131,32 @@ def tune_blend(
     if best is None:
         raise ValueError("tune_blend needs at least one weight")
     return best
+
+
+def fit_stacked_blend(
+    model_probabilities: np.ndarray,
+    baseline_probabilities: np.ndarray,
+    y_true: np.ndarray,
+    c: float = 0.1,
+    tune_offsets: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """A stacked combiner of model and baseline: a multinomial logistic regression (inverse
+    L2 strength ``c``) over both log-probabilities, fitted on validation, then its prior
+    correction (unless ``tune_offsets`` is False: None); returns (the combiner matrix of
+    :func:`~sentiment_model.model.wide.stacked_probabilities`, offsets, validation
+    macro-F1). Unlike one share, it weighs each part per class (round 12)."""
+    from sklearn.linear_model import LogisticRegression
+
+    classes = model_probabilities.shape[1]
+    if len(np.unique(y_true)) != classes:
+        raise ValueError(f"a stacked combiner needs every class in validation, got {np.unique(y_true).tolist()}")
+    # The last column is the constant 1 that the combiner's last row (the intercept) multiplies.
+    features = stack_features(model_probabilities, baseline_probabilities)[:, :-1]
+    meta = LogisticRegression(C=c, max_iter=1_000).fit(features, y_true)
+    combiner = np.vstack([meta.coef_.T, meta.intercept_[None, :]]).astype(np.float32)
+    stacked = stacked_probabilities(model_probabilities, baseline_probabilities, combiner)
+    offsets = tune_class_offsets(stacked, y_true) if tune_offsets else None
+    return combiner, offsets, macro_f1(y_true, apply_offsets(stacked, offsets))
 
 
 def bootstrap_macro_f1(

@@ -25,7 +25,7 @@ from sentiment_model.model.subword import SubwordVocabulary
 from sentiment_model.model.text import Vocabulary, review_text, tokenize
 from sentiment_model.model.vectors import load_word_vectors, read_vectors, vocabulary_matrix, word2vec_matrix
 from sentiment_model.model.wide import WideNgrams, select_terms
-from sentiment_model.training.metrics import macro_f1, tune_blend, tune_class_offsets
+from sentiment_model.training.metrics import fit_stacked_blend, macro_f1, tune_blend, tune_class_offsets
 
 
 class TrainConfig(BaseModel):
@@ -104,6 +104,11 @@ class TrainConfig(BaseModel):
     # the two get different reviews right, and the average scores above either.
     wide_terms: int = Field(200_000, ge=0)
     wide_c: float = Field(4.0, gt=0.0)  # the inverse L2 strength of its logistic regression
+    # How the two parts' probabilities combine: "stacked", a logistic regression over both
+    # log-probabilities fitted on validation (a weight per part and class), or "share",
+    # one average weight. Round 12: stacked +0.003 on validation, scored out of fold.
+    wide_combiner: Literal["stacked", "share"] = "stacked"
+    wide_stack_c: float = Field(0.1, gt=0.0)  # the inverse L2 strength of the stacked combiner
     seed: int = 13
     mixed_precision: bool = False
     use_mask: bool = True
@@ -386,7 +391,8 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         network_offsets, network_f1 = offsets, validation_f1
         wide, offsets, validation_f1, extra["wide"] = fit_wide(train_tokens, train_labels, tokenize(validation_texts), validation_labels, network_probabilities, config)
         extra["wide"].update(network_validation_macro_f1=network_f1, network_class_offsets=None if network_offsets is None else network_offsets.tolist())
-        log(f"wide part: {len(wide.terms):,} terms, share {wide.share:.1f}, val macro-F1 {validation_f1:.4f} (network alone {network_f1:.4f})")
+        combined = "stacked" if wide.combiner is not None else f"share {wide.share:.1f}"
+        log(f"wide part: {len(wide.terms):,} terms, {combined}, val macro-F1 {validation_f1:.4f} (network alone {network_f1:.4f})")
     classifier = SentimentClassifier(model, vocabulary, config.max_length, offsets, config.buckets, wide=wide)
     epoch_seconds = sum(h["epoch_seconds"] for h in history)
     return TrainResult(
@@ -408,14 +414,26 @@ def fit_wide(
     network_probabilities: np.ndarray,
     config: TrainConfig,
 ) -> tuple[WideNgrams, np.ndarray | None, float, dict[str, Any]]:
-    """The wide part fitted on the training tokens, its share and the prior correction of
-    the average chosen on validation; returns (wide, offsets, validation macro-F1, facts)."""
+    """The wide part fitted on the training tokens; its combiner (or share) and the prior
+    correction of the combination chosen on validation; returns (wide, offsets,
+    validation macro-F1, facts). The share is the fallback: for a validation split
+    without every class (a tiny sample), and where the stacked combiner would score below
+    the network alone there."""
     started = time.perf_counter()
     wide = WideNgrams.fit(train_tokens, train_labels, max_terms=config.wide_terms, c=config.wide_c, seed=config.seed)
     wide_probabilities = wide.predict_proba(validation_tokens)
+    facts: dict[str, Any] = {"terms": len(wide.terms), "combiner": "share"}
     share, offsets, validation_f1 = tune_blend(network_probabilities, wide_probabilities, validation_labels, tune_offsets=config.tune_offsets)
-    facts = {"terms": len(wide.terms), "share": share, "fit_seconds": time.perf_counter() - started}
-    return wide.with_share(share), offsets, validation_f1, facts
+    combined = wide.with_share(share)
+    if config.wide_combiner == "stacked" and len(np.unique(validation_labels)) == network_probabilities.shape[1]:
+        combiner, stacked_offsets, stacked_f1 = fit_stacked_blend(network_probabilities, wide_probabilities, validation_labels, config.wide_stack_c, config.tune_offsets)
+        # Kept unless below the network alone (the share's grid holds 0): never worse there.
+        _, _, alone_f1 = tune_blend(network_probabilities, wide_probabilities, validation_labels, weights=(0.0,), tune_offsets=config.tune_offsets)
+        facts["stacked_validation_macro_f1"], facts["share_validation_macro_f1"] = stacked_f1, validation_f1
+        if stacked_f1 >= alone_f1:
+            combined, offsets, validation_f1, facts["combiner"], share = wide.with_combiner(combiner), stacked_offsets, stacked_f1, "stacked", None
+    facts |= {"share": share, "fit_seconds": time.perf_counter() - started}
+    return combined, offsets, validation_f1, facts
 
 
 def model_config_for(config: TrainConfig, vocab_size: int, frozen_dim: int) -> ModelConfig:
@@ -456,9 +474,11 @@ def default_shaped_network(config: TrainConfig, vocab_size: int) -> keras.Model:
 
 def default_shaped_wide(config: TrainConfig, token_lists: pa.ListArray, share: float = 0.5) -> WideNgrams | None:
     """An unfitted wide part of the size ``config`` trains, its terms chosen from
-    ``token_lists`` (zero weights: the same lookups and arithmetic as a fitted one), for
-    speed and memory benchmarks; None when ``config`` has no wide part."""
+    ``token_lists`` (zero weights: the same lookups and arithmetic as a fitted one),
+    combined with the network as ``config`` combines them, for speed and memory
+    benchmarks; None when ``config`` has no wide part."""
     if not config.wide_terms:
         return None
     terms, idf = select_terms(token_lists, config.wide_terms)
-    return WideNgrams(terms, idf, np.zeros((len(terms), 3), dtype=np.float32), np.zeros(3, dtype=np.float32), share)
+    wide = WideNgrams(terms, idf, np.zeros((len(terms), 3), dtype=np.float32), np.zeros(3, dtype=np.float32), share)
+    return wide.with_combiner(np.zeros((7, 3), dtype=np.float32)) if config.wide_combiner == "stacked" else wide

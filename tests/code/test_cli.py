@@ -64,8 +64,11 @@ def test_retrain_options_reach_the_training_config(monkeypatch, tmp_path):
         raise SystemExit(0)  # stop before any training
 
     monkeypatch.setattr(flows.retrain, "retrain", capture)
-    result = CliRunner().invoke(app, ["retrain", "--data-root", str(tmp_path / "root"), "--wide-terms", "0", "--epochs", "1"])
+    result = CliRunner().invoke(app, ["retrain", "--data-root", str(tmp_path / "root"), "--wide-terms", "0", "--epochs", "1", "--wide-combiner", "share"])
     assert result.exit_code == 0, result.output
     train = seen["config"].train
-    assert train.wide_terms == 0 and train.epochs == 1
-    assert train.lstm_units == TrainConfig().lstm_units and TrainConfig().wide_terms == 200_000
+    assert train.wide_terms == 0 and train.epochs == 1 and train.wide_combiner == "share"
+    assert train.lstm_units == TrainConfig().lstm_units and TrainConfig().wide_terms == 200_000 and TrainConfig().wide_combiner == "stacked"
+    result = CliRunner().invoke(app, ["retrain", "--data-root", str(tmp_path / "root"), "--wide-combiner", "sum"])
+    # A ConfigError naming the option: main() prints its one line and exits 2.
+    assert type(result.exception).__name__ == "ConfigError" and "--wide-combiner: Input should be 'stacked' or 'share'" in str(result.exception)

@@ -78,6 +78,28 @@ def test_blend_share_chosen_on_validation_beats_either_model_alone():
         tune_blend(model, baseline, y, weights=())
 
 
+def test_stacked_blend_weighs_each_part_per_class_where_one_share_cannot():
+    """The model knows only the negatives and the baseline only the positives: one share
+    must trade one for the other; the stacked combiner takes each part where it knows."""
+    from sentiment_model.model.wide import stacked_probabilities
+    from sentiment_model.training.metrics import fit_stacked_blend
+
+    rng = np.random.default_rng(2)
+    y = rng.choice(3, size=3000, p=[0.2, 0.2, 0.6])
+
+    def knowing(label: int) -> np.ndarray:
+        logits = 2.5 * np.eye(3)[np.full(len(y), label)] * (y == label)[:, None] + rng.normal(0, 1, size=(len(y), 3))
+        return np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+
+    model, baseline = knowing(0), knowing(2)
+    combiner, offsets, score = fit_stacked_blend(model, baseline, y)
+    assert combiner.shape == (7, 3)
+    assert score == pytest.approx(macro_f1(y, apply_offsets(stacked_probabilities(model, baseline, combiner), offsets)))
+    assert score > tune_blend(model, baseline, y)[2] + 0.05
+    with pytest.raises(ValueError, match="every class"):
+        fit_stacked_blend(model[y > 0], baseline[y > 0], y[y > 0])
+
+
 def test_bootstrap_interval_and_paired_difference_on_a_fixed_example():
     from sentiment_model.training.metrics import bootstrap_macro_f1, comparison_line
 

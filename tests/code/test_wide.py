@@ -1,5 +1,5 @@
 """The wide part of the wide-and-deep classifier: words and word pairs, TF-IDF rows, the
-fitted linear model, its share of the average, and its file."""
+fitted linear model, how it combines with the network (stacked, or a share), and its file."""
 
 import numpy as np
 import pyarrow as pa
@@ -78,6 +78,21 @@ def test_blend_averages_by_the_share_and_share_zero_is_the_network():
     np.testing.assert_allclose(half.blend(network, tokens), 0.5 * network + 0.5 * wide.predict_proba(tokens), rtol=1e-6)
 
 
+def test_a_stacked_combiner_is_a_softmax_over_both_log_probabilities_and_replaces_the_share():
+    from sentiment_model.model.wide import PROBABILITY_FLOOR
+
+    tokens, labels = corpus()
+    wide = WideNgrams.fit(tokens, labels).with_share(0.5)
+    network = np.tile(np.array([[0.2, 0.0, 0.8]], dtype=np.float32), (len(tokens), 1))  # a 0: floored, finite
+    combiner = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    stacked = wide.with_combiner(combiner)
+    assert stacked.share == 0.0
+    features = np.hstack([np.log(np.maximum(network, PROBABILITY_FLOOR)), np.log(wide.predict_proba(tokens)), np.ones((len(tokens), 1))])
+    expected = np.exp(features @ combiner)
+    np.testing.assert_allclose(stacked.blend(network, tokens), expected / expected.sum(1, keepdims=True), rtol=1e-5)
+    assert stacked.with_share(0.3).combiner is None
+
+
 def test_scoring_in_chunks_equals_scoring_at_once(monkeypatch):
     import sentiment_model.model.wide as wide_module
 
@@ -95,6 +110,28 @@ def test_file_round_trip_and_a_damaged_file_is_refused():
     assert again.terms.equals(wide.terms) and again.terms.type == pa.string() and again.share == 0.3
     np.testing.assert_array_equal(again.coef, wide.coef)
     np.testing.assert_allclose(again.predict_proba(tokens), wide.predict_proba(tokens))
+    assert again.combiner is None  # an averaging wide part (as every file before round 12)
+    combiner = np.arange(21, dtype=np.float32).reshape(7, 3)
+    np.testing.assert_array_equal(WideNgrams.from_bytes(wide.with_combiner(combiner).to_bytes()).combiner, combiner)
     broken = WideNgrams(wide.terms[:-1], wide.idf, wide.coef, wide.intercept)
     with pytest.raises(ValueError, match="inconsistent"):
         WideNgrams.from_bytes(broken.to_bytes())
+    with pytest.raises(ValueError, match="combiner"):
+        WideNgrams.from_bytes(wide.with_combiner(combiner[:5]).to_bytes())
+
+
+def test_fit_wide_stacks_on_validation_and_falls_back_to_the_share():
+    from sentiment_model.training.train import TrainConfig, fit_wide
+
+    tokens, labels = corpus()
+    knows_nothing = np.full((len(tokens), 3), 1 / 3, dtype=np.float32)  # a network with no signal
+    config = TrainConfig(wide_terms=1_000)
+    wide, _, score, facts = fit_wide(tokens, labels, tokens, labels, knows_nothing, config)
+    assert facts["combiner"] == "stacked" and wide.combiner is not None and facts["share"] is None
+    assert score == facts["stacked_validation_macro_f1"] == 1.0
+    # One number, the share, is what a validation split without every class can choose.
+    has_no_neutral = labels != 1
+    wide, _, _, facts = fit_wide(tokens, labels, tokens.filter(pa.array(has_no_neutral)), labels[has_no_neutral], knows_nothing[has_no_neutral], config)
+    assert facts["combiner"] == "share" and wide.combiner is None and wide.share == facts["share"] > 0.0
+    wide, _, _, facts = fit_wide(tokens, labels, tokens, labels, knows_nothing, config.model_copy(update={"wide_combiner": "share"}))
+    assert facts["combiner"] == "share" and wide.combiner is None and "stacked_validation_macro_f1" not in facts

@@ -70,12 +70,13 @@ def test_the_wide_part_loads_from_remote_storage_and_a_damaged_one_is_named(tiny
         load_classifier(root, version)
 
 
-def test_the_wide_part_is_fitted_its_share_chosen_on_validation_or_left_out(tiny_trained):
+def test_the_wide_part_is_fitted_its_combiner_chosen_on_validation_or_left_out(tiny_trained):
     splits, result = tiny_trained
     wide, facts = result.classifier.wide, result.extra["wide"]
-    assert wide is not None and 0.0 <= wide.share <= 0.9 and facts["share"] == wide.share
+    assert wide is not None and facts["combiner"] == ("stacked" if wide.combiner is not None else "share")
+    assert facts["share"] == (None if wide.combiner is not None else wide.share)
     assert facts["terms"] == len(wide.terms) > 0
-    # Share 0 (the network alone) is one of the choices: the average is never worse on validation.
+    # The network alone is the floor of both combiners: never worse on validation.
     assert result.validation_macro_f1 >= facts["network_validation_macro_f1"] - 1e-9
     plain = train_classifier(splits["train"], splits["validation"], TINY.model_copy(update={"wide_terms": 0}), log=lambda _: None)
     assert plain.classifier.wide is None and "wide" not in plain.extra

@@ -205,7 +205,8 @@ def test_a_star_classes_model_folds_its_five_stars_and_scores_them(splits, tmp_p
 
     with pytest.raises(ValueError, match="star_loss_weight must be > 0"):
         TrainConfig(classes="stars", star_loss_weight=0)
-    config = TrainConfig(**TINY, ngram_buckets=1_009, classes="stars")
+    # The fold is the network's own (a wide part would be combined after it).
+    config = TrainConfig(**TINY, ngram_buckets=1_009, classes="stars", wide_terms=0)
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     root = DataRoot(str(tmp_path))
     folder = save_model(root, "stars", result.classifier, {"train": config.to_dict()}, {"test": {"confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}}, {})
@@ -279,8 +280,8 @@ def test_quality_comparison_over_several_training_runs(splits):
     assert over["baseline_macro_f1"] == pytest.approx(row["tfidf_macro_f1"])
     alone = row["network_alone"]  # every run's network without its wide part
     assert len(alone["run_macro_f1"]) == len(alone["runs"]) == 2
-    assert all(0.0 <= run["wide_share"] <= 0.9 for run in alone["runs"])
-    # The share is chosen on validation and 0 (the network alone) is a choice: never below it there.
+    assert all(run["wide_combiner"] in ("stacked", "share") for run in alone["runs"])
+    # The combiner is chosen on validation, never below the network alone there.
     assert all(run["validation_macro_f1"] <= validation + 1e-9 for run, validation in zip(alone["runs"], over["run_validation_macro_f1"], strict=True))
     assert row["network_mean_difference"] == pytest.approx(np.mean(alone["run_differences"]))
     assert "over_runs" not in compare_on(splits["train"], splits["validation"], splits["test"], config, resamples=50)
