@@ -57,7 +57,7 @@ def faithfulness(model_folder: str, k: int = 3, seed: int = 0, resamples: int = 
     ids, lengths = classifier.encode(texts)
     long_enough = lengths > k
     ids, lengths = ids[long_enough], lengths[long_enough]
-    probabilities, weights = attention_and_probabilities(explainer, ids, lengths, classifier.buckets)
+    probabilities, weights = attention_and_probabilities(explainer, ids, lengths, classifier.prediction_widths)
     predicted = probabilities.argmax(1)
     rows = np.arange(len(ids))
 
@@ -69,7 +69,7 @@ def faithfulness(model_folder: str, k: int = 3, seed: int = 0, resamples: int = 
     drops, flips = {}, {}
     for name, positions in (("top_attention", top), ("random", random_positions)):
         new_ids, new_lengths = delete_positions(ids, lengths, positions)
-        after = predict_bucketed(classifier.model, new_ids, new_lengths, classifier.buckets)
+        after = predict_bucketed(classifier.model, new_ids, new_lengths, classifier.prediction_widths)
         drops[name] = probabilities[rows, predicted] - after[rows, predicted]
         flips[name] = float((after.argmax(1) != predicted).mean())
     difference = drops["top_attention"] - drops["random"]

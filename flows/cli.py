@@ -264,7 +264,12 @@ def retrain(
     star_loss_weight: Annotated[Optional[float], typer.Option(help="Weight of the auxiliary 5-star head's loss (0 = no head).")] = None,
     ngram_buckets: Annotated[Optional[int], typer.Option(help="Hashed bigram buckets of the linear n-gram branch beside the BiLSTM (0 = none).")] = None,
     wide_terms: Annotated[Optional[int], typer.Option(help="Words and word pairs of the wide part combined with the network (0 = the network alone).")] = None,
-    wide_combiner: Annotated[Optional[str], typer.Option(help="stacked (a logistic regression over both parts' log-probabilities, fitted on validation), or share (one average weight).")] = None,
+    wide_combiner: Annotated[
+        Optional[str],
+        typer.Option(
+            help="stacked_length (a logistic regression over both parts' log-probabilities and their products with the review's length, fitted on validation), stacked (the same without the length), or share (one average weight)."
+        ),
+    ] = None,
     learning_rate_schedule: Annotated[Optional[str], typer.Option(help="constant, or cosine (decay to 0 over the epochs).")] = None,
     classes: Annotated[Optional[str], typer.Option(help="sentiment (3 classes), or stars: one class per star, folded into the 3 to decide and score.")] = None,
     imbalance: Annotated[Optional[str], typer.Option(help="none, class_weight, sqrt_class_weight or oversample.")] = None,

@@ -14,6 +14,11 @@ import numpy as np
 from sentiment_model.model.text import OOV_ID
 
 DEFAULT_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 200)
+#: Widths a prediction batch is padded to: finer than the training buckets, since a masked
+#: network's output does not depend on its padding while each padded step costs as much
+#: as a real one (round 13: 1.06x the real tokens instead of 1.30x, ~+22% reviews/s).
+#: Training keeps ``DEFAULT_BUCKETS``: its batches are shuffled within a bucket.
+INFERENCE_WIDTHS: tuple[int, ...] = (8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200)
 
 
 def bucket_widths(lengths: np.ndarray, buckets: tuple[int, ...]) -> np.ndarray:
@@ -24,6 +29,12 @@ def bucket_widths(lengths: np.ndarray, buckets: tuple[int, ...]) -> np.ndarray:
 
 def bucket_width(length: int, buckets: tuple[int, ...]) -> int:
     return int(bucket_widths(np.asarray([length]), buckets)[0])
+
+
+def inference_widths(max_length: int) -> tuple[int, ...]:
+    """The prediction widths (:data:`INFERENCE_WIDTHS`) for ids of at most ``max_length``
+    tokens; the last is ``max_length`` itself, so no row is cut."""
+    return (*(width for width in INFERENCE_WIDTHS if width < max_length), max_length)
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
@@ -118,7 +129,7 @@ MAX_BATCH_ROWS = 1_024
 
 def inference_batches(
     lengths: np.ndarray,
-    buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+    buckets: tuple[int, ...] = INFERENCE_WIDTHS,
     max_tokens: int = MAX_BATCH_TOKENS,
     max_rows: int = MAX_BATCH_ROWS,
 ) -> list[tuple[np.ndarray, int]]:
@@ -139,7 +150,7 @@ def predict_bucketed(
     model: keras.Model,
     ids: np.ndarray,
     lengths: np.ndarray,
-    buckets: tuple[int, ...] = DEFAULT_BUCKETS,
+    buckets: tuple[int, ...] = INFERENCE_WIDTHS,
     max_tokens: int = MAX_BATCH_TOKENS,
 ) -> np.ndarray:
     """Class probabilities in input order, predicting length-sorted bucketed batches."""

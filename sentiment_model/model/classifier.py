@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from sentiment_model.core.schema import LABELS
-from sentiment_model.model.batching import DEFAULT_BUCKETS, predict_bucketed
+from sentiment_model.model.batching import DEFAULT_BUCKETS, inference_widths, predict_bucketed
 from sentiment_model.model.decision import apply_offsets, decision_scores
 from sentiment_model.model.network import attention_model, star_model
 from sentiment_model.model.subword import SubwordVocabulary
@@ -49,13 +49,19 @@ class SentimentClassifier:
         return self._stars or None
 
     @property
+    def prediction_widths(self) -> tuple[int, ...]:
+        """The widths prediction batches are padded to (finer than the training
+        ``buckets``: the padding does not change a masked network's output)."""
+        return inference_widths(self.max_length)
+
+    @property
     def has_star_classes(self) -> bool:
         return self.star_predictor() is not None
 
     def predict_star_proba_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray | None:
         """Probabilities of 1..5 stars (columns 0..4), or None for a 3-class model."""
         stars = self.star_predictor()
-        return None if stars is None else predict_bucketed(stars, ids, lengths, self.buckets)
+        return None if stars is None else predict_bucketed(stars, ids, lengths, self.prediction_widths)
 
     def encode(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.vocabulary.encode(texts, self.max_length)
@@ -76,7 +82,7 @@ class SentimentClassifier:
 
     def predict_proba_ids(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The network's probabilities alone (see :meth:`with_wide`)."""
-        return predict_bucketed(self.model, ids, lengths, self.buckets)
+        return predict_bucketed(self.model, ids, lengths, self.prediction_widths)
 
     def with_wide(self, network_probabilities: np.ndarray, tokens: pa.ListArray) -> np.ndarray:
         """The network's probabilities averaged with the wide part's (unchanged without one)."""

@@ -142,6 +142,11 @@ linear model in `wide.npz` (TF-IDF over the text's words and adjacent word pairs
 alone is a little less accurate.
 """
 _STACKED = "`softmax([log p, log p_wide, 1] @ combiner)` (the `combiner` array in `wide.npz`)"
+_STACKED_BY_LENGTH = (
+    "`softmax([l, l * z, z, 1] @ combiner)` with `l = [log p, log p_wide]` and the review's standardized length "
+    "`z = (ln(1 + tokens) - length_norm[0]) / length_norm[1]` (all its tokens, not only the first `max_length`; "
+    "the `combiner` and `length_norm` arrays in `wide.npz`)"
+)
 
 _README = """# Exported sentiment model ({format}{quantized})
 
@@ -164,7 +169,10 @@ Python: `sentiment_model.model.export.load_exported(folder).predict(["great kett
 
 
 def _wide_note(wide: WideNgrams) -> str:
-    combination = _STACKED if wide.combiner is not None else f"`(1 - {wide.share}) * p + {wide.share} * p_wide`"
+    if wide.combiner is None:
+        combination = f"`(1 - {wide.share}) * p + {wide.share} * p_wide`"
+    else:
+        combination = _STACKED_BY_LENGTH if wide.length_norm is not None else _STACKED
     return _WIDE_NOTE.format(combination=combination)
 
 

@@ -298,5 +298,9 @@ def attention_model(model: keras.Model) -> keras.Model | None:
         attention = holder.get_layer("attention")
     except ValueError:
         return None
+    if not members:
+        # One graph, two outputs: the network runs once. A nested model of the weights
+        # would run the BiLSTM a second time (half the scoring rate, round 13).
+        return keras.Model(model.inputs, [model.output, attention.output[1]])
     weights = keras.Model(holder.inputs, attention.output[1])
     return keras.Model(model.inputs, [model.output, weights(model.inputs[0])])

@@ -79,27 +79,48 @@ def select_terms(token_lists: pa.ListArray, max_terms: int = 200_000, min_review
     return pa.array(names[order].tolist(), type=pa.string()), idf.astype(np.float32)
 
 
-def stack_features(network_probabilities: np.ndarray, wide_probabilities: np.ndarray) -> np.ndarray:
+def review_lengths(token_lists: pa.ListArray) -> np.ndarray:
+    """ln(1 + tokens) of each review: the length a length-aware combiner reads."""
+    counts = pc.fill_null(pc.list_value_length(token_lists), 0).to_numpy(zero_copy_only=False)
+    return np.log1p(np.asarray(counts, dtype=np.float64))
+
+
+def stack_features(network_probabilities: np.ndarray, wide_probabilities: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
     """Both parts' log-probabilities side by side and a constant 1: the rows a stacked
-    combiner's matrix multiplies."""
-    logs = [np.log(np.maximum(p, PROBABILITY_FLOOR)) for p in (network_probabilities, wide_probabilities)]
-    return np.hstack([*logs, np.ones((len(network_probabilities), 1))])
+    combiner's matrix multiplies. With ``lengths`` (each review's standardized
+    :func:`review_lengths`), also the log-probabilities times the length and the length
+    itself, before the 1: each part's weight then moves with the review's length."""
+    logs = np.hstack([np.log(np.maximum(p, PROBABILITY_FLOOR)) for p in (network_probabilities, wide_probabilities)])
+    ones = np.ones((len(network_probabilities), 1))
+    if lengths is None:
+        return np.hstack([logs, ones])
+    z = np.asarray(lengths, dtype=np.float64)[:, None]
+    return np.hstack([logs, logs * z, z, ones])
 
 
-def stacked_probabilities(network_probabilities: np.ndarray, wide_probabilities: np.ndarray, combiner: np.ndarray) -> np.ndarray:
+def stacked_probabilities(network_probabilities: np.ndarray, wide_probabilities: np.ndarray, combiner: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
     """softmax(:func:`stack_features` @ ``combiner``): a multinomial logistic regression
-    over the two parts' log-probabilities."""
-    scores = stack_features(network_probabilities, wide_probabilities) @ combiner
+    over the two parts' log-probabilities (and, with ``lengths``, their products with the
+    review's standardized length)."""
+    scores = stack_features(network_probabilities, wide_probabilities, lengths) @ combiner
     scores = np.exp(scores - scores.max(axis=1, keepdims=True))
     return (scores / scores.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def combiner_rows(classes: int, by_length: bool) -> int:
+    """Rows of a stacked combiner's matrix: 2 x classes log-probabilities and the
+    intercept, and with the length 2 x classes products and the length itself."""
+    return 4 * classes + 2 if by_length else 2 * classes + 1
 
 
 @dataclass(frozen=True)
 class WideNgrams:
     """A fitted linear model over TF-IDF word and word-pair features, and how its class
-    probabilities combine with the network's: a stacked ``combiner`` ((2 x classes + 1) x
-    classes, :func:`stacked_probabilities`) when it has one, else the average
-    ``(1 - share) * network + share * wide``."""
+    probabilities combine with the network's: a stacked ``combiner``
+    (:func:`combiner_rows` x classes, :func:`stacked_probabilities`) when it has one, else
+    the average ``(1 - share) * network + share * wide``. A length-aware combiner also
+    has ``length_norm``: the mean and standard deviation of :func:`review_lengths` over
+    the validation split it was fitted on, which standardize a review's length."""
 
     terms: pa.Array  # strings, in Arrow: 200K Python strings would hold ~14 MB more
     idf: np.ndarray  # (terms,)
@@ -107,6 +128,7 @@ class WideNgrams:
     intercept: np.ndarray  # (classes,)
     share: float = 0.0
     combiner: np.ndarray | None = None
+    length_norm: tuple[float, float] | None = None
 
     @classmethod
     def fit(cls, token_lists: pa.ListArray, labels: np.ndarray, max_terms: int = 200_000, min_reviews: int = 2, c: float = 4.0, seed: int = 13) -> WideNgrams:
@@ -140,20 +162,30 @@ class WideNgrams:
         """The network's probabilities combined with this model's: stacked, or averaged by
         ``share``."""
         if self.combiner is not None:
-            return stacked_probabilities(network_probabilities, self.predict_proba(token_lists), self.combiner)
+            return stacked_probabilities(network_probabilities, self.predict_proba(token_lists), self.combiner, self.standardized_lengths(token_lists))
         if self.share == 0.0:
             return network_probabilities
         return ((1.0 - self.share) * network_probabilities + self.share * self.predict_proba(token_lists)).astype(np.float32)
 
-    def with_share(self, share: float) -> WideNgrams:
-        return replace(self, share=float(share), combiner=None)
+    def standardized_lengths(self, token_lists: pa.ListArray) -> np.ndarray | None:
+        """Each review's length as a length-aware combiner reads it; None for a combiner
+        without length terms."""
+        if self.length_norm is None:
+            return None
+        center, scale = self.length_norm
+        return (review_lengths(token_lists) - center) / scale
 
-    def with_combiner(self, combiner: np.ndarray) -> WideNgrams:
-        return replace(self, share=0.0, combiner=np.asarray(combiner, dtype=np.float32))
+    def with_share(self, share: float) -> WideNgrams:
+        return replace(self, share=float(share), combiner=None, length_norm=None)
+
+    def with_combiner(self, combiner: np.ndarray, length_norm: tuple[float, float] | None = None) -> WideNgrams:
+        norm = None if length_norm is None else (float(length_norm[0]), float(length_norm[1]))
+        return replace(self, share=0.0, combiner=np.asarray(combiner, dtype=np.float32), length_norm=norm)
 
     def to_bytes(self) -> bytes:
         """An ``.npz`` (no pickles): the terms as newline-joined UTF-8 (a token never holds
-        whitespace), the arrays, the share and the combiner (when there is one)."""
+        whitespace), the arrays, the share and the combiner and its length norm (when
+        there are)."""
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
@@ -163,6 +195,7 @@ class WideNgrams:
             intercept=self.intercept,
             share=np.asarray(self.share, dtype=np.float64),
             **({} if self.combiner is None else {"combiner": self.combiner}),
+            **({} if self.length_norm is None else {"length_norm": np.asarray(self.length_norm, dtype=np.float64)}),
         )
         return buffer.getvalue()
 
@@ -173,12 +206,16 @@ class WideNgrams:
             # Split by Arrow: no Python string per term.
             terms = pc.split_pattern(pa.array([text]), "\n").flatten() if text else pa.array([], type=pa.string())
             combiner = arrays["combiner"] if "combiner" in arrays.files else None  # files before round 12 average
-            wide = cls(terms, arrays["idf"], arrays["coef"], arrays["intercept"], float(arrays["share"]), combiner)
+            # Round 12's combiners have no length terms.
+            norm = tuple(float(v) for v in arrays["length_norm"]) if "length_norm" in arrays.files else None
+            if norm is not None and (len(norm) != 2 or not norm[1] > 0):
+                raise ValueError(f"inconsistent wide model: length norm {list(norm)}")
+            wide = cls(terms, arrays["idf"], arrays["coef"], arrays["intercept"], float(arrays["share"]), combiner, norm)
         classes = len(wide.intercept)
         if not (len(wide.terms) == len(wide.idf) == len(wide.coef)) or wide.coef.shape[1] != classes:
             raise ValueError(f"inconsistent wide model: {len(wide.terms)} terms, idf {wide.idf.shape}, coef {wide.coef.shape}, intercept {wide.intercept.shape}")
-        if combiner is not None and combiner.shape != (2 * classes + 1, classes):
-            raise ValueError(f"inconsistent wide model: combiner {combiner.shape} for {classes} classes")
+        if combiner is not None and combiner.shape != (combiner_rows(classes, wide.length_norm is not None), classes):
+            raise ValueError(f"inconsistent wide model: combiner {combiner.shape} for {classes} classes{' by length' if wide.length_norm else ''}")
         return wide
 
     @classmethod

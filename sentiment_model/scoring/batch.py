@@ -176,7 +176,7 @@ def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array, words:
     stars = None if star_predictor is None else np.zeros((len(ids), len(STAR_LABEL_IDS)), dtype=np.float32)
     top: list[list[str]] = [[] for _ in range(len(ids))]
     tokens = ("", "[UNK]", *classifier.vocabulary.tokens)
-    for rows, width in inference_batches(lengths, classifier.buckets):
+    for rows, width in inference_batches(lengths, classifier.prediction_widths):
         batch = ids[rows, :width]
         with _PREDICT_LOCK:
             if stars is not None:  # a second pass, paid by star models only

@@ -68,8 +68,8 @@ def score_texts(served: Served, texts: list[str]) -> Scored:
 
 
 def warm_up(classifier: SentimentClassifier) -> None:
-    """One call per bucket width, so the first requests do not pay for graph tracing."""
-    classifier.predict_proba([" ".join(["good"] * width) for width in classifier.buckets])
+    """One call per prediction width, so the first requests do not pay for graph tracing."""
+    classifier.predict_proba([" ".join(["good"] * width) for width in classifier.prediction_widths])
 
 
 def pointer_stamp(root: DataRoot) -> tuple[Any, ...] | None:

@@ -139,22 +139,24 @@ def fit_stacked_blend(
     y_true: np.ndarray,
     c: float = 0.1,
     tune_offsets: bool = True,
+    lengths: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float]:
     """A stacked combiner of model and baseline: a multinomial logistic regression (inverse
     L2 strength ``c``) over both log-probabilities, fitted on validation, then its prior
     correction (unless ``tune_offsets`` is False: None); returns (the combiner matrix of
     :func:`~sentiment_model.model.wide.stacked_probabilities`, offsets, validation
-    macro-F1). Unlike one share, it weighs each part per class (round 12)."""
+    macro-F1). Unlike one share, it weighs each part per class (round 12); with
+    ``lengths`` (each review's standardized length), also per review length (round 13)."""
     from sklearn.linear_model import LogisticRegression
 
     classes = model_probabilities.shape[1]
     if len(np.unique(y_true)) != classes:
         raise ValueError(f"a stacked combiner needs every class in validation, got {np.unique(y_true).tolist()}")
     # The last column is the constant 1 that the combiner's last row (the intercept) multiplies.
-    features = stack_features(model_probabilities, baseline_probabilities)[:, :-1]
+    features = stack_features(model_probabilities, baseline_probabilities, lengths)[:, :-1]
     meta = LogisticRegression(C=c, max_iter=1_000).fit(features, y_true)
     combiner = np.vstack([meta.coef_.T, meta.intercept_[None, :]]).astype(np.float32)
-    stacked = stacked_probabilities(model_probabilities, baseline_probabilities, combiner)
+    stacked = stacked_probabilities(model_probabilities, baseline_probabilities, combiner, lengths)
     offsets = tune_class_offsets(stacked, y_true) if tune_offsets else None
     return combiner, offsets, macro_f1(y_true, apply_offsets(stacked, offsets))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentiment_model.model.batching import BucketedSequence, inference_batches, predict_bucketed
+from sentiment_model.model.batching import INFERENCE_WIDTHS, BucketedSequence, inference_batches, inference_widths, predict_bucketed
+from sentiment_model.model.network import attention_model
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.model.text import OOV_ID, PAD_ID
 
@@ -57,6 +59,32 @@ def test_predictions_do_not_depend_on_the_batching(tiny_champion_root):
     default = predict_bucketed(classifier.model, ids, lengths, classifier.buckets)
     np.testing.assert_allclose(budget_one_row, default, atol=1e-5)
     np.testing.assert_allclose(default.sum(axis=1), 1.0, atol=1e-5)
+    # The finer prediction widths pad less, and change nothing either.
+    assert classifier.prediction_widths != classifier.buckets
+    np.testing.assert_allclose(predict_bucketed(classifier.model, ids, lengths, classifier.prediction_widths), default, atol=1e-5)
+    np.testing.assert_allclose(classifier.predict_proba_ids(ids, lengths), default, atol=1e-5)
+
+
+def test_prediction_widths_end_at_the_longest_sequence_the_model_reads():
+    assert inference_widths(200) == INFERENCE_WIDTHS
+    assert inference_widths(50) == (8, 12, 16, 24, 32, 40, 48, 50)
+    assert inference_widths(300)[-1] == 300, "a model reading 300 tokens keeps all 300"
+    lengths = np.array([1, 9, 199, 250, 300, 301])
+    widths = [width for _, width in inference_batches(lengths, inference_widths(300))]
+    assert max(widths) == 300 and sorted(widths) == widths
+
+
+def test_the_attention_explainer_of_one_network_is_the_same_graph(tiny_champion_root):
+    """Probabilities and attention weights come from one pass: a second, nested copy of
+    the network would run the BiLSTM twice per batch."""
+    classifier = load_classifier(tiny_champion_root, "champion")
+    explainer = attention_model(classifier.model)
+    assert not any(isinstance(layer, keras.Model) for layer in explainer.layers)
+    assert {layer.name for layer in explainer.layers} == {layer.name for layer in classifier.model.layers}
+    ids, _ = classifier.encode(["great value, works well", "broke after a week, terrible"])
+    probabilities, weights = explainer.predict_on_batch(ids)
+    np.testing.assert_allclose(probabilities, classifier.model.predict_on_batch(ids), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(weights).sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_token_dropout_replaces_words_by_the_unknown_id_and_leaves_padding_and_batch_order():

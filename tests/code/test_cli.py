@@ -68,7 +68,7 @@ def test_retrain_options_reach_the_training_config(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     train = seen["config"].train
     assert train.wide_terms == 0 and train.epochs == 1 and train.wide_combiner == "share"
-    assert train.lstm_units == TrainConfig().lstm_units and TrainConfig().wide_terms == 200_000 and TrainConfig().wide_combiner == "stacked"
+    assert train.lstm_units == TrainConfig().lstm_units and TrainConfig().wide_terms == 200_000 and TrainConfig().wide_combiner == "stacked_length"
     result = CliRunner().invoke(app, ["retrain", "--data-root", str(tmp_path / "root"), "--wide-combiner", "sum"])
     # A ConfigError naming the option: main() prints its one line and exits 2.
-    assert type(result.exception).__name__ == "ConfigError" and "--wide-combiner: Input should be 'stacked' or 'share'" in str(result.exception)
+    assert type(result.exception).__name__ == "ConfigError" and "--wide-combiner: Input should be 'stacked_length', 'stacked' or 'share'" in str(result.exception)

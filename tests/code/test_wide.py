@@ -93,6 +93,28 @@ def test_a_stacked_combiner_is_a_softmax_over_both_log_probabilities_and_replace
     assert stacked.with_share(0.3).combiner is None
 
 
+def test_a_length_aware_combiner_weighs_each_part_by_the_reviews_standardized_length():
+    from sentiment_model.model.wide import PROBABILITY_FLOOR, review_lengths
+
+    tokens, labels = corpus()
+    wide = WideNgrams.fit(tokens, labels)
+    network = np.random.default_rng(1).dirichlet(np.ones(3), size=len(tokens)).astype(np.float32)
+    combiner = np.random.default_rng(0).normal(size=(14, 3)).astype(np.float32)
+    by_length = wide.with_combiner(combiner, (2.0, 0.5))
+    counts = np.array([len(words) for words in tokens.to_pylist()])
+    np.testing.assert_allclose(review_lengths(tokens), np.log1p(counts))
+    z = (np.log1p(counts) - 2.0) / 0.5
+    logs = np.hstack([np.log(np.maximum(network, PROBABILITY_FLOOR)), np.log(wide.predict_proba(tokens))])
+    features = np.hstack([logs, logs * z[:, None], z[:, None], np.ones((len(tokens), 1))])
+    expected = np.exp(features @ combiner)
+    np.testing.assert_allclose(by_length.blend(network, tokens), expected / expected.sum(1, keepdims=True), rtol=1e-4)
+    # With the length terms at 0 it is the plain stacked combiner.
+    plain = np.random.default_rng(2).normal(size=(7, 3)).astype(np.float32)
+    padded = np.vstack([plain[:6], np.zeros((7, 3), np.float32), plain[6:]])
+    np.testing.assert_allclose(wide.with_combiner(padded, (2.0, 0.5)).blend(network, tokens), wide.with_combiner(plain).blend(network, tokens), rtol=1e-5)
+    assert by_length.with_share(0.2).length_norm is None
+
+
 def test_scoring_in_chunks_equals_scoring_at_once(monkeypatch):
     import sentiment_model.model.wide as wide_module
 
@@ -118,6 +140,14 @@ def test_file_round_trip_and_a_damaged_file_is_refused():
         WideNgrams.from_bytes(broken.to_bytes())
     with pytest.raises(ValueError, match="combiner"):
         WideNgrams.from_bytes(wide.with_combiner(combiner[:5]).to_bytes())
+    by_length = np.arange(42, dtype=np.float32).reshape(14, 3)
+    again = WideNgrams.from_bytes(wide.with_combiner(by_length, (3.5, 1.2)).to_bytes())
+    np.testing.assert_array_equal(again.combiner, by_length)
+    assert again.length_norm == (3.5, 1.2)
+    with pytest.raises(ValueError, match="by length"):  # a round-12 matrix with a length norm
+        WideNgrams.from_bytes(wide.with_combiner(combiner, (3.5, 1.2)).to_bytes())
+    with pytest.raises(ValueError, match="length norm"):
+        WideNgrams.from_bytes(wide.with_combiner(by_length, (3.5, 0.0)).to_bytes())
 
 
 def test_fit_wide_stacks_on_validation_and_falls_back_to_the_share():
@@ -127,8 +157,12 @@ def test_fit_wide_stacks_on_validation_and_falls_back_to_the_share():
     knows_nothing = np.full((len(tokens), 3), 1 / 3, dtype=np.float32)  # a network with no signal
     config = TrainConfig(wide_terms=1_000)
     wide, _, score, facts = fit_wide(tokens, labels, tokens, labels, knows_nothing, config)
-    assert facts["combiner"] == "stacked" and wide.combiner is not None and facts["share"] is None
+    assert facts["combiner"] == "stacked_length" and wide.combiner.shape == (14, 3) and facts["share"] is None
+    lengths = np.log1p([len(words) for words in tokens.to_pylist()])
+    np.testing.assert_allclose(wide.length_norm, (lengths.mean(), lengths.std()))
     assert score == facts["stacked_validation_macro_f1"] == 1.0
+    wide, _, score, facts = fit_wide(tokens, labels, tokens, labels, knows_nothing, config.model_copy(update={"wide_combiner": "stacked"}))
+    assert facts["combiner"] == "stacked" and wide.combiner.shape == (7, 3) and wide.length_norm is None
     # One number, the share, is what a validation split without every class can choose.
     has_no_neutral = labels != 1
     wide, _, _, facts = fit_wide(tokens, labels, tokens.filter(pa.array(has_no_neutral)), labels[has_no_neutral], knows_nothing[has_no_neutral], config)

@@ -73,7 +73,8 @@ def test_the_wide_part_loads_from_remote_storage_and_a_damaged_one_is_named(tiny
 def test_the_wide_part_is_fitted_its_combiner_chosen_on_validation_or_left_out(tiny_trained):
     splits, result = tiny_trained
     wide, facts = result.classifier.wide, result.extra["wide"]
-    assert wide is not None and facts["combiner"] == ("stacked" if wide.combiner is not None else "share")
+    assert wide is not None and facts["combiner"] == ("stacked_length" if wide.combiner is not None else "share")
+    assert wide.combiner is None or (wide.combiner.shape == (14, 3) and wide.length_norm is not None)
     assert facts["share"] == (None if wide.combiner is not None else wide.share)
     assert facts["terms"] == len(wide.terms) > 0
     # The network alone is the floor of both combiners: never worse on validation.

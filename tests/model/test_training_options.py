@@ -280,7 +280,7 @@ def test_quality_comparison_over_several_training_runs(splits):
     assert over["baseline_macro_f1"] == pytest.approx(row["tfidf_macro_f1"])
     alone = row["network_alone"]  # every run's network without its wide part
     assert len(alone["run_macro_f1"]) == len(alone["runs"]) == 2
-    assert all(run["wide_combiner"] in ("stacked", "share") for run in alone["runs"])
+    assert all(run["wide_combiner"] in ("stacked_length", "stacked", "share") for run in alone["runs"])
     # The combiner is chosen on validation, never below the network alone there.
     assert all(run["validation_macro_f1"] <= validation + 1e-9 for run, validation in zip(alone["runs"], over["run_validation_macro_f1"], strict=True))
     assert row["network_mean_difference"] == pytest.approx(np.mean(alone["run_differences"]))
