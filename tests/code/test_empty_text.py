@@ -74,6 +74,7 @@ def test_explain_prints_empty_text_and_the_scores_the_label_came_from(tiny_champ
     empty = runner.invoke(app, ["explain", "", "--data-root", tiny_champion_root.url])
     assert empty.exit_code == 0, empty.output
     assert empty.output.startswith(f"{EMPTY_TEXT_LABEL}   (the text has no token")
+    offsets = load_classifier(tiny_champion_root, "champion").class_offsets
     for text in ["great kettle, love it", "terrible, broke after a week", "it is okay", "\u200b"]:
         result = runner.invoke(app, ["explain", text, "--data-root", tiny_champion_root.url])
         assert result.exit_code == 0, result.output
@@ -88,6 +89,5 @@ def test_explain_prints_empty_text_and_the_scores_the_label_came_from(tiny_champ
         assert float(scores[label]) >= max(float(value) for value in scores.values()), result.output
         # Compared as probabilities: p printed to 3 decimals can read 0.000 where log p is -8,
         # so the log of the printed p says nothing about the printed score.
-        offsets = load_classifier(tiny_champion_root, "champion").class_offsets
         from_scores = np.exp(np.array([float(scores[k]) for k in LABELS]) - (0 if offsets is None else offsets))
         assert np.allclose(from_scores, [float(probabilities[k]) for k in LABELS], atol=0.002), result.output
