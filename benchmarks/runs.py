@@ -194,7 +194,7 @@ def _replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     network = default_shaped_network(defaults, len(vocab))
     wide = default_shaped_wide(defaults, our_tokenize(texts))
     for version, part in (("bench", wide), ("bench-network", None)):
-        classifier = SentimentClassifier(network, vocab, defaults.max_length, np.zeros(3), version=version, wide=part)
+        classifier = SentimentClassifier(network, vocab, defaults.max_length, np.zeros(3), version=version, wide=part, truncation_head=defaults.truncation_head)
         save_model(root, version, classifier, {}, {"test": {"confusion_matrix": np.zeros((3, 3), int).tolist()}}, {"class_counts": {"train": {"negative": 1, "neutral": 1, "positive": 1}}})
     promote(root, "bench", 0.0, "benchmark")
     copies = reviews // canonical.num_rows + 1

@@ -257,6 +257,7 @@ def retrain(
     train_before: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Learn only from reviews dated before this day.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = None,
     max_length: Annotated[Optional[int], typer.Option(help="Tokens kept per review.")] = None,
+    truncation_head: Annotated[Optional[int], typer.Option(help="A longer review keeps its first N tokens and its last max-length - N (N >= max-length: its first max-length).")] = None,
     lstm_units: Annotated[Optional[int], typer.Option(help="LSTM units per direction.")] = None,
     embedding_dim: Annotated[Optional[int], typer.Option(help="Trainable embedding size.")] = None,
     embeddings: Annotated[Optional[str], typer.Option(help="Init of the trainable embedding: random, word2vec, glove-6b-50d or a vectors file.")] = None,
@@ -287,6 +288,7 @@ def retrain(
     train_options = {
         "epochs": epochs,
         "max_length": max_length,
+        "truncation_head": truncation_head,
         "lstm_units": lstm_units,
         "embedding_dim": embedding_dim,
         "embeddings": embeddings,

@@ -15,7 +15,7 @@ from sentiment_model.model.batching import DEFAULT_BUCKETS, inference_widths, pr
 from sentiment_model.model.decision import apply_offsets, decision_scores
 from sentiment_model.model.network import attention_model, star_model
 from sentiment_model.model.subword import SubwordVocabulary
-from sentiment_model.model.text import OOV_ID, PAD_ID, Vocabulary, pad_right, tokenize
+from sentiment_model.model.text import OOV_ID, PAD_ID, Vocabulary, kept_positions, pad_right, tokenize
 from sentiment_model.model.wide import WideNgrams
 
 
@@ -31,6 +31,9 @@ class SentimentClassifier:
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
     version: str | None = None
     wide: WideNgrams | None = None
+    # A review longer than max_length is read as its first truncation_head tokens and its
+    # last max_length - truncation_head (None: its first max_length, the models before round 14).
+    truncation_head: int | None = None
     _attention: Any = field(default=None, repr=False)
     _stars: Any = field(default=None, repr=False)
 
@@ -64,7 +67,7 @@ class SentimentClassifier:
         return None if stars is None else predict_bucketed(stars, ids, lengths, self.prediction_widths)
 
     def encode(self, texts: pa.Array | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        return self.vocabulary.encode(texts, self.max_length)
+        return self.vocabulary.encode(texts, self.max_length, self.truncation_head)
 
     def encode_with_tokens(self, texts: pa.Array | Sequence[str], tokens: pa.ListArray | None = None) -> tuple[np.ndarray, np.ndarray, pa.ListArray]:
         """(ids, lengths, word tokens), tokenizing once (or not at all, given ``texts``'
@@ -73,7 +76,7 @@ class SentimentClassifier:
         if isinstance(self.vocabulary, SubwordVocabulary):
             ids, lengths = self.encode(texts)
         else:
-            ids, lengths = pad_right(*self.vocabulary.lookup(tokens, self.max_length), self.max_length)
+            ids, lengths = pad_right(*self.vocabulary.lookup(tokens, self.max_length, self.truncation_head), self.max_length)
         return ids, lengths, tokens
 
     def predict_proba(self, texts: pa.Array | Sequence[str]) -> np.ndarray:
@@ -101,7 +104,8 @@ class SentimentClassifier:
         predicted class's probability)."""
         ids, lengths, words = self.encode_with_tokens([text])
         pieces = self.vocabulary.pieces([text])[0] if isinstance(self.vocabulary, SubwordVocabulary) else words.to_pylist()[0]
-        tokens = pieces[: self.max_length] or [""]
+        seen = kept_positions(np.array([len(pieces)]), self.max_length, self.truncation_head)
+        tokens = [piece for piece, kept in zip(pieces, seen, strict=True) if kept] or [""]
         probabilities = self.with_wide(self.predict_proba_ids(ids, lengths), words)[0]
         predicted = int(self.decide(probabilities[None, :])[0])
         explainer = self.attention_explainer()

@@ -155,7 +155,7 @@ Source model: `{version}`. Files: `{model_file}`, `vocabulary.json`, `config.jso
 Input `{input}`: int32 token ids, shape {shape}, right-padded with 0. Ids: 0 padding,
 1 unknown token, 2 + i for `vocabulary.json`'s `tokens[i]`. Text is normalized and split
 exactly as `sentiment_model.model.text.tokenize` does (lower case, HTML/URL/number/emoticon
-markers, `!` and `?` kept as tokens), and cut to the first `max_length` = {max_length} tokens;
+markers, `!` and `?` kept as tokens), and cut to `max_length` = {max_length} tokens: {cut};
 an empty text is a single unknown token. Title and body are joined as `title + " . " + body`.
 
 Output: float32 probabilities, shape (batch, 3), classes {labels}. The label is
@@ -166,6 +166,12 @@ tuned on validation; none means plain argmax).
 
 Python: `sentiment_model.model.export.load_exported(folder).predict(["great kettle"])`.
 """
+
+
+def _cut_note(max_length: int, head: int | None) -> str:
+    if head is None:
+        return f"a longer text keeps its first {max_length}"
+    return f"a longer text keeps its first `truncation_head` = {head} and its last {max_length - head}"
 
 
 def _wide_note(wide: WideNgrams) -> str:
@@ -200,6 +206,7 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
         "model_file": model_file,
         "source_version": classifier.version,
         "max_length": classifier.max_length,
+        "truncation_head": classifier.truncation_head,
         "buckets": list(classifier.buckets),
         "class_offsets": offsets,
         "labels": list(LABELS),
@@ -225,6 +232,7 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
             input=INPUT_NAME,
             shape="(batch, time)" if format == "onnx" else f"(1, {classifier.max_length})",
             max_length=classifier.max_length,
+            cut=_cut_note(classifier.max_length, classifier.truncation_head),
             labels=", ".join(LABELS),
             note=note,
             wide=_wide_note(classifier.wide) if classifier.wide is not None else "",
@@ -256,6 +264,7 @@ def load_exported(folder: str | Path, threads: int = 0) -> SentimentClassifier:
         buckets=tuple(config["buckets"]),
         version=config.get("source_version"),
         wide=wide,
+        truncation_head=config.get("truncation_head"),
     )
 
 

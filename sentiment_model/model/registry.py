@@ -99,6 +99,7 @@ def save_model(
             {
                 **config,
                 "max_length": classifier.max_length,
+                "truncation_head": classifier.truncation_head,
                 "buckets": list(classifier.buckets),
                 "class_offsets": None if classifier.class_offsets is None else np.asarray(classifier.class_offsets).tolist(),
                 "wide_file": None if classifier.wide is None else WIDE_FILE,
@@ -212,6 +213,7 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
         buckets=tuple(config.get("buckets") or (16, 32, 64, 128, 200)),
         version=posixpath.basename(folder.rstrip("/")),
         wide=wide,
+        truncation_head=config.get("truncation_head"),  # absent in models before round 14: their first max_length
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from sentiment_model.model.text import OOV_TOKEN, normalize_text, pad_right
+from sentiment_model.model.text import OOV_TOKEN, cut_to_length, normalize_text, pad_right
 
 SubwordKind = Literal["bpe", "wordpiece"]
 PAD_TOKEN = "[PAD]"
@@ -20,6 +20,12 @@ PAD_TOKEN = "[PAD]"
 
 def _texts(texts: pa.Array | Sequence[str]) -> list[str]:
     return normalize_text(texts).to_pylist()
+
+
+def _flat(encodings: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Flat piece ids and per-text offsets (from 0) of tokenizer encodings."""
+    offsets = np.concatenate([[0], np.cumsum([len(e.ids) for e in encodings])]).astype(np.int64)
+    return np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32, count=int(offsets[-1])), offsets
 
 
 @dataclass(frozen=True)
@@ -68,22 +74,15 @@ class SubwordVocabulary:
         """The subword pieces of each text (what the model sees), for explanations."""
         return [encoding.tokens for encoding in self._tokenizer.encode_batch(_texts(texts))]
 
-    def encode(self, texts: pa.Array | Sequence[str], max_length: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, texts: pa.Array | Sequence[str], max_length: int = 200, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded ``(n, max_length)`` int32 ids and lengths (>= 1), as Vocabulary.encode."""
-        encodings = self._tokenizer.encode_batch(_texts(texts))
-        lengths = np.fromiter((min(len(e.ids), max_length) for e in encodings), dtype=np.int64, count=len(encodings))
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        ids = np.fromiter((i for e in encodings for i in e.ids[:max_length]), dtype=np.int32, count=int(offsets[-1]))
-        return pad_right(ids, offsets, max_length)
+        return pad_right(*_flat(self._tokenizer.encode_batch(_texts(texts))), max_length, head)
 
-    def lookup(self, token_lists: pa.ListArray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, token_lists: pa.ListArray, max_length: int | None = None, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Flat piece ids and per-review offsets of already tokenized texts (as
         Vocabulary.lookup; used by input-health statistics), each cut to ``max_length``."""
-        words = [" ".join(tokens) for tokens in token_lists.to_pylist()]
-        encodings = self._tokenizer.encode_batch(words)
-        cut = [e.ids if max_length is None else e.ids[:max_length] for e in encodings]
-        offsets = np.concatenate([[0], np.cumsum([len(ids) for ids in cut])]).astype(np.int64)
-        return np.fromiter((i for ids in cut for i in ids), dtype=np.int32, count=int(offsets[-1])), offsets
+        ids, offsets = _flat(self._tokenizer.encode_batch([" ".join(tokens) for tokens in token_lists.to_pylist()]))
+        return (ids, offsets) if max_length is None else cut_to_length(ids, offsets, max_length, head)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "tokenizer": self.tokenizer_json}

@@ -80,42 +80,59 @@ class Vocabulary:
     def _value_set(self) -> pa.Array:
         return pa.array(self.tokens, type=pa.string())
 
-    def lookup(self, token_lists: pa.ListArray, max_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Flat token ids and per-review offsets (len n+1), each list cut to ``max_length``."""
-        if max_length is not None:
-            token_lists = pc.list_slice(token_lists, 0, max_length)
+    def lookup(self, token_lists: pa.ListArray, max_length: int | None = None, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Flat token ids and per-review offsets (len n+1), each list cut to ``max_length``
+        as :func:`cut_to_length` does."""
+        if max_length is not None and head is None:
+            token_lists = pc.list_slice(token_lists, 0, max_length)  # cut before the lookup: less to look up
         flat = pc.list_flatten(token_lists)
         index = pc.index_in(flat, value_set=self._value_set())
         ids = np.asarray(pc.fill_null(pc.add(index, 2), OOV_ID).to_numpy(zero_copy_only=False), dtype=np.int32)
         offsets = np.asarray(token_lists.offsets.to_numpy(), dtype=np.int64)
         offsets = offsets - offsets[0]
-        return ids, offsets
+        return (ids, offsets) if max_length is None else cut_to_length(ids, offsets, max_length, head)
 
-    def encode(self, texts: pa.Array | Sequence[str], max_length: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, texts: pa.Array | Sequence[str], max_length: int = 200, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded ``(n, max_length)`` int32 ids and true lengths (>= 1).
 
-        Sequences longer than ``max_length`` keep their first tokens; an empty review
-        becomes a single OOV token, so no row is all padding (the fused cuDNN kernel
-        rejects those)."""
-        ids, offsets = self.lookup(tokenize(texts), max_length)
+        Sequences longer than ``max_length`` are cut as :func:`cut_to_length` does; an
+        empty review becomes a single OOV token, so no row is all padding (the fused cuDNN
+        kernel rejects those)."""
+        ids, offsets = self.lookup(tokenize(texts), max_length, head)
         return pad_right(ids, offsets, max_length)
 
 
-def pad_right(ids: np.ndarray, offsets: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Scatter flat ids (lists already at most ``max_length`` long, or cut here) into a
-    right-padded matrix; returns (matrix, lengths)."""
+def kept_positions(lengths: np.ndarray, max_length: int, head: int | None = None) -> np.ndarray:
+    """Which tokens of lists of these ``lengths`` (flat, in order) a model reading
+    ``max_length`` tokens sees: all of a list that fits; of a longer one its first ``head``
+    tokens and its last ``max_length - head`` (``head`` None: its first ``max_length``).
+    The verdict of a long review is often in its closing lines ("Overall, returned it")."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    keep_first = max_length if head is None else min(max(head, 0), max_length)
+    position = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    skipped = np.repeat(np.maximum(lengths - max_length, 0), lengths)  # the middle tokens a long list loses
+    return (position < keep_first) | (position >= keep_first + skipped)
+
+
+def cut_to_length(ids: np.ndarray, offsets: np.ndarray, max_length: int, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Flat ids and offsets (from 0) with each list cut to ``max_length`` tokens (see
+    :func:`kept_positions`)."""
+    lengths = np.diff(offsets)
+    if not (lengths > max_length).any():
+        return ids, offsets
+    cut_offsets = np.concatenate([[0], np.cumsum(np.minimum(lengths, max_length))]).astype(np.int64)
+    return ids[kept_positions(lengths, max_length, head)], cut_offsets
+
+
+def pad_right(ids: np.ndarray, offsets: np.ndarray, max_length: int, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter flat ids into a right-padded matrix, lists longer than ``max_length`` cut
+    as :func:`cut_to_length` does; returns (matrix, lengths)."""
+    ids, offsets = cut_to_length(ids, offsets, max_length, head)
     n = len(offsets) - 1
-    full_lengths = np.diff(offsets)
-    lengths = np.minimum(full_lengths, max_length)
+    lengths = np.diff(offsets)
     matrix = np.zeros(n * max_length, dtype=np.int32)
-    row_starts = np.arange(n, dtype=np.int64) * max_length
     # Flat target index of each token: its row's start + its position within the row.
-    targets = np.arange(len(ids), dtype=np.int64) + np.repeat(row_starts - offsets[:-1], full_lengths)
-    if (full_lengths > max_length).any():
-        keep = targets < np.repeat(row_starts + max_length, full_lengths)
-        matrix[targets[keep]] = ids[keep]
-    else:
-        matrix[targets] = ids
+    matrix[np.arange(len(ids), dtype=np.int64) + np.repeat(np.arange(n, dtype=np.int64) * max_length - offsets[:-1], lengths)] = ids
     matrix = matrix.reshape(n, max_length)
     matrix[lengths == 0, 0] = OOV_ID
     return matrix, np.maximum(lengths, 1).astype(np.int32)

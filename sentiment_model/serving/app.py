@@ -59,7 +59,7 @@ class TopToken(BaseModel):
 class Prediction(BaseModel):
     label: str = Field(description=f"One of {', '.join(LABELS)} (after the model's decision offsets).")
     probabilities: dict[str, float]
-    truncated: bool = Field(description="The text was longer than the model reads: only its beginning was scored.")
+    truncated: bool = Field(description="The text was longer than the model reads: part of it was not scored.")
     top_tokens: list[TopToken] | None = Field(default=None, description="With ?explain=true: the tokens that drove the prediction.")
 
 

@@ -57,11 +57,11 @@ class Served:
 
 def score_texts(served: Served, texts: list[str]) -> Scored:
     """Tokenize, predict length-bucketed batches within the token budget, decide; and flag
-    texts whose tokens beyond ``max_length`` the model did not see."""
+    texts longer than ``max_length`` tokens, some of which the model did not see."""
     classifier = served.classifier
     words = tokenize(texts)
     flat_ids, offsets = classifier.vocabulary.lookup(words)
-    ids, lengths = pad_right(flat_ids, offsets, classifier.max_length)
+    ids, lengths = pad_right(flat_ids, offsets, classifier.max_length, classifier.truncation_head)
     probabilities = classifier.with_wide(classifier.predict_proba_ids(ids, lengths), words)
     labels = tuple(LABELS[i] for i in classifier.decide(probabilities))
     return Scored(served.version, probabilities, labels, np.diff(offsets) > classifier.max_length)

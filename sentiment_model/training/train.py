@@ -35,6 +35,12 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_length: int = 200
+    # A review longer than max_length (6% of the corpus, 10% of the neutral ones) is read as
+    # its first truncation_head tokens and its last max_length - truncation_head, not its
+    # first max_length: the verdict often closes a long review. None (or >= max_length): its
+    # first max_length.
+    # Round 14: +0.007 validation macro-F1 for the network alone, +0.002 for wide and deep.
+    truncation_head: int | None = Field(50, ge=0)
     # "word": whole tokens (the most frequent vocab_size); "bpe"/"wordpiece": subword
     # pieces trained on the training text, vocab_size of them.
     vocabulary: Literal["word", "bpe", "wordpiece"] = "word"
@@ -328,8 +334,8 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
     validation_texts, validation_labels = texts_and_labels(validation)
     train_tokens = tokenize(train_texts)
     vocabulary = build_vocabulary(train_texts, train_tokens, config)
-    train_ids, train_lengths = vocabulary.encode(train_texts, config.max_length)
-    validation_ids, validation_lengths = vocabulary.encode(validation_texts, config.max_length)
+    train_ids, train_lengths = vocabulary.encode(train_texts, config.max_length, config.truncation_head)
+    validation_ids, validation_lengths = vocabulary.encode(validation_texts, config.max_length, config.truncation_head)
 
     weights_per_class = class_weights(train_labels, config.imbalance)
     rows = oversample_indices(train_labels, config.seed) if config.imbalance == "oversample" else np.arange(len(train_labels))
@@ -395,7 +401,7 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         extra["wide"].update(network_validation_macro_f1=network_f1, network_class_offsets=None if network_offsets is None else network_offsets.tolist())
         combined = extra["wide"]["combiner"] if wide.combiner is not None else f"share {wide.share:.1f}"
         log(f"wide part: {len(wide.terms):,} terms, {combined}, val macro-F1 {validation_f1:.4f} (network alone {network_f1:.4f})")
-    classifier = SentimentClassifier(model, vocabulary, config.max_length, offsets, config.buckets, wide=wide)
+    classifier = SentimentClassifier(model, vocabulary, config.max_length, offsets, config.buckets, wide=wide, truncation_head=config.truncation_head)
     epoch_seconds = sum(h["epoch_seconds"] for h in history)
     return TrainResult(
         classifier=classifier,

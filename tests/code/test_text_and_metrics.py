@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sentiment_model.model.decision import apply_offsets
-from sentiment_model.model.text import OOV_ID, Vocabulary, tokenize
+from sentiment_model.model.text import OOV_ID, Vocabulary, kept_positions, pad_right, tokenize
 from sentiment_model.training.metrics import blend, classification_metrics, macro_f1, star_metrics, tune_blend, tune_class_offsets
 
 
@@ -27,6 +27,23 @@ def test_vocabulary_from_training_text_and_right_padding():
     assert ids[0].tolist() == [2, vocab.tokens.index("bad") + 2, OOV_ID, 0]  # right-padded, OOV = 1
     assert ids[1].tolist() == [OOV_ID, 0, 0, 0] and lengths[1] == 1  # never an all-padding row
     assert lengths.tolist() == [3, 1, 4]
+
+
+def test_a_long_review_keeps_its_head_and_tail():
+    """Lists longer than max_length lose their middle: the first `head` tokens and the
+    last max_length - head stay, in order; shorter lists are whole; head None (or >=
+    max_length) keeps the first max_length, as models before round 14 read."""
+    vocab = Vocabulary(tuple("abcdefgh"))  # a..h -> ids 2..9
+    texts = ["a b c d e f g h", "a b", "a b c d e"]
+    ids, lengths = vocab.encode(texts, max_length=4, head=1)
+    assert ids.tolist() == [[2, 7, 8, 9], [2, 3, 0, 0], [2, 4, 5, 6]] and lengths.tolist() == [4, 2, 4]
+    for head in (None, 4, 9):
+        assert vocab.encode(texts, max_length=4, head=head)[0].tolist() == [[2, 3, 4, 5], [2, 3, 0, 0], [2, 3, 4, 5]]
+    assert vocab.encode(texts, max_length=4, head=0)[0].tolist()[0] == [6, 7, 8, 9]
+    # The same cut whether lookup cuts or pad_right does (the service pads uncut lookups).
+    flat, offsets = vocab.lookup(tokenize(texts))
+    assert pad_right(flat, offsets, 4, head=1)[0].tolist() == ids.tolist()
+    assert kept_positions(np.array([5, 2]), 4, 1).tolist() == [True, False, True, True, True, True, True]
 
 
 def test_vocabulary_respects_size_and_min_count():

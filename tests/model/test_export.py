@@ -29,7 +29,9 @@ def test_onnx_matches_keras(champion, sample_texts, tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.onnx", "vocabulary.json", "wide.npz"]
     config = orjson.loads((folder / "config.json").read_bytes())
     assert config["source_version"] == champion.version and config["max_length"] == champion.max_length
+    assert config["truncation_head"] == champion.truncation_head == 8  # a long review: its first 8 tokens and last 16
     exported = load_exported(folder)
+    assert exported.truncation_head == 8
     assert exported.wide is not None and exported.wide.share == champion.wide.share and exported.wide.terms.equals(champion.wide.terms)
     assert np.allclose(exported.predict_proba(sample_texts), champion.predict_proba(sample_texts), atol=1e-5)
     assert exported.predict(sample_texts) == champion.predict(sample_texts)

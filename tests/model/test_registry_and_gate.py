@@ -10,13 +10,26 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.network import ModelConfig, build_model
 from sentiment_model.model.registry import load_classifier, promotion_decision, read_champion, resolve_model_dir, save_model
+from sentiment_model.serving.holder import Served, score_texts
 from sentiment_model.training.data import split_train_validation_test
 from sentiment_model.training.retrain import promotion_gate
 from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
 from tests.conftest import synthetic_reviews
 
 TINY = TrainConfig(
-    frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, vocab_size=500, min_count=1, patience=1, seed=3
+    frozen_embeddings=None,
+    embeddings="word2vec",
+    ensemble_size=1,
+    embedding_dim=16,
+    lstm_units=8,
+    epochs=3,
+    batch_size=32,
+    max_length=24,
+    truncation_head=8,
+    vocab_size=500,
+    min_count=1,
+    patience=1,
+    seed=3,
 )
 
 
@@ -51,6 +64,18 @@ def test_tiny_model_learns_and_round_trips(tmp_path, tiny_trained):
     assert loaded.predict(texts) == result.classifier.predict(texts)
     assert loaded.class_offsets.tolist() == result.classifier.class_offsets.tolist()
     assert loaded.wide.share == result.classifier.wide.share and loaded.wide.terms.equals(result.classifier.wide.terms)
+    # A review longer than max_length is read as its first 8 tokens and its last 16, by
+    # the loaded model, the service's path (lookup uncut, then pad) and the explanation.
+    assert loaded.truncation_head == 8
+    long_texts = [f"{text} {' '.join(['filler'] * 30)} {text}" for text in texts.to_pylist()[:20]]
+    np.testing.assert_allclose(loaded.predict_proba(long_texts), result.classifier.predict_proba(long_texts), atol=1e-6)
+    np.testing.assert_allclose(score_texts(Served(loaded, "v"), long_texts).probabilities, loaded.predict_proba(long_texts), atol=1e-6)
+    ids, lengths, words = loaded.encode_with_tokens(long_texts[:1])
+    all_ids, _ = loaded.vocabulary.lookup(words)
+    assert lengths[0] == 24 and ids[0].tolist() == [*all_ids[:8], *all_ids[-16:]]
+    explained = loaded.explain(long_texts[0], top_k=24)
+    seen = words.to_pylist()[0][:8] + words.to_pylist()[0][-16:]
+    assert sorted(entry["token"] for entry in explained["top_tokens"]) == sorted(seen)
 
 
 def test_the_wide_part_loads_from_remote_storage_and_a_damaged_one_is_named(tiny_trained):
