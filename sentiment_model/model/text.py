@@ -109,9 +109,15 @@ def kept_positions(lengths: np.ndarray, max_length: int, head: int | None = None
     The verdict of a long review is often in its closing lines ("Overall, returned it")."""
     lengths = np.asarray(lengths, dtype=np.int64)
     keep_first = max_length if head is None else min(max(head, 0), max_length)
-    position = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    skipped = np.repeat(np.maximum(lengths - max_length, 0), lengths)  # the middle tokens a long list loses
-    return (position < keep_first) | (position >= keep_first + skipped)
+    long = np.flatnonzero(lengths > max_length)
+    # Each long list drops one run of middle tokens: mark its start and end, then a running
+    # sum is 1 inside the runs (a byte per token, not arrays of positions: scoring cuts
+    # millions of tokens a batch).
+    drop_from = (np.cumsum(lengths) - lengths)[long] + keep_first
+    edges = np.zeros(int(lengths.sum()) + 1, dtype=np.int8)
+    edges[drop_from] = 1
+    edges[drop_from + lengths[long] - max_length] -= 1
+    return np.cumsum(edges[:-1], dtype=np.int8) == 0
 
 
 def cut_to_length(ids: np.ndarray, offsets: np.ndarray, max_length: int, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
