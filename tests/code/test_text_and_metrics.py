@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sentiment_model.model.decision import apply_offsets
 from sentiment_model.model.text import OOV_ID, Vocabulary, kept_positions, pad_right, tokenize
@@ -44,6 +46,20 @@ def test_a_long_review_keeps_its_head_and_tail():
     flat, offsets = vocab.lookup(tokenize(texts))
     assert pad_right(flat, offsets, 4, head=1)[0].tolist() == ids.tolist()
     assert kept_positions(np.array([5, 2]), 4, 1).tolist() == [True, False, True, True, True, True, True]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=30), st.integers(1, 20), st.one_of(st.none(), st.integers(0, 25)))
+def test_kept_positions_match_the_rule_list_by_list(lengths, max_length, head):
+    """The vectorized marks equal the rule written out per list: a list that fits is kept
+    whole; a longer one keeps its first `head` tokens and its last max_length - head."""
+    keep_first = max_length if head is None else min(head, max_length)
+    expected = []
+    for n in lengths:
+        expected += [n <= max_length or i < keep_first or i >= n - (max_length - keep_first) for i in range(n)]
+    kept = kept_positions(np.array(lengths, dtype=np.int64), max_length, head)
+    assert kept.tolist() == expected
+    assert kept.sum() == sum(min(n, max_length) for n in lengths)
 
 
 def test_vocabulary_respects_size_and_min_count():
