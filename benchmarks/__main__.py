@@ -1,4 +1,4 @@
-"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,ingest-scale,tokenize,scoring,training,orchestration,load,serving,report} [--quick] [--runs N]"""
+"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,ingest-scale,tokenize,scoring,training,orchestration,load,serving,report,monitoring} [--quick] [--runs N]"""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source")
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "load", "ingest-scale", "serving", "report", *BENCHMARKS, *MODEL_BENCHMARKS))
+    parser.add_argument("name", choices=("all", "load", "ingest-scale", "serving", "report", "monitoring", *BENCHMARKS, *MODEL_BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
     parser.add_argument("--runs", type=int, default=1, help="quality, cross-source: train the BiLSTM this many times (seeds 13, 14, ...) and report the mean difference")
     parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
+    parser.add_argument("--signals-out", default=None, help="monitoring: also write every replayed night's signals to this JSON file")
     args = parser.parse_args()
 
     from benchmarks import quality, runs
@@ -52,6 +53,10 @@ def main() -> None:
         elif name == "ingest-scale":
             result = runs.ingest_scale(reviews=args.reviews or 5_000_000, quick=args.quick)
             name = f"ingest-scale-{result['reviews']}"
+        elif name == "monitoring":
+            from benchmarks.monitoring import monitoring_benchmark
+
+            result = monitoring_benchmark(quick=args.quick, signals_out=args.signals_out)
         elif name == "serving":
             from benchmarks.serving import serving
 

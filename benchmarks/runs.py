@@ -597,7 +597,7 @@ with prefect_test_harness(server_startup_timeout=120):
     t = time.perf_counter()
     flow_summary = report(run_date=day, data_root=root.url, model_version="bench", report_options={"window_days": window})
     flow = time.perf_counter() - t
-print("RESULT " + json.dumps({"flow": flow, "timings": flow_summary["timings_seconds"], "alerts": len(flow_summary["alerts"]),
+print("RESULT " + json.dumps({"flow": flow, "timings": flow_summary["timings_seconds"], "incidents": len(flow_summary["incidents"]),
                   "lime_seconds": flow_summary["explanations"]["seconds_per_explanation"], "explained": len(flow_summary["explanations"]["reviews"]),
                   "text_drift_auc": (flow_summary["text_drift"] or {}).get("auc"), "reviews": flow_summary["reviews"]}))
 """
@@ -684,7 +684,7 @@ def report(reviews: int = 200_000, window_days: int = 30, quick: bool = False) -
         "stage_seconds_in_flow": run["timings"],
         "lime_seconds_per_explanation": run["lime_seconds"],
         "explained_reviews": run["explained"],
-        "alerts": run["alerts"],
+        "incidents": run["incidents"],
         "goal_seconds": 60,
         "note": "one cold run of the flow in a fresh process (model load, language model load included)",
     }

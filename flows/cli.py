@@ -193,27 +193,31 @@ def ingest(
 @app.command("score")
 def score(
     run_date: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Day to score (default: yesterday).")] = None,
-    end_date: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Last day of a backfill.")] = None,
+    end_date: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Last day of a backfill (needs --run-date).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Pin a model version (default: the champion).")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler to fan the files out on.")] = None,
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Let a day that scores nothing replace a published day that has reviews.")] = False,
+    expect_empty_nights: Annotated[bool, typer.Option("--expect-empty-nights", help="A night with no batch file gets an empty report instead of failing the run.")] = False,
     data_root: DataRootOption = None,
 ) -> None:
     """Score a day's nightly batch (or a range) and write its report."""
-    checked_date_range(run_date, end_date, ("--run-date", "--end-date"))
-    data_root = checked_data_root(data_root, model or "champion")
-    checked_dask_address(dask_address)
-    ephemeral_api_dies_with_cli()
-    from flows.nightly_scoring import nightly_scoring
-    from sentiment_model.scoring.config import ScoringConfig
+    from sentiment_model.scoring.config import checked_scoring_config
 
-    config = ScoringConfig(
+    # The flow's own parameter model checks the options, before anything else runs.
+    config = checked_scoring_config(
+        {"run_date": "--run-date", "end_date": "--end-date"},
         run_date=run_date.date() if run_date else None,
         end_date=end_date.date() if end_date else None,
         model_version=model,
         dask_address=dask_address,
         allow_empty=allow_empty,
+        expect_empty_nights=expect_empty_nights,
     )
+    data_root = checked_data_root(data_root, model or "champion")
+    checked_dask_address(dask_address)
+    ephemeral_api_dies_with_cli()
+    from flows.nightly_scoring import nightly_scoring
+
     outcome = nightly_scoring(data_root=data_root, config=config)
     for day, result in outcome["days"].items():
         typer.echo(f"{day}: {result['scored']} scored, {result['quarantined']} quarantined -> {result['report']}")
@@ -483,7 +487,7 @@ def retrain_config(train: dict[str, Any], run: dict[str, Any]) -> Any:
     return config
 
 
-alerts_app = typer.Typer(help="Notifications for the nightly report's alerts and for failed nightly runs.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Notifications for new incidents of the nightly report and for failed nightly runs.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 
@@ -492,8 +496,8 @@ def alerts_install(
     block: Annotated[str, typer.Option(help="Notification block as <block-type-slug>/<name>, e.g. slack-webhook/ops-channel.")],
     flow_name: Annotated[str, typer.Option(help="The flow whose failed runs notify.")] = "nightly-scoring",
 ) -> None:
-    """Create (or replace) the Prefect automations that send the report's alert events and
-    failed nightly runs to a notification block, on the server at $PREFECT_API_URL."""
+    """Create (or replace) the Prefect automations that send new incidents (warning or
+    page) and failed nightly runs to a notification block, on the server at $PREFECT_API_URL."""
     from flows.alerts import install_alerts
 
     try:

@@ -3,9 +3,11 @@ train the BiLSTM -> compare with TF-IDF+LR on the same split -> register -> prom
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from flows.ingest import ingest
 from sentiment_model.core.layout import DataRoot
@@ -24,7 +26,24 @@ from tasks.model import (
 )
 
 
-@flow(name="retrain")
+def retrain_run_name() -> str:
+    """``retrain 2026-12-05 (reviews before 2015-08-25, sample 9,000)``: the UTC day the
+    run started and the rows it learns from, so the runs list tells retrains apart."""
+    started = f"retrain {dt.datetime.now(dt.UTC):%Y-%m-%d}"
+    try:
+        config = flow_run.parameters.get("config") or RetrainConfig()
+        if not isinstance(config, RetrainConfig):
+            config = RetrainConfig.model_validate(config)
+    except Exception:  # never reached with validated parameters; the name must not fail the run
+        return started
+    rows = [f"reviews before {config.train_before}"] if config.train_before else []
+    rows.append(f"sample {config.sample_size:,}" if config.sample_size else "all reviews")
+    if config.train.classes != "sentiment":
+        rows.append(f"classes {config.train.classes}")
+    return f"{started} ({', '.join(rows)})"
+
+
+@flow(name="retrain", flow_run_name=retrain_run_name)
 def retrain(data_root: str | None = None, config: RetrainConfig | None = None) -> dict[str, Any]:
     """Train a challenger; say plainly whether it beats TF-IDF+LR trained on the same rows
     (with the bootstrap interval of the difference); promote it only if its test

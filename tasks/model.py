@@ -77,7 +77,8 @@ def input_reference(classifier: SentimentClassifier, splits: dict[str, pa.Table]
     the model's class-probability histograms on the validation split."""
     train_texts, _ = texts_and_labels(splits["train"])
     validation_texts, _ = texts_and_labels(splits["validation"])
-    return training_reference(train_texts, classifier.vocabulary, classifier.max_length, classifier.predict_proba(validation_texts), LABELS)
+    probabilities = classifier.predict_proba(validation_texts)
+    return training_reference(train_texts, classifier.vocabulary, classifier.max_length, probabilities, LABELS, classifier.decide(probabilities))
 
 
 @task(name="register-model", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)

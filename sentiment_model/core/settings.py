@@ -31,18 +31,31 @@ def bundled_path(name: str) -> Path:
 
 
 class ReportThresholds(BaseModel):
-    """When the nightly report raises an alert, and what it shows. Effect sizes, not
-    p-values: on thousands of reviews a p-value is ~0 every night."""
+    """When the nightly monitor opens an incident, and what the report shows. A signal
+    fires when its effect size is at or above its threshold here *and* above what chance
+    gives at the night's size (``chance_quantile``): an effect size alone fires on small
+    nights by chance, a p-value alone fires on big nights for changes nobody cares about."""
 
-    psi: float = Field(default=0.2, gt=0, description="Population stability index (class shares, probability histograms) at or above which drift is alerted; 0.1 watch, 0.25 shifted.")
-    js_distance: float = Field(default=0.1, gt=0, le=1, description="Jensen-Shannon distance (base 2, 0..1) at or above which drift is alerted.")
-    text_drift_auc: float = Field(default=0.8, gt=0.5, le=1, description="Domain-classifier ROC AUC (day vs reference window) at or above which text drift is alerted.")
+    psi: float = Field(default=0.2, gt=0, description="Population stability index (class shares, probability histograms, star ratings) at or above which a mix has shifted; 0.1 watch, 0.25 shifted.")
+    js_distance: float = Field(default=0.1, gt=0, le=1, description="Jensen-Shannon distance (base 2, 0..1) at or above which a mix has shifted.")
+    share_change: float = Field(default=0.05, gt=0, le=1, description="Change of one class's (or one star's) share at or above which the mix has shifted (0.05: 5 points).")
+    text_drift_auc: float = Field(
+        default=0.6, gt=0.5, le=1, description="Domain-classifier ROC AUC (day vs trailing window) at or above which the text has drifted (30% of a night from a new category reads ~0.63)."
+    )
     oov_share_increase: float = Field(default=0.05, gt=0, description="Out-of-vocabulary token share above the reference by this much: alert.")
     truncated_share_increase: float = Field(default=0.05, gt=0, description="Share of reviews cut at the model's max length above the reference by this much: alert.")
     short_share_increase: float = Field(default=0.1, gt=0, description="Share of empty or very short reviews above the reference by this much: alert.")
     non_english_share_increase: float = Field(default=0.05, gt=0, description="Share of non-English reviews above the reference by this much: alert.")
+    duplicate_share_increase: float = Field(default=0.02, gt=0, description="Share of the night's reviews that repeat an earlier one, above the trailing window's by this much: alert.")
     f1_drop: float = Field(default=0.1, gt=0, description="Live F1 (per class, or macro) below the model's test F1 by this much: alert.")
     min_rated_per_class: int = Field(default=30, ge=1, description="Live per-class F1 is judged only for classes with at least this many star-rated reviews.")
+    chance_quantile: float = Field(
+        default=0.9995,
+        ge=0.9,
+        lt=1,
+        description="A signal fires only above this quantile of its value when nothing changed, at the night's size (its chance level; one check in 2,000 passes it by chance).",
+    )
+    page_ratio: float = Field(default=3.0, ge=1, description="A new incident whose strongest signal is this many times its threshold pages (otherwise it warns).")
     short_review_tokens: int = Field(default=3, ge=1, description="Reviews with at most this many tokens count as very short.")
     strong_probability: float = Field(default=0.9, gt=0.5, le=1, description="p(negative) / p(positive) at or above this: strongly negative / strongly positive.")
     explain_reviews: int = Field(default=5, ge=0, description="Reviews explained with LIME per report (each costs model calls).")
@@ -126,6 +139,13 @@ class Settings(BaseSettings):
     serve_max_text_chars: int = Field(default=20_000, ge=1, description="Characters kept per review; longer text is cut and the response says so.")
     serve_max_body_bytes: int = Field(default=8 * 2**20, ge=1, description="Largest request body accepted (413 beyond).")
     serve_poll_seconds: float = Field(default=10.0, gt=0, description="How often the champion pointer's generation/mtime is checked.")
+    serve_latency_budget_ms: float = Field(
+        default=150.0, gt=0, description="Load shedding: 503 at once for a request whose predicted time to its scores (work queued ahead + its own) is over this, or that arrives behind one waiting longer."
+    )
+    serve_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="Longest a client may take to send a request's headers (from connect, or from the previous response); then the connection is closed."
+    )
+    serve_body_timeout_s: float = Field(default=30.0, gt=0, description="Longest a request body may take to arrive; then 408 and the connection is closed.")
 
 
 def get_settings(**overrides: object) -> Settings:

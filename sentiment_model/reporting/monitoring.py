@@ -13,10 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sentiment_model.core.settings import ReportThresholds
 from sentiment_model.model.text import OOV_ID, Vocabulary, normalize_text, tokenize
+from sentiment_model.reporting import chance
 
-_EPSILON = 1e-4
 #: Probability histograms use this many equal bins on [0, 1].
 PROBABILITY_BINS = 10
 #: Token-count bin edges of the length distribution (the last bin is open-ended).
@@ -28,29 +27,14 @@ INPUT_STATS_SLICE = 50_000
 
 
 # --- distribution drift -------------------------------------------------------------------
-def _shares(counts: Sequence[float] | np.ndarray) -> np.ndarray:
-    values = np.clip(np.asarray(counts, dtype=float), _EPSILON, None)
-    return values / values.sum()
-
-
 def population_stability_index(actual: Sequence[float] | np.ndarray, expected: Sequence[float] | np.ndarray) -> float:
     """PSI = sum((a - e) * ln(a / e)) over shares (0.1: watch, 0.25: shifted)."""
-    a, e = _shares(actual), _shares(expected)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return float(chance.psi(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float))[0])
 
 
 def js_distance(actual: Sequence[float] | np.ndarray, expected: Sequence[float] | np.ndarray) -> float:
     """Jensen-Shannon distance in base 2: 0 for equal distributions, 1 for disjoint ones."""
-    a = np.asarray(actual, dtype=float)
-    e = np.asarray(expected, dtype=float)
-    a, e = a / a.sum(), e / e.sum()
-    m = (a + e) / 2
-
-    def kl(p: np.ndarray) -> float:
-        nonzero = p > 0
-        return float(np.sum(p[nonzero] * np.log2(p[nonzero] / m[nonzero])))
-
-    return float(np.sqrt(max(0.0, (kl(a) + kl(e)) / 2)))
+    return float(chance.js(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float))[0])
 
 
 def distribution_drift(actual: Sequence[float] | np.ndarray, expected: Sequence[float] | np.ndarray | None) -> dict[str, float] | None:
@@ -125,6 +109,7 @@ class InputStatsAccumulator:
             "empty_share": float(np.mean(lengths == 0)),
             "short_share": float(np.mean(lengths <= self.short_tokens)),
             "non_english_share": language_share,
+            "language_sample": len(self.sample_texts),
             "length_quantiles": {f"p{q}": float(np.percentile(lengths, q)) for q in (10, 50, 90, 99)},
             "length_mean": float(lengths.mean()),
             "length_histogram": np.histogram(np.minimum(lengths, LENGTH_EDGES[-1]), bins=[*LENGTH_EDGES, LENGTH_EDGES[-1] + 1])[0].tolist(),
@@ -155,14 +140,20 @@ def training_reference(
     max_length: int,
     probabilities: np.ndarray | None = None,
     classes: Sequence[str] = (),
+    predictions: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """What the report compares each night with, computed once at training time and stored
     in the model's fingerprint as ``input_reference``: input statistics of the training
     texts and, given the model's probabilities on held-out texts (validation or test), a
-    histogram of each class's probability."""
+    histogram of each class's probability and, given its decisions there (class indices),
+    how many it put in each class: the night's predicted shares are compared with these,
+    not with the true labels' shares, which the model never reproduces exactly."""
     reference: dict[str, Any] = {"input": input_stats(texts, vocabulary, max_length)}
     if probabilities is not None:
         reference["probability_histograms"] = {name: probability_histogram(probabilities[:, i]) for i, name in enumerate(classes)}
+    if predictions is not None:
+        counts = np.bincount(np.asarray(predictions, dtype=np.int64), minlength=len(classes))
+        reference["predicted_class_counts"] = {name: int(counts[i]) for i, name in enumerate(classes)}
     return reference
 
 
@@ -259,84 +250,24 @@ def per_class_quality(confusion: np.ndarray, classes: Sequence[str]) -> list[dic
     ]
 
 
-# --- alerts -------------------------------------------------------------------------------
-def _alert(kind: str, name: str, value: float, threshold: float, message: str) -> dict[str, Any]:
-    return {"kind": kind, "name": name, "value": float(value), "threshold": float(threshold), "message": message}
+def macro_f1_present(per_class: list[dict[str, Any]]) -> float:
+    """Macro-F1 over the classes the stars contain (a night without 3-star reviews has no
+    neutral class to get right)."""
+    present = [q["f1"] for q in per_class if q["support"]]
+    return float(np.mean(present)) if present else 0.0
 
 
-def drift_alerts(drift: dict[str, Any], thresholds: ReportThresholds) -> list[dict[str, Any]]:
-    """Class-share and probability-histogram drift at or above the PSI / JS thresholds."""
-    alerts = []
-    for reference in ("trailing", "training"):
-        measured = drift.get("class_shares", {}).get(reference)
-        if measured:
-            alerts += _effect_alerts(f"class shares vs {reference}", measured, thresholds)
-        for name, measured in (drift.get("probabilities", {}).get(reference) or {}).items():
-            alerts += _effect_alerts(f"p({name}) histogram vs {reference}", measured, thresholds)
-    return alerts
-
-
-def _effect_alerts(what: str, measured: dict[str, float], thresholds: ReportThresholds) -> list[dict[str, Any]]:
-    alerts = []
-    if measured["psi"] >= thresholds.psi:
-        alerts.append(_alert("drift", f"{what}: PSI", measured["psi"], thresholds.psi, f"{what}: PSI {measured['psi']:.3f} >= {thresholds.psi}"))
-    if measured["js_distance"] >= thresholds.js_distance:
-        alerts.append(_alert("drift", f"{what}: JS distance", measured["js_distance"], thresholds.js_distance, f"{what}: JS distance {measured['js_distance']:.3f} >= {thresholds.js_distance}"))
-    return alerts
-
-
-def text_drift_alerts(drift: dict[str, Any] | None, thresholds: ReportThresholds) -> list[dict[str, Any]]:
-    if not drift or drift["auc"] < thresholds.text_drift_auc:
-        return []
-    tokens = ", ".join(t["token"] for t in drift["day_tokens"][:5])
-    return [
-        _alert(
-            "drift",
-            "text: domain classifier AUC",
-            drift["auc"],
-            thresholds.text_drift_auc,
-            f"text drift: day vs reference AUC {drift['auc']:.3f} >= {thresholds.text_drift_auc} (today's tokens: {tokens})",
-        )
-    ]
-
-
-def input_health_alerts(day: dict[str, Any], reference: dict[str, Any] | None, reference_name: str, thresholds: ReportThresholds) -> list[dict[str, Any]]:
-    """Input measures that rose above the reference by more than their threshold."""
-    if not reference or not day.get("reviews"):
-        return []
-    limits = {
-        "oov_share": thresholds.oov_share_increase,
-        "truncated_share": thresholds.truncated_share_increase,
-        "short_share": thresholds.short_share_increase,
-        "non_english_share": thresholds.non_english_share_increase,
+def live_quality(confusion: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """A night's quality against the stars from its (true x predicted) counts."""
+    matrix = np.asarray(confusion)
+    if matrix.sum() == 0:
+        return {"rated_reviews": 0}
+    per_class = per_class_quality(matrix, classes)
+    return {
+        "rated_reviews": int(matrix.sum()),
+        "macro_f1": macro_f1_present(per_class),
+        "accuracy": float(np.trace(matrix) / matrix.sum()),
+        "classes_present": [q["class"] for q in per_class if q["support"]],
+        "per_class": per_class,
+        "confusion_matrix": matrix.tolist(),
     }
-    alerts = []
-    for measure, limit in limits.items():
-        today, before = day.get(measure), reference.get(measure)
-        if today is None or before is None:
-            continue
-        if today - before > limit:
-            alerts.append(_alert("input_health", f"{measure} vs {reference_name}", today - before, limit, f"{measure} {today:.3f} vs {reference_name} {before:.3f} (+{today - before:.3f} > {limit})"))
-    return alerts
-
-
-def quality_alerts(live: dict[str, Any], expected: dict[str, Any] | None, thresholds: ReportThresholds) -> list[dict[str, Any]]:
-    """Live F1 against the stars below the model's test F1 by more than ``f1_drop``: per
-    class with enough rated reviews, and macro when every class has enough."""
-    if not expected or not live.get("rated_reviews"):
-        return []
-    alerts = []
-    per_class = live.get("per_class", [])
-    judged = [row for row in per_class if row["support"] >= thresholds.min_rated_per_class]
-    for row in judged:
-        test_f1 = (expected.get("per_class") or {}).get(row["class"], {}).get("f1")
-        if test_f1 is not None and test_f1 - row["f1"] > thresholds.f1_drop:
-            alerts.append(
-                _alert("live_quality", f"F1 {row['class']}", row["f1"], test_f1 - thresholds.f1_drop, f"live F1 of {row['class']} {row['f1']:.3f} vs test {test_f1:.3f} (drop > {thresholds.f1_drop})")
-            )
-    test_macro = expected.get("macro_f1")
-    if per_class and len(judged) == len(per_class) and test_macro is not None and test_macro - live["macro_f1"] > thresholds.f1_drop:
-        alerts.append(
-            _alert("live_quality", "macro-F1", live["macro_f1"], test_macro - thresholds.f1_drop, f"live macro-F1 {live['macro_f1']:.3f} vs test {test_macro:.3f} (drop > {thresholds.f1_drop})")
-        )
-    return alerts

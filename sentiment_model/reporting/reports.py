@@ -1,13 +1,12 @@
 """The nightly report: SQL files in ``sql/`` run by DuckDB over the scored Parquet, plus
-drift effect sizes, input health, text drift, explanations, live quality against the
-stars, alerts, charts, and HTML/markdown/JSON output (``monitoring.py`` does the maths)."""
+input health, text drift, explanations, live quality against the stars, and the monitor's
+signals and incidents; written as HTML, markdown, chart PNGs and summary.json
+(``monitoring.py``, ``signals.py`` and ``incidents.py`` do the maths, ``charts.py`` and
+``render.py`` the output)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import html
-import io
 import math
 import posixpath
 import time
@@ -27,14 +26,13 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
 from sentiment_model.core.settings import ReportOptions, ReportThresholds, bundled_path
 from sentiment_model.model.text import Vocabulary, review_text
-from sentiment_model.reporting import monitoring
+from sentiment_model.reporting import incidents, monitoring, signals
+from sentiment_model.reporting.charts import report_charts
+from sentiment_model.reporting.render import render_html, render_markdown, signal_rows
 from sentiment_model.scoring.batch import list_day_files, scored_files
 
 if TYPE_CHECKING:
     from sentiment_model.model.classifier import SentimentClassifier
-
-#: Charts shown inline in the Prefect UI's markdown artifact (the rest are in the HTML).
-KEY_CHARTS = ("class_distribution.png", "sentiment_trend.png", "probability_histograms.png", "live_quality_trend.png")
 
 
 def load_sql(name: str, sql_dir: Path | None = None) -> str:
@@ -275,184 +273,11 @@ def read_window_texts(root: DataRoot, day: dt.date, window_days: int, limit: int
     return pa.concat_arrays([read_day_texts(root, d, per_day).column("text").combine_chunks() for d in days])
 
 
-# --- charts --------------------------------------------------------------------------------
-_COLORS = ("#d62728", "#ff7f0e", "#7f7f7f", "#17becf", "#2ca02c")
-
-
-def _class_colors(classes: Sequence[str]) -> list[str]:
-    if len(classes) == 3:
-        return ["#d62728", "#7f7f7f", "#2ca02c"]
-    return [_COLORS[i % len(_COLORS)] for i in range(len(classes))]
-
-
-def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _charts(summary: dict[str, Any], histogram: list[dict], window_days: int) -> dict[str, bytes]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    classes = summary["classes"]
-    colors = _class_colors(classes)
-    trailing_name = f"trailing {window_days} days"
-    charts: dict[str, bytes] = {}
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    rows = [r for r in summary["class_distribution"] if r["label"] in classes]
-    x = np.arange(len(rows))
-    for offset, (key, name) in enumerate((("day_share", summary["date"]), ("trailing_share", trailing_name), ("training_share", "training data"))):
-        ax.bar(x + (offset - 1) * 0.27, [row[key] or 0 for row in rows], width=0.27, label=name)
-    ax.set_xticks(x, [r["label"] for r in rows])
-    ax.set_ylabel("share of reviews")
-    ax.set_title("Predicted class distribution")
-    ax.legend(fontsize=8)
-    charts["class_distribution.png"] = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
-    trend = summary["trend"]
-    if trend:
-        days = [dt.date.fromisoformat(row["day"]) for row in trend]
-        for label, color in zip(classes, colors, strict=True):
-            ax.plot(days, [row["shares"].get(label, 0.0) for row in trend], marker="o", color=color, label=label)
-        ax.plot(days, [row["strongly_negative_share"] for row in trend], linestyle="--", color=colors[0], label="strongly negative")
-        ax.plot(days, [row["strongly_positive_share"] for row in trend], linestyle="--", color=colors[-1], label="strongly positive")
-        ax.legend(fontsize=7, ncol=2)
-        fig.autofmt_xdate()
-    ax.set_ylabel("share of the day's reviews")
-    ax.set_title("Sentiment trend")
-    charts["sentiment_trend.png"] = _png(fig)
-
-    hists = summary["probability_histograms"]
-    fig, axes = plt.subplots(1, len(classes), figsize=(2.2 * len(classes) + 0.6, 2.8), sharey=True)
-    centers = (np.arange(monitoring.PROBABILITY_BINS) + 0.5) / monitoring.PROBABILITY_BINS
-    for ax, label in zip(np.atleast_1d(axes), classes, strict=True):
-        for period, style in (("day", "-"), ("trailing", "--"), ("training", ":")):
-            counts = (hists.get(period) or {}).get(label)
-            if counts and sum(counts):
-                ax.plot(centers, np.asarray(counts) / sum(counts), style, marker=".", label=period)
-        ax.set_title(f"p({label})", fontsize=9)
-        ax.set_xlabel("probability", fontsize=8)
-    np.atleast_1d(axes)[0].set_ylabel("share of reviews")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.suptitle("Predicted probability distributions", fontsize=10)
-    charts["probability_histograms.png"] = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.0))
-    quality_trend = summary["live_quality"].get("trend") or []
-    if quality_trend:
-        days = [dt.date.fromisoformat(row["day"]) for row in quality_trend]
-        for label, color in zip(classes, colors, strict=True):
-            ax.plot(days, [np.nan if row["f1"].get(label) is None else row["f1"][label] for row in quality_trend], marker="o", color=color, label=f"F1 {label}")
-        ax.plot(days, [row["macro_f1"] for row in quality_trend], color="black", linewidth=2, label="macro-F1")
-        ax.legend(fontsize=7, ncol=2)
-        ax.set_ylim(0, 1)
-        fig.autofmt_xdate()
-    else:
-        ax.text(0.5, 0.5, "no star ratings in the window", ha="center", va="center")
-    ax.set_title("Live quality against star ratings")
-    charts["live_quality_trend.png"] = _png(fig)
-
-    health = summary["input_health"]
-    fig, ax = plt.subplots(figsize=(6.4, 3.0))
-    edges = monitoring.LENGTH_EDGES
-    names = [f"{a}-{b - 1}" if b - a > 1 else str(a) for a, b in zip(edges, edges[1:], strict=False)] + [f"{edges[-1]}+"]
-    x = np.arange(len(names))
-    for offset, (period, name) in enumerate((("day", summary["date"]), ("trailing", trailing_name), ("training", "training data"))):
-        stats = health.get(period)
-        if stats and stats.get("length_histogram"):
-            counts = np.asarray(stats["length_histogram"], dtype=float)
-            ax.bar(x + (offset - 1) * 0.27, counts / counts.sum(), width=0.27, label=name)
-    ax.set_xticks(x, names, rotation=45, fontsize=7)
-    ax.set_xlabel("tokens per review")
-    ax.set_ylabel("share of reviews")
-    ax.set_title("Review length")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    charts["length_distribution.png"] = _png(fig)
-
-    drift = summary["text_drift"]
-    if drift:
-        fig, ax = plt.subplots(figsize=(6.4, 3.4))
-        tokens = drift["day_tokens"][:10][::-1] + drift["reference_tokens"][:10][::-1]
-        ax.barh([t["token"] for t in tokens], [t["weight"] for t in tokens], color=["#1f77b4" if t["weight"] > 0 else "#aaaaaa" for t in tokens])
-        ax.set_xlabel("domain-classifier weight (> 0: today, < 0: reference window)")
-        ax.set_title(f"Tokens that separate today from the reference (AUC {drift['auc']:.2f})", fontsize=10)
-        ax.tick_params(axis="y", labelsize=7)
-        charts["text_drift_tokens.png"] = _png(fig)
-
-    fig, ax = plt.subplots(figsize=(6.4, 2.8))
-    if histogram:
-        ax.bar(
-            [row["bin_start"] for row in histogram], [row["reviews"] for row in histogram], width=0.045, align="edge", color=["#ff7f0e" if row["low_confidence"] else "#1f77b4" for row in histogram]
-        )
-    ax.set_xlabel("confidence (top class probability); orange = low")
-    ax.set_ylabel("reviews")
-    ax.set_title("Confidence")
-    charts["confidence_histogram.png"] = _png(fig)
-
-    confusion = summary["live_quality"].get("confusion_matrix")
-    if confusion:
-        charts["live_confusion_matrix.png"] = _confusion_png(np.asarray(confusion), classes, f"Predicted vs stars, {summary['date']}")
-    return charts
-
-
-def _confusion_png(counts: np.ndarray, classes: Sequence[str], title: str) -> bytes:
-    import matplotlib.pyplot as plt
-
-    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(4.4, 3.8))
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(classes)), classes, fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true (stars)")
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_title(title, fontsize=10)
-    return _png(fig)
-
-
-# --- tables --------------------------------------------------------------------------------
-def _table_html(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "<p><em>none</em></p>"
-    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row.values()) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _table_md(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "_none_\n"
-    head = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
-    return head + "".join("| " + " | ".join(_fmt(v).replace("|", "\\|") for v in row.values()) + " |\n" for row in rows)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value)
-    return str(value)
-
-
 def _empty_day_report(root: DataRoot, day: dt.date, model_version: str | None) -> dict[str, Any]:
-    """A report that says plainly that nothing was scored for ``day``, and an alert."""
+    """A report that says plainly that nothing was scored for ``day`` (the nightly flow
+    decides whether an empty night is a failure)."""
     message = f"no reviews for {day.isoformat()}"
-    alerts = [{"kind": "no_reviews", "name": "reviews", "value": 0.0, "threshold": 1.0, "message": message}]
-    summary = {"date": day.isoformat(), "reviews": 0, "message": message, "model_version": model_version, "alerts": alerts}
+    summary = {"date": day.isoformat(), "reviews": 0, "message": message, "model_version": model_version, "signals": [], "incidents": []}
     note = f"<h1>Review sentiment, {day}</h1><p>No reviews for {day}: nothing was scored.</p>"
     root.fs.pipe_file(root.report_file(day, "report.html"), f"<!doctype html><meta charset='utf-8'><title>{day}</title>{note}".encode())
     root.fs.pipe_file(root.report_file(day, "report.md"), f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n".encode())
@@ -522,28 +347,10 @@ def _live_quality(rows: list[dict[str, Any]], day: dt.date, classes: Sequence[st
     for when in sorted(by_day):
         quality = monitoring.per_class_quality(by_day[when], classes)
         trend.append(
-            {"day": when.isoformat(), "rated_reviews": int(by_day[when].sum()), "macro_f1": _macro_f1_present(quality), "f1": {q["class"]: q["f1"] if q["support"] else None for q in quality}}
+            {"day": when.isoformat(), "rated_reviews": int(by_day[when].sum()), "macro_f1": monitoring.macro_f1_present(quality), "f1": {q["class"]: q["f1"] if q["support"] else None for q in quality}}
         )
     confusion = by_day.get(day)
-    if confusion is None or confusion.sum() == 0:
-        return {"rated_reviews": 0, "trend": trend}
-    per_class = monitoring.per_class_quality(confusion, classes)
-    return {
-        "rated_reviews": int(confusion.sum()),
-        "macro_f1": _macro_f1_present(per_class),
-        "accuracy": float(np.trace(confusion) / confusion.sum()),
-        "classes_present": [q["class"] for q in per_class if q["support"]],
-        "per_class": per_class,
-        "confusion_matrix": confusion.tolist(),
-        "trend": trend,
-    }
-
-
-def _macro_f1_present(per_class: list[dict[str, Any]]) -> float:
-    """Macro-F1 over the classes the stars contain (a day without 3-star reviews has no
-    neutral class to get right)."""
-    present = [q["f1"] for q in per_class if q["support"]]
-    return float(np.mean(present)) if present else 0.0
+    return {**monitoring.live_quality(confusion if confusion is not None else np.zeros((len(classes), len(classes))), classes), "trend": trend}
 
 
 def _trend(rows: list[dict[str, Any]], classes: Sequence[str]) -> list[dict[str, Any]]:
@@ -615,7 +422,8 @@ def build_report(
 ) -> dict[str, Any]:
     """Run every report query and check for ``day`` and write report.html (one
     self-contained file), report.md, the chart PNGs and summary.json under
-    ``<root>/reports/date=D/``. Returns the summary, with its ``alerts``."""
+    ``<root>/reports/date=D/``. Returns the summary, with the night's ``signals`` and
+    ``incidents``, the ``tables`` and ``charts`` the UI shows, and where the HTML is."""
     model = model or ModelContext()
     options = options or ReportOptions()
     window_days, min_support = options.window_days, options.min_support
@@ -642,6 +450,7 @@ def build_report(
         histogram = queries.run("confidence_histogram", low_confidence=low_confidence)
         live = _live_quality(queries.run("live_quality"), day, classes)
         drift, histograms = _drift(distribution, queries.run("probability_histograms"), classes, model)
+        ratings = queries.run("rating_distribution")
         lap("queries")
         worst = _worst_reviews(queries, products[:3], thresholds)
         measurable = model.vocabulary is not None and model.max_length is not None
@@ -662,13 +471,10 @@ def build_report(
         "strongly_negative_share": today["strongly_negative_share"] if today else None,
         "strongly_positive_share": today["strongly_positive_share"] if today else None,
     }
-    health_reference, health_reference_name = (health.get("training"), "training") if health.get("training") else (health.get("trailing"), f"trailing {window_days} days")
-    alerts = (
-        monitoring.drift_alerts(drift, thresholds)
-        + monitoring.text_drift_alerts(text, thresholds)
-        + monitoring.input_health_alerts(health.get("day") or {}, health_reference, health_reference_name, thresholds)
-        + monitoring.quality_alerts(live, model.test_metrics, thresholds)
-    )
+    trailing_name = f"trailing {window_days} days"
+    measures = _measures(root, day, window_days, distribution, histograms, ratings, health, model)
+    night_signals = signals.assess(*measures, classes, thresholds, trailing_name, text, live, model.test_metrics)
+    night_incidents = incidents.open_incidents(day, night_signals, previous_incidents(root, day), thresholds)
     summary = {
         "date": day.isoformat(),
         "reviews": int(queries.day_rows),
@@ -690,24 +496,95 @@ def build_report(
         "explanations": explanations,
         "top_negative_products": products,
         "trend": trend,
+        "min_support": min_support,
         "thresholds": thresholds.model_dump(),
-        "alerts": alerts,
+        "signals": night_signals,
+        "incidents": night_incidents,
     }
-    charts = _charts(summary, histogram, window_days)
+    charts = report_charts(summary, histogram, window_days)
     lap("charts")
     for name, data in charts.items():
         root.fs.pipe_file(root.report_file(day, name), data)
     report_html = root.uri(root.report_file(day, "report.html"))
     root.fs.pipe_file(root.report_file(day, "report.html"), render_html(summary, charts).encode())
-    root.fs.pipe_file(root.report_file(day, "report.md"), _render_md(summary, {name: name for name in charts}).encode())
+    root.fs.pipe_file(root.report_file(day, "report.md"), render_markdown(summary, {name: name for name in charts}).encode())
     summary["timings_seconds"] = {**timings, "write": time.perf_counter() - clock}
     root.write_json_atomic(root.report_file(day, "summary.json"), summary)
-    return {
-        **summary,
-        "tables": {"class_distribution": distribution, "top_negative_products": products, "live_quality_per_class": live.get("per_class") or [], "input_health": health["rows"], "alerts": alerts},
-        "charts": {name: charts[name] for name in KEY_CHARTS if name in charts},
-        "report_html": report_html,
+    tables = {
+        "incidents": [{k: i[k] for k in ("severity", "status", "age_nights", "title", "message")} for i in night_incidents],
+        "class_distribution": distribution,
+        "top_negative_products": products,
+        "live_quality_per_class": live.get("per_class") or [],
+        "input_health": health["rows"],
+        "signals": signal_rows(night_signals),
     }
+    return {**summary, "tables": tables, "charts": charts, "report_html": report_html}
+
+
+def _measures(
+    root: DataRoot, day: dt.date, window_days: int, distribution: list[dict[str, Any]], histograms: dict[str, Any], ratings: list[dict[str, Any]], health: dict[str, Any], model: ModelContext
+) -> tuple[signals.Measures, signals.Measures | None, signals.Measures | None]:
+    """The night, the trailing window and the training data as the monitor reads them."""
+    stars: dict[str, dict[int, int]] = {"day": {}, "trailing": {}}
+    for row in ratings:
+        stars[row["period"]][int(row["rating"])] = int(row["reviews"])
+    day_rows, day_duplicates = _manifest_counts(root, [day])
+    window_rows, window_duplicates = _manifest_counts(root, [day - dt.timedelta(days=i) for i in range(1, window_days + 1)])
+    night = signals.Measures(
+        class_counts={row["label"]: row["day_count"] for row in distribution},
+        probability_histograms=histograms["day"],
+        rating_counts=stars["day"] or None,
+        input=health.get("day"),
+        rows=day_rows,
+        duplicates=day_duplicates,
+    )
+    trailing = None
+    if sum(row["trailing_count"] for row in distribution):
+        trailing = signals.Measures(
+            class_counts={row["label"]: row["trailing_count"] for row in distribution},
+            probability_histograms=histograms["trailing"],
+            rating_counts=stars["trailing"] or None,
+            input=health.get("trailing"),
+            rows=window_rows,
+            duplicates=window_duplicates,
+        )
+    reference = model.training_reference or {}
+    # The night's predictions are compared with the model's predictions on held-out data,
+    # never with the true labels' shares (a model does not reproduce those exactly).
+    training = signals.Measures(class_counts=reference.get("predicted_class_counts"), probability_histograms=histograms["training"] or None, input=health.get("training"))
+    return night, trailing, (training if training.class_counts or training.probability_histograms or training.input else None)
+
+
+def _manifest_counts(root: DataRoot, days: list[dt.date]) -> tuple[int | None, int | None]:
+    """Reviews read (before duplicates were dropped) and duplicates over the days' scored
+    manifests; (None, None) when none of the days was published."""
+    rows = duplicates = 0
+    found = False
+    for day in days:
+        path = root.scored_manifest(day)
+        try:
+            manifest = root.read_json(path) if root.exists(path) else None
+        except (OSError, ValueError):
+            manifest = None
+        if manifest:
+            found = True
+            rows += int(manifest.get("rows", 0)) + int(manifest.get("duplicates", 0))
+            duplicates += int(manifest.get("duplicates", 0))
+    return (rows, duplicates) if found else (None, None)
+
+
+def previous_incidents(root: DataRoot, day: dt.date) -> list[dict[str, Any]]:
+    """The incidents of the last night with reviews before ``day`` (within
+    ``incidents.CONTINUE_WITHIN_DAYS``): what tonight's incidents may continue."""
+    for back in range(1, incidents.CONTINUE_WITHIN_DAYS + 1):
+        path = root.report_file(day - dt.timedelta(days=back), "summary.json")
+        try:
+            summary = root.read_json(path) if root.exists(path) else None
+        except (OSError, ValueError):  # an unreadable old summary continues nothing
+            summary = None
+        if summary and summary.get("reviews"):
+            return list(summary.get("incidents") or [])
+    return []
 
 
 def _star_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -741,157 +618,3 @@ def _test_quality(metrics: dict[str, Any] | None, classes: Sequence[str]) -> lis
     if not metrics or "per_class" not in metrics:
         return []
     return [{"class": c, **{k: metrics["per_class"][c].get(k) for k in ("precision", "recall", "f1")}} for c in classes if c in metrics["per_class"]]
-
-
-# --- rendering -------------------------------------------------------------------------------
-def _headline(summary: dict[str, Any]) -> list[str]:
-    window = f"trailing {summary['window_days']} days"
-    shares = ", ".join(f"{row['label']} {row['day_share']:.1%}" for row in summary["class_distribution"])
-    drift = summary["drift"]["class_shares"]
-    lines = [
-        f"{summary['reviews']:,} reviews scored with model {summary['model_version']}",
-        shares + (f" (outside the classes: {summary['other_labels']})" if summary["other_labels"] else ""),
-        "class-share drift: "
-        + "; ".join(f"vs {name}: PSI {m['psi']:.3f}, JS {m['js_distance']:.3f}" if m else f"vs {name}: unavailable" for name, m in ((window, drift["trailing"]), ("training", drift["training"]))),
-        f"strongly negative {_pct(summary['strong_sentiment']['strongly_negative_share'])}, strongly positive {_pct(summary['strong_sentiment']['strongly_positive_share'])} ({summary['strong_sentiment']['rule']})",
-        f"low-confidence share (< {summary['low_confidence_threshold']}): {summary['low_confidence_share']:.1%}",
-    ]
-    live = summary["live_quality"]
-    if live["rated_reviews"]:
-        per_class = ", ".join(f"{q['class']} {q['f1']:.3f}" for q in live["per_class"])
-        lines.append(f"live quality against {live['rated_reviews']:,} star ratings: macro-F1 {live['macro_f1']:.4f} over the classes present (F1 {per_class}), accuracy {live['accuracy']:.4f}")
-    if summary["text_drift"]:
-        lines.append(f"text drift (domain classifier AUC, day vs {window}): {summary['text_drift']['auc']:.3f}")
-    lines.append(f"alerts: {len(summary['alerts'])}" + (" — " + "; ".join(a["message"] for a in summary["alerts"][:5]) if summary["alerts"] else ""))
-    return lines
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
-def _drift_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    drift = summary["drift"]
-    rows = []
-    for reference in ("trailing", "training"):
-        measured = drift["class_shares"][reference]
-        rows.append({"measure": "class shares", "reference": reference, "psi": measured and measured["psi"], "js_distance": measured and measured["js_distance"]})
-        for label, m in (drift["probabilities"][reference] or {}).items():
-            rows.append({"measure": f"p({label}) histogram", "reference": reference, "psi": m["psi"], "js_distance": m["js_distance"]})
-    return rows
-
-
-def _sections(summary: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]], list[str], str]]:
-    """(anchor, title, table rows, chart names, note) of every section, in order: one list
-    the HTML, the markdown and the tests share."""
-    window = f"trailing {summary['window_days']} days"
-    live = summary["live_quality"]
-    drift_notes = "; ".join(f"{k}: {v}" for k, v in summary["drift"]["unavailable"].items())
-    text = summary["text_drift"]
-    text_rows = [] if not text else [{**t, "side": "today"} for t in text["day_tokens"]] + [{**t, "side": "reference"} for t in text["reference_tokens"]]
-    explanations = summary["explanations"]
-    explained = [
-        {
-            "product_id": r["product_id"],
-            f"p({explanations.get('explained_class', '')})": r["p_most_negative"],
-            "attention tokens": r["top_tokens"],
-            "LIME words (weight)": [f"{w['token']} ({w['weight']:+.2f})" for w in r.get("lime", [])],
-            "text": r["text"][:160],
-        }
-        for r in explanations["reviews"]
-    ]
-    cost = explanations.get("seconds_per_explanation")
-    return [
-        ("alerts", "Alerts", [{k: a[k] for k in ("kind", "name", "value", "threshold", "message")} for a in summary["alerts"]], [], f"thresholds: {summary['thresholds']}"),
-        ("classes", "Class distribution", summary["class_distribution"], ["class_distribution.png"], f"shares among the model's classes; other labels: {summary['other_labels'] or 'none'}"),
-        ("drift", "Drift (effect sizes)", _drift_rows(summary), ["probability_histograms.png"], f"PSI and Jensen-Shannon distance (base 2) vs the {window} and the training data. {drift_notes}"),
-        (
-            "strong",
-            "Strongly negative / strongly positive",
-            [{k: row[k] for k in ("day", "reviews", "strongly_negative_share", "strongly_positive_share")} for row in summary["trend"]],
-            [],
-            summary["strong_sentiment"]["rule"],
-        ),
-        (
-            "quality",
-            "Live quality against star ratings",
-            live.get("per_class") or [],
-            ["live_quality_trend.png", "live_confusion_matrix.png"],
-            f"{live['rated_reviews']:,} rated reviews today; model's test split: " + ", ".join(f"{q['class']} F1 {q['f1']:.3f}" for q in summary["model_test_quality"]),
-        ),
-        ("input", "Input health", summary["input_health"]["rows"], ["length_distribution.png"], summary["input_health"].get("note") or f"day vs the {window} (sample) and the training data"),
-        (
-            "text-drift",
-            "Text drift: what people write about",
-            text_rows,
-            ["text_drift_tokens.png"],
-            f"domain classifier AUC {text['auc']:.3f} on {text['reviews_per_side']:,} reviews per side (day vs {window})"
-            if text
-            else "unavailable: too few reviews in the day or the reference window",
-        ),
-        (
-            "explanations",
-            "Why the worst reviews are negative",
-            explained,
-            [],
-            (explanations.get("note") or "") + (f" LIME: {explanations['lime_samples']} perturbed texts each, {cost:.2f} s per explanation" if cost is not None else ""),
-        ),
-        (
-            "stars",
-            "Five classes: one per star",
-            summary["star_view"],
-            [],
-            "the model's most probable star against the reviewers' stars (exact: both the same)"
-            if summary["star_view"]
-            else "the scoring model has three classes; a one-class-per-star model (`sentiment retrain --classes stars`) adds this view",
-        ),
-        ("products", "Products with the most negative reviews", summary["top_negative_products"], [], ""),
-        ("trend", "Trend", [{k: v for k, v in row.items() if k != "shares"} for row in summary["trend"]], ["sentiment_trend.png", "confidence_histogram.png"], ""),
-    ]
-
-
-_STYLE = (
-    "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-    "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}figure{display:inline-block;margin:.4em}img{max-width:480px}"
-    ".note{color:#555;font-size:13px}"
-)
-
-
-def render_html(summary: dict[str, Any], charts: dict[str, bytes]) -> str:
-    """One self-contained HTML file: charts embedded as base64 PNG, no external resource."""
-
-    def figures(names: list[str]) -> str:
-        return "".join(f"<figure><img alt='{name}' src='data:image/png;base64,{base64.b64encode(charts[name]).decode()}'/></figure>" for name in names if name in charts)
-
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in _headline(summary))
-    body = "".join(
-        f"<section id='{anchor}'><h2>{html.escape(title)}</h2><p class='note'>{html.escape(note)}</p>{figures(names)}{_table_html(rows)}</section>"
-        for anchor, title, rows, names, note in _sections(summary)
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>Review sentiment {summary['date']}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>Review sentiment, {summary['date']}</h1><ul>{items}</ul>{body}</body></html>"
-    )
-
-
-def _render_md(summary: dict[str, Any], images: dict[str, str]) -> str:
-    """Markdown of every section; ``images`` maps a chart name to its URL (a file name
-    beside report.md, or a data URI) and leaves out charts it does not name."""
-    lines = [f"# Review sentiment, {summary['date']}", "", *[f"- {line}" for line in _headline(summary)], ""]
-    for _, title, rows, names, note in _sections(summary):
-        lines += [f"## {title}", ""]
-        if note:
-            lines += [f"_{note}_", ""]
-        lines += [f"![{name}]({images[name]})" for name in names if name in images]
-        lines += ["", _table_md(rows)]
-    return "\n".join(lines)
-
-
-def summary_markdown(summary: dict[str, Any]) -> str:
-    """The report as a Prefect markdown artifact: the key charts inline (data URIs: the
-    UI renders markdown images as plain <img> elements), tables, and where the full
-    HTML report is."""
-    if not summary.get("reviews"):
-        return f"# Review sentiment, {summary['date']}\n\n{summary.get('message', 'no reviews')}\n"
-    images = {name: f"data:image/png;base64,{base64.b64encode(data).decode()}" for name, data in (summary.get("charts") or {}).items()}
-    return _render_md(summary, images) + f"\n\nFull HTML report (one self-contained file): `{summary.get('report_html', '')}`\n"

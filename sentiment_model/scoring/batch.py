@@ -13,7 +13,7 @@ import datetime as dt
 import posixpath
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -24,9 +24,10 @@ from sentiment_model.core.errors import ConfigError
 from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA, STAR_LABEL_IDS, conform_scored
-from sentiment_model.model.batching import inference_batches
-from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.text import PAD_ID, review_text, tokenize
+
+if TYPE_CHECKING:  # Keras (and TensorFlow) load with a model, not with this module: flows import it to validate parameters
+    from sentiment_model.model.classifier import SentimentClassifier
 
 MANIFEST = SCORED_MANIFEST  # known by this name to callers
 TOP_TOKENS = 3
@@ -39,6 +40,10 @@ class BatchValidationError(ValueError):
 
 class EmptyRunRefused(ConfigError):
     """A run that scored nothing would replace a published day that has reviews."""
+
+
+class MissingInput(ConfigError):
+    """A night had no batch file at all, and quiet nights were not declared normal."""
 
 
 @dataclass
@@ -169,6 +174,8 @@ def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array, words:
     """Probabilities, each review's top tokens (by attention weight) and, for a
     one-class-per-star model, its star probabilities (else None), in one bucketed pass;
     ``words``: ``texts`` already tokenized."""
+    from sentiment_model.model.batching import inference_batches  # imports Keras: only once there is a model
+
     ids, lengths, words = classifier.encode_with_tokens(texts, words)
     explainer = classifier.attention_explainer()
     star_predictor = classifier.star_predictor()

@@ -3,13 +3,15 @@ live quality per class and the alert rules."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from sentiment_model.core.settings import ReportOptions, ReportThresholds, get_settings
 from sentiment_model.model.text import Vocabulary
-from sentiment_model.reporting import monitoring
+from sentiment_model.reporting import chance, incidents, monitoring, signals
 
 
 def test_effect_sizes_are_zero_for_equal_distributions_and_grow_with_the_shift():
@@ -86,31 +88,118 @@ def test_text_drift_scores_a_new_topic_and_names_its_tokens():
     assert monitoring.text_drift(day[:5], reference) is None
 
 
-def test_per_class_quality_and_quality_alerts():
+def test_per_class_quality():
     confusion = np.array([[40, 5, 5], [10, 20, 20], [0, 10, 890]])
     rows = monitoring.per_class_quality(confusion, ("negative", "neutral", "positive"))
     assert rows[0]["precision"] == pytest.approx(40 / 50) and rows[0]["recall"] == pytest.approx(40 / 50)
     assert rows[1]["recall"] == pytest.approx(20 / 50) and rows[2]["support"] == 900
-    live = {"rated_reviews": 1000, "macro_f1": float(np.mean([r["f1"] for r in rows])), "per_class": rows}
-    expected = {"macro_f1": 0.75, "per_class": {"negative": {"f1": 0.8}, "neutral": {"f1": 0.6}, "positive": {"f1": 0.97}}}
-    alerts = monitoring.quality_alerts(live, expected, ReportThresholds(f1_drop=0.1))
-    assert [a["name"] for a in alerts] == ["F1 neutral"]
-    assert monitoring.quality_alerts(live, None, ReportThresholds()) == []
 
 
-def test_input_health_alerts_fire_only_above_the_threshold():
-    reference = {"oov_share": 0.05, "truncated_share": 0.01, "short_share": 0.02, "non_english_share": 0.0}
-    day = {"reviews": 100, "oov_share": 0.2, "truncated_share": 0.02, "short_share": 0.02, "non_english_share": None}
-    alerts = monitoring.input_health_alerts(day, reference, "training", ReportThresholds())
-    assert [a["name"] for a in alerts] == ["oov_share vs training"]
-    assert monitoring.input_health_alerts(day, None, "training", ReportThresholds()) == []
+CLASSES = ("negative", "neutral", "positive")
+TEST_CONFUSION = [[160, 25, 15], [30, 50, 20], [20, 40, 640]]
 
 
-def test_drift_alerts_use_the_thresholds():
-    drift = {"class_shares": {"trailing": {"psi": 0.3, "js_distance": 0.05}, "training": None}, "probabilities": {"trailing": {"negative": {"psi": 0.01, "js_distance": 0.2}}, "training": None}}
-    names = [a["name"] for a in monitoring.drift_alerts(drift, ReportThresholds(psi=0.25, js_distance=0.1))]
-    assert names == ["class shares vs trailing: PSI", "p(negative) histogram vs trailing: JS distance"]
-    assert monitoring.drift_alerts(drift, ReportThresholds(psi=0.5, js_distance=0.5)) == []
+def _quality(confusion: np.ndarray) -> dict:
+    rows = monitoring.per_class_quality(confusion, CLASSES)
+    return {"rated_reviews": int(confusion.sum()), "macro_f1": float(np.mean([r["f1"] for r in rows])), "per_class": rows}
+
+
+def test_the_chance_level_falls_with_the_nights_size_and_bucketing_errs_towards_silence():
+    reference = [1500, 700, 7800]
+    levels = [chance.distribution_chance(n, reference, 0.999) for n in (50, 300, 3000, 30000)]
+    for measure in ("psi", "js_distance", "share_increase"):
+        values = [level[measure] for level in levels]
+        assert values == sorted(values, reverse=True), (measure, values)
+    # The share change is judged in standard deviations, whose chance level hardly moves
+    # with the size (the points it stands for shrink with the standard deviation).
+    assert all(3 < level["share_z"] < 5 for level in levels), levels
+    assert all(chance.size_bucket(n) <= n and chance.size_bucket(n) >= 0.85 * n for n in (7, 50, 301, 3000, 123_456))
+    assert chance.distribution_chance(0, reference, 0.999) == {} and chance.distribution_chance(10, [0, 0, 0], 0.999) == {}
+
+
+@pytest.mark.parametrize("size", [50, 300, 3000])
+def test_nights_from_the_references_own_distribution_rarely_cross_the_chance_level(size):
+    """The rule's false-alarm rate: nights and references drawn from one distribution pass
+    the chance level about once in a thousand per statistic."""
+    rng = np.random.default_rng(size)
+    shares = np.array([0.15, 0.07, 0.78])
+    crossed = 0
+    for _ in range(300):
+        reference = rng.multinomial(10 * size, shares).astype(float)
+        day = rng.multinomial(size, shares).astype(float)
+        levels = chance.distribution_chance(size, reference, 0.999)
+        crossed += chance.psi(day, reference)[0] > levels["psi"] or chance.js(day, reference)[0] > levels["js_distance"]
+    assert crossed <= 3
+
+
+def test_a_shift_of_the_class_mix_fires_on_a_big_night_and_not_on_a_tiny_one():
+    thresholds = ReportThresholds()
+    reference = signals.Measures(class_counts={"negative": 1500, "neutral": 700, "positive": 7800})
+    for size, expected in ((50, False), (3000, True)):
+        night = signals.Measures(class_counts={"negative": int(0.25 * size), "neutral": int(0.07 * size), "positive": int(0.68 * size)})
+        fired = {s["measure"] for s in signals.prediction_signals(night, {"trailing": reference}, CLASSES, thresholds) if s["fired"]}
+        assert ("class shares: share change" in fired) is expected, (size, fired)
+    # Equal mixes never fire, however big the night.
+    same = signals.Measures(class_counts={"negative": 15000, "neutral": 7000, "positive": 78000})
+    assert not [s for s in signals.prediction_signals(same, {"trailing": reference}, CLASSES, thresholds) if s["fired"]]
+
+
+def test_an_effect_below_its_threshold_never_fires_even_far_beyond_chance():
+    thresholds = ReportThresholds()
+    reference = signals.Measures(class_counts={"negative": 150_000, "neutral": 70_000, "positive": 780_000})
+    night = signals.Measures(class_counts={"negative": 17_000, "neutral": 7_000, "positive": 76_000})  # 2 points on 100K reviews
+    rows = signals.prediction_signals(night, {"trailing": reference}, CLASSES, thresholds)
+    change = next(s for s in rows if s["measure"] == "class shares: share change")
+    assert change["value"] > change["chance_level"] and not change["fired"]
+
+
+def test_live_quality_fires_only_below_the_test_behaviour_at_the_nights_support():
+    thresholds = ReportThresholds(f1_drop=0.1, min_rated_per_class=30)
+    test = {"macro_f1": 0.71, "per_class": {c: {"f1": f} for c, f in zip(CLASSES, (0.78, 0.45, 0.92), strict=True)}, "confusion_matrix": TEST_CONFUSION}
+    as_tested = np.array([[80, 12, 8], [15, 25, 10], [10, 20, 320]])  # half the test split: the same behaviour
+    assert not [s for s in signals.quality_signals(_quality(as_tested), test, CLASSES, thresholds) if s["fired"]]
+    broken = np.array([[20, 10, 70], [15, 25, 10], [200, 20, 130]])  # negatives and positives swapped
+    fired = [s["measure"] for s in signals.quality_signals(_quality(broken), test, CLASSES, thresholds) if s["fired"]]
+    assert "F1 negative drop" in fired and "macro-F1 drop" in fired
+    assert signals.quality_signals(_quality(broken), None, CLASSES, thresholds) == []
+
+
+def test_input_shares_fire_above_threshold_and_chance():
+    thresholds = ReportThresholds()
+    reference = signals.Measures(input={"reviews": 5000, "oov_share": 0.05, "truncated_share": 0.01, "short_share": 0.02, "non_english_share": 0.0, "language_sample": 2000})
+    night = signals.Measures(input={"reviews": 1000, "oov_share": 0.2, "truncated_share": 0.02, "short_share": 0.02, "non_english_share": None})
+    fired = [s["measure"] for s in signals.input_signals(night, reference, "training", thresholds) if s["fired"]]
+    assert fired == ["oov_share"]
+    tiny = signals.Measures(input={"reviews": 10, "oov_share": 0.12, "truncated_share": 0.0, "short_share": 0.1, "non_english_share": None})
+    assert not [s for s in signals.input_signals(tiny, reference, "training", thresholds) if s["fired"]]  # 10 reviews: chance
+
+
+def test_duplicates_fire_when_every_review_arrives_twice():
+    thresholds = ReportThresholds()
+    trailing = signals.Measures(rows=30_000, duplicates=30)
+    doubled = signals.duplicate_signals(signals.Measures(rows=600, duplicates=300), trailing, thresholds)
+    assert doubled[0]["fired"] and doubled[0]["value"] == pytest.approx(0.5 - 0.001)
+    assert not signals.duplicate_signals(signals.Measures(rows=600, duplicates=1), trailing, thresholds)[0]["fired"]
+
+
+def _fired(kind: str, measure: str, ratio: float) -> dict:
+    return {"kind": kind, "measure": measure, "reference": "trailing", "value": ratio, "threshold": 1.0, "chance_level": 0.1, "fired": True, "ratio": ratio, "message": f"{measure}: {ratio}"}
+
+
+def test_signals_of_one_shift_are_one_incident_that_continues_without_a_new_alert():
+    thresholds = ReportThresholds()
+    night = [_fired("predictions", "class shares: PSI", 1.5), _fired("predictions", "p(negative) histogram: JS distance", 1.2), _fired("input", "oov_share", 4.0)]
+    quiet = {**_fired("ratings", "star ratings: PSI", 0.5), "fired": False}
+    first = incidents.open_incidents(dt.date(2015, 8, 30), [*night, quiet], [], thresholds)
+    assert [(i["kind"], i["status"], i["severity"]) for i in first] == [("input", "new", "page"), ("predictions", "new", "warning")]
+    assert first[1]["evidence"] == ["class shares: PSI: 1.5", "p(negative) histogram: JS distance: 1.2"] and "1 more signal" in first[1]["message"]
+    assert [i["kind"] for i in incidents.notifying(first)] == ["input", "predictions"]
+    second = incidents.open_incidents(dt.date(2015, 8, 31), night[:2], first, thresholds)
+    assert len(second) == 1 and second[0]["id"] == first[1]["id"] == "predictions-2015-08-30"
+    assert (second[0]["status"], second[0]["severity"], second[0]["opened_as"], second[0]["age_nights"]) == ("continuing", "info", "warning", 2)
+    assert incidents.notifying(second) == [] and "1 continuing" in incidents.headline(second)
+    quality = incidents.open_incidents(dt.date(2015, 8, 31), [_fired("quality", "macro-F1 drop", 1.1)], [], thresholds)
+    assert quality[0]["severity"] == "page"  # the model disagrees with the customers' own stars
 
 
 def test_report_options_take_the_configured_thresholds_only_when_none_are_given():

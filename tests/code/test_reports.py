@@ -30,14 +30,14 @@ from tests.conftest import canonical_rows, synthetic_reviews
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 NORMAL_DAYS = [dt.date(2015, 7, 1), dt.date(2015, 7, 2), dt.date(2015, 7, 3)]
 DRIFTED = dt.date(2015, 7, 4)
-SECTIONS = ("alerts", "classes", "drift", "strong", "quality", "input", "text-drift", "explanations", "stars", "products", "trend")
+SECTIONS = ("incidents", "monitor", "classes", "drift", "strong", "quality", "input", "text-drift", "explanations", "products", "trend")
 
 
-def _negative_reviews_of_one_product(n: int) -> pa.Table:
+def _negative_reviews_of_one_product(n: int, day: dt.date = DRIFTED) -> pa.Table:
     """A drifted day: one product's negative reviews only, about a new topic."""
     reviews = synthetic_reviews(8 * n, seed=21)
     negative = reviews.filter(pa.compute.less_equal(reviews.column("rating"), 2)).slice(0, n)
-    rows = canonical_rows(negative, DRIFTED)
+    rows = canonical_rows(negative, day)
     texts = [f"{t} the battery caught fire recall" for t in rows.column("text").to_pylist()]
     return rows.set_column(rows.schema.get_field_index("text"), "text", pa.array(texts)).set_column(rows.schema.get_field_index("product_id"), "product_id", pa.array(["B00FIRE"] * rows.num_rows))
 
@@ -71,29 +71,51 @@ def _server_events(prefix: str) -> list[dict]:
     return asyncio.run(read())
 
 
-def test_a_drifted_day_raises_a_drift_alert_and_the_event_reaches_the_server(drift_root):
+def test_a_drifted_day_opens_one_incident_per_kind_and_its_event_reaches_the_server(drift_root):
     root, outcome = drift_root
     drifted = outcome["days"][DRIFTED.isoformat()]
-    assert "review-sentiment.alert.drift" in drifted["events"]
+    assert "review-sentiment.incident.opened" in drifted["events"]
     assert "review-sentiment.report.published" in drifted["events"]
     summary = _summary(root, DRIFTED)
-    kinds = {a["kind"] for a in summary["alerts"]}
-    assert "drift" in kinds
+    opened = {i["kind"]: i for i in summary["incidents"] if i["status"] == "new"}
+    assert {"predictions", "input"} <= set(opened), summary["incidents"]
+    assert len(summary["incidents"]) == len({i["kind"] for i in summary["incidents"]})  # one incident per kind
+    for incident in opened.values():
+        assert incident["severity"] in ("warning", "page") and incident["evidence"] and incident["first_seen"] == DRIFTED.isoformat()
+    fired = [s for s in summary["signals"] if s["fired"]]
+    assert all(s["value"] >= s["threshold"] and (s["chance_level"] is None or s["value"] > s["chance_level"]) for s in fired)
     assert summary["drift"]["class_shares"]["trailing"]["psi"] >= ReportThresholds().psi
     assert summary["text_drift"]["auc"] >= ReportThresholds().text_drift_auc
     assert {"battery", "fire", "recall"} & {t["token"] for t in summary["text_drift"]["day_tokens"][:5]}
     ordinary = _summary(root, NORMAL_DAYS[-1])
-    assert not [a for a in ordinary["alerts"] if a["kind"] == "drift"], ordinary["alerts"]
-    assert "review-sentiment.alert.drift" not in outcome["days"][NORMAL_DAYS[-1].isoformat()]["events"]
+    assert not [i for i in ordinary["incidents"] if i["kind"] == "predictions"], ordinary["incidents"]
+    assert "review-sentiment.incident.opened" not in outcome["days"][NORMAL_DAYS[-1].isoformat()]["events"]
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the events worker sends asynchronously
-        events = _server_events("review-sentiment.alert.drift")
-        if any(e["resource"]["prefect.resource.id"] == f"review-sentiment.day.{DRIFTED.isoformat()}" for e in events):
+        events = _server_events("review-sentiment.incident.opened")
+        mine = [e for e in events if e["resource"].get("review-sentiment.night") == DRIFTED.isoformat()]
+        if mine:
+            assert any(e["resource"]["prefect.resource.name"] == opened["predictions"]["message"][:500] for e in mine)
             break
         time.sleep(1)
     else:
-        pytest.fail("the drift alert event never reached the Prefect server")
+        pytest.fail("the incident event never reached the Prefect server")
+
+
+def test_rebuilding_the_next_nights_report_continues_the_incident(drift_root, tmp_path):
+    """The night after an incident, the same shift is the same incident, one night older,
+    with no new alert."""
+    root, _ = drift_root
+    following = DRIFTED + dt.timedelta(days=1)
+    write_incoming_batches(root, _negative_reviews_of_one_product(150, following))
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=following, report=ReportOptions(window_days=3)))
+    summary = _summary(root, following)
+    continuing = {i["kind"]: i for i in summary["incidents"] if i["status"] == "continuing"}
+    assert "predictions" in continuing, summary["incidents"]
+    assert continuing["predictions"]["id"] == f"predictions-{DRIFTED.isoformat()}" and continuing["predictions"]["age_nights"] == 2
+    assert continuing["predictions"]["severity"] == "info"
+    assert "review-sentiment.incident.continuing" in outcome["days"][following.isoformat()]["events"]
 
 
 def test_report_has_every_section_and_one_self_contained_html(drift_root):
@@ -133,7 +155,7 @@ def test_report_has_every_section_and_one_self_contained_html(drift_root):
     strong = summary["strong_sentiment"]
     assert strong["strongly_negative_share"] is not None and "p(negative) >= 0.9" in strong["rule"]
     markdown = root.fs.cat_file(posixpath.join(folder, "report.md")).decode()
-    for title in ("Drift (effect sizes)", "Input health", "Text drift", "Why the worst reviews are negative", "Live quality"):
+    for title in ("Incidents", "Monitor: every signal", "Predicted probabilities", "Input health", "Text drift", "Why the worst reviews are negative", "Live quality"):
         assert f"## {title}" in markdown
 
 
@@ -204,11 +226,12 @@ def test_model_context_reads_the_registry(drift_root):
     assert context.vocabulary is not None and context.max_length == 24 and context.test_metrics["macro_f1"] > 0
 
 
-def test_an_empty_day_raises_the_no_reviews_alert(drift_root):
+def test_an_expected_empty_night_reports_no_reviews_and_opens_no_incident(drift_root):
     root, _ = drift_root
     day = dt.date(2015, 7, 9)
-    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day))
-    assert outcome["days"][day.isoformat()]["events"] == ["review-sentiment.report.published", "review-sentiment.alert.no-reviews"]
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day, expect_empty_nights=True))  # else the night fails: no input
+    assert outcome["days"][day.isoformat()]["events"] == ["review-sentiment.report.published"]
+    assert _summary(root, day)["incidents"] == []
     assert root.read_json(posixpath.join(root.scored_dir(day), MANIFEST))["rows"] == 0
 
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from flows.nightly_scoring import nightly_scoring
+from flows.report import report
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import SCORED_SCHEMA
 from sentiment_model.model.registry import load_classifier
-from sentiment_model.scoring.batch import MANIFEST, BatchValidationError, list_day_files, read_scored_day, score_file
+from sentiment_model.scoring.batch import MANIFEST, BatchValidationError, MissingInput, list_day_files, read_scored_day, score_file
 from sentiment_model.scoring.config import ScoringConfig
+from tasks.scoring import artifact_key, report_link
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 DAY = dt.date(2015, 8, 31)
@@ -64,14 +70,133 @@ def test_interrupted_run_leaves_previous_output_and_rerun_scores_each_review_onc
     assert not any("dead00" in p for p in root.fs.ls(root.scored_dir(day), detail=False))
 
 
-def test_empty_day_gives_a_clear_report(tiny_champion_root):
+def _api(path: str, body: dict) -> list[dict]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        response = client._client.post(path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+
+def _run_artifacts(flow_run_id) -> list[dict]:
+    return _api("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [str(flow_run_id)]}}})
+
+
+def _latest(key: str) -> dict:
+    (latest,) = _api("/artifacts/latest/filter", {"artifacts": {"key": {"any_": [key]}}})
+    return latest
+
+
+def test_a_night_is_named_for_its_date_and_holds_its_report_and_progress_on_its_own_page(tiny_champion_root):
     root = tiny_champion_root
-    day = dt.date(2015, 9, 1)
-    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day))
-    assert outcome["days"][day.isoformat()]["scored"] == 0
-    summary = root.read_json(posixpath.join(root.reports_dir(day), "summary.json"))
-    assert summary["message"] == f"no reviews for {day.isoformat()}"
-    assert root.read_json(posixpath.join(root.scored_dir(day), MANIFEST))["rows"] == 0
+    first = dt.date(2015, 8, 30)
+    state = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=first, end_date=DAY), return_state=True)
+    assert state.is_completed()
+    flow_run_id = state.state_details.flow_run_id
+    (run,) = _api("/flow_runs/filter", {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}})
+    assert run["name"] == "nightly 2015-08-30..2015-08-31"
+    subflows = _api("/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [str(flow_run_id)]}}})
+    assert sorted(r["name"] for r in subflows) == ["score 2015-08-30 (3 files)", "score 2015-08-31 (2 files)"]
+    assert not any(_run_artifacts(r["id"]) for r in subflows)  # every artifact is on the night's own page
+    artifacts = _run_artifacts(flow_run_id)
+    progress = sorted((a["description"], a["data"]) for a in artifacts if a["type"] == "progress")
+    assert progress == [("scoring 2 files of 2015-08-31", 100.0), ("scoring 3 files of 2015-08-30", 100.0)]
+    keys = {a["key"] for a in artifacts}
+    expected = {"adhoc-nightly-scoring-report", "adhoc-nightly-scoring-report-html", "adhoc-nightly-scoring-class-distribution", "adhoc-nightly-scoring-negative-products"}
+    assert expected <= keys and all(key is None or re.fullmatch(r"[a-z0-9-]+", key) for key in keys)
+    links = sorted(a["data"] for a in artifacts if a["key"] == "adhoc-nightly-scoring-report-html")  # a link artifact is markdown
+    assert links == [f"[Full HTML report of {day}]({posixpath.join(root.reports_dir(day), 'report.html')})" for day in (first, DAY)]
+    assert _latest("adhoc-nightly-scoring-report")["flow_run_id"] == str(flow_run_id)
+
+    # A rebuild by the report flow: its own run, named for the day; its keys never say report twice.
+    rebuilt = report(run_date=DAY, data_root=root.url, return_state=True)
+    (run,) = _api("/flow_runs/filter", {"flow_runs": {"id": {"any_": [str(rebuilt.state_details.flow_run_id)]}}})
+    assert run["name"] == f"report {DAY}"
+    keys = {a["key"] for a in _run_artifacts(run["id"])}
+    assert {"adhoc-report", "adhoc-report-html", "adhoc-report-class-distribution"} <= keys and not any("report-report" in k for k in keys)
+
+
+def test_run_names_say_what_each_run_covers(monkeypatch):
+    from types import SimpleNamespace
+
+    import flows.nightly_scoring as nightly_module
+    import flows.retrain as retrain_module
+    from sentiment_model.training.train import RetrainConfig
+
+    def named(module, function, **parameters) -> str:
+        monkeypatch.setattr(module, "flow_run", SimpleNamespace(parameters=parameters))
+        return function()
+
+    assert named(nightly_module, nightly_module.nightly_run_name, config=ScoringConfig(run_date=DAY)) == f"nightly {DAY}"
+    assert named(nightly_module, nightly_module.nightly_run_name, config=ScoringConfig(run_date=dt.date(2015, 8, 25), end_date=DAY)) == f"nightly 2015-08-25..{DAY}"
+    monkeypatch.setenv("SENTIMENT_TIMEZONE", "Pacific/Kiritimati")  # UTC+14: its yesterday is not always UTC's
+    assert named(nightly_module, nightly_module.nightly_run_name, config=None) == f"nightly {nightly_module.yesterday('Pacific/Kiritimati')}"
+    assert named(nightly_module, nightly_module.score_run_name, day=DAY, files=["a"]) == f"score {DAY} (1 file)"
+    assert named(nightly_module, nightly_module.score_run_name, day=DAY, files=["a", "b", "c"]) == f"score {DAY} (3 files)"
+    today = dt.datetime.now(dt.UTC).date()
+    assert (
+        named(retrain_module, retrain_module.retrain_run_name, config=RetrainConfig(sample_size=9000, train_before=dt.date(2015, 8, 25)))
+        == f"retrain {today} (reviews before 2015-08-25, sample 9,000)"
+    )
+    assert named(retrain_module, retrain_module.retrain_run_name) == f"retrain {today} (all reviews)"
+
+
+def test_a_night_without_input_fails_clearly_unless_quiet_nights_are_expected(tiny_champion_root):
+    root = tiny_champion_root
+    real = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY), return_state=True)
+    latest = _latest("adhoc-nightly-scoring-report")
+    assert latest["flow_run_id"] == str(real.state_details.flow_run_id)
+
+    # Not expected: the other days run, the night is neither scored nor reported, the run fails saying why.
+    quiet = dt.date(2015, 9, 2)
+    state = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY, end_date=quiet), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(MissingInput) as raised:
+        state.result()
+    folder = root.uri(root.incoming_dir(dt.date(2015, 9, 1)))
+    assert str(raised.value).startswith(f"no input for 2015-09-01: no batch files under {folder}; set config.expect_empty_nights if quiet nights are normal no input for 2015-09-02")
+    assert state.message and "no input for 2015-09-01" in state.message
+    for day in (dt.date(2015, 9, 1), quiet):
+        assert not root.exists(root.scored_dir(day)) and not root.exists(root.reports_dir(day))
+    assert {a["key"] for a in _run_artifacts(state.state_details.flow_run_id)} >= {"adhoc-nightly-scoring-report"}  # 2015-08-31's
+    assert _latest("adhoc-nightly-scoring-report")["description"] == f"Review sentiment {DAY}"
+
+    # Expected: an empty report, on the run's page without a key; the latest report stays the last real one.
+    latest = _latest("adhoc-nightly-scoring-report")
+    state = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=quiet, expect_empty_nights=True), return_state=True)
+    assert state.is_completed()
+    summary = root.read_json(posixpath.join(root.reports_dir(quiet), "summary.json"))
+    assert summary["reviews"] == 0
+    assert root.read_json(posixpath.join(root.scored_dir(quiet), MANIFEST))["rows"] == 0
+    artifacts = _run_artifacts(state.state_details.flow_run_id)
+    assert [(a["type"], a["key"]) for a in artifacts] == [("markdown", None)]
+    assert _latest("adhoc-nightly-scoring-report")["id"] == latest["id"]
+
+
+def test_bad_parameters_are_refused_by_the_flow_before_it_runs():
+    state = nightly_scoring(config={"run_date": "2015-08-31", "end_date": "2015-08-30"}, return_state=True)
+    assert state.is_failed() and "end_date 2015-08-30 is before run_date 2015-08-31" in state.message
+    state = nightly_scoring(config={"end_date": "2015-08-30"}, return_state=True)
+    assert state.is_failed() and "end_date 2015-08-30 needs a run_date" in state.message
+
+
+def test_importing_the_flows_loads_no_deep_learning_framework():
+    """Prefect imports the flow's module to validate its parameters: bad ones are refused
+    in seconds, not after TensorFlow's ~50 s of loading."""
+    code = "import sys, flows.nightly_scoring, flows.report; print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax', 'torch'}))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
+
+
+def test_artifact_keys_and_report_links():
+    assert artifact_key("report", "report") == "report"
+    assert artifact_key("report", "class-distribution") == "report-class-distribution"
+    assert artifact_key("report", "report-html") == "report-html"
+    assert artifact_key("nightly-scoring", "report") == "nightly-scoring-report"
+    assert artifact_key("Nightly_Scoring (EU)", "input-health") == "nightly-scoring-eu-input-health"
+    assert report_link("gs://bucket/review sentiment/reports/date=2015-08-31/report.html") == "https://storage.cloud.google.com/bucket/review%20sentiment/reports/date%3D2015-08-31/report.html"
+    assert report_link("/data/reports/date=2015-08-31/report.html") == "/data/reports/date=2015-08-31/report.html"
 
 
 def test_batch_with_missing_column_or_wrong_type_names_file_and_column(tiny_champion_root, tmp_path):
@@ -124,8 +249,8 @@ def test_scoring_config_lists_the_days_and_refuses_a_backwards_range():
     assert ScoringConfig(run_date=DAY, end_date=dt.date(2015, 9, 2)).days(yesterday) == [DAY, dt.date(2015, 9, 1), dt.date(2015, 9, 2)]
     with pytest.raises(ValueError, match="end_date 2015-08-30 is before run_date 2015-08-31"):
         ScoringConfig(run_date=DAY, end_date=dt.date(2015, 8, 30))
-    with pytest.raises(ValueError, match="is before run_date 2015-09-01"):
-        ScoringConfig(end_date=DAY).days(yesterday)  # run_date defaults to yesterday, after end_date
+    with pytest.raises(ValueError, match="end_date 2015-08-31 needs a run_date"):
+        ScoringConfig(end_date=DAY)  # the first day of a backfill is never an implicit 'yesterday'
     with pytest.raises(ValueError, match="extra"):
         ScoringConfig(rundate=DAY)  # a misspelt option is an error, not ignored
 
@@ -134,5 +259,5 @@ def test_the_nightly_flow_takes_one_scoring_config_rendered_as_a_form():
     schema = nightly_scoring.parameters.model_dump()
     assert set(schema["properties"]) == {"data_root", "config"}
     definitions = schema["definitions"]
-    assert {"run_date", "end_date", "model_version", "dask_address", "max_workers", "allow_empty", "report"} <= set(definitions["ScoringConfig"]["properties"])
+    assert {"run_date", "end_date", "model_version", "dask_address", "max_workers", "allow_empty", "expect_empty_nights", "report"} <= set(definitions["ScoringConfig"]["properties"])
     assert "window_days" in definitions["ReportOptions"]["properties"]

@@ -115,7 +115,7 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
         )
         assert block.returncode == 0, block.stderr[-2000:]
         installed = subprocess.run([str(BIN / "sentiment"), "alerts", "install", "--block", "custom-webhook/e2e-alerts"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-        assert installed.returncode == 0 and "review-sentiment: report alert" in installed.stdout, installed.stderr[-2000:]
+        assert installed.returncode == 0 and "Review sentiment: new incident (warning or page)" in installed.stdout, installed.stderr[-2000:]
         deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
         by_name = {d["name"]: d for d in deployments}
         assert set(by_name) == {"nightly-scoring", "retrain", "ingest", "report"}
@@ -137,20 +137,31 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
             timeout=10,
         ).json()
 
-        def final_state() -> str | None:
-            state = httpx.get(f"{api}/flow_runs/{flow_run['id']}", timeout=10).json()["state"]["type"]
+        def final_state(run_id: str = flow_run["id"]) -> str | None:
+            state = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
             return state if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
 
         state = wait_for(final_state, 480, "the nightly-scoring run", interval=2)
         assert state == "COMPLETED", (logs / "worker.log").read_text()[-5000:]
 
+        # The night's own run is named for it and holds the report, the link, the tables and the progress.
+        assert httpx.get(f"{api}/flow_runs/{flow_run['id']}", timeout=10).json()["name"] == f"nightly {DAY}"
         artifacts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}}, timeout=10).json()
-        subflow_runs = httpx.post(f"{api}/flow_runs/filter", json={"flow_runs": {"parent_flow_run_id": {"any_": [flow_run["id"]]}}}, timeout=10).json()
         keys = {a["key"] for a in artifacts}
-        for run in subflow_runs:
-            keys |= {a["key"] for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json()}
-        assert {"nightly-scoring-report", "nightly-scoring-class-distribution", "nightly-scoring-negative-products"} <= keys
-        assert any(a["type"] == "progress" for run in subflow_runs for a in httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}, timeout=10).json())
+        assert {"nightly-scoring-report", "nightly-scoring-report-html", "nightly-scoring-class-distribution", "nightly-scoring-negative-products"} <= keys
+        assert [a["description"] for a in artifacts if a["type"] == "progress"] == [f"scoring 1 file of {DAY}"]
+
+        # Bad parameters are refused by the flow's parameter model on the worker, before TensorFlow loads.
+        bad = httpx.post(
+            f"{api}/deployments/{nightly['id']}/create_flow_run",
+            json={"parameters": {"config": {"run_date": DAY.isoformat(), "end_date": "2015-08-01"}}},
+            timeout=10,
+        ).json()
+        started = time.monotonic()
+        assert wait_for(lambda: final_state(bad["id"]), 120, "the run with bad parameters", interval=1) == "FAILED"
+        refused = httpx.get(f"{api}/flow_runs/{bad['id']}", timeout=10).json()
+        assert "end_date 2015-08-01 is before run_date 2015-08-31" in refused["state"]["message"], refused["state"]
+        assert time.monotonic() - started < 90  # the worker polls every 10 s; loading TensorFlow alone took ~50 s
 
         def events(prefix: str) -> list[dict]:
             return httpx.post(f"{api}/events/filter", json={"filter": {"event": {"prefix": [prefix]}}, "limit": 50}, timeout=10).json()["events"]
@@ -158,10 +169,10 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
         # The report's event (and any alert event) is on the server, tied to the flow run;
         # an alert event makes the installed automation act.
         published = wait_for(lambda: events("review-sentiment.report.published"), 60, "the report event on the server")
-        assert published[0]["resource"]["prefect.resource.id"] == f"review-sentiment.day.{DAY.isoformat()}"
+        assert published[0]["resource"]["prefect.resource.id"] == f"review-sentiment.night.{DAY.isoformat()}"
         assert flow_run["id"] in {r["prefect.resource.id"].split(".")[-1] for e in published for r in e["related"]}
-        if events("review-sentiment.alert."):
-            wait_for(lambda: events("prefect.automation."), 120, "the alert automation to act")
+        if [e for e in events("review-sentiment.incident.opened") if e["resource"].get("review-sentiment.severity") in ("warning", "page")]:
+            wait_for(lambda: events("prefect.automation."), 120, "the incident automation to act")
 
         scored = read_scored_day(root, DAY)
         assert scored.num_rows == staged and len(set(scored.column("review_id").to_pylist())) == staged

@@ -123,6 +123,10 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda t: (["score", "--run-date", "2015-08-31", "--end-date", "2015-08-30", "--data-root", fake_champion(t)], {}),
         "--end-date 2015-08-30 is before --run-date 2015-08-31",
     ),
+    "end date without a run date (score)": (
+        lambda t: (["score", "--end-date", "2015-08-30", "--data-root", fake_champion(t)], {}),
+        "--end-date 2015-08-30 needs a --run-date",
+    ),
     "reversed date range (stage-batches)": (
         lambda t: (["stage-batches", "--start", "2015-08-31", "--end", "2015-08-01", "--data-root", str(t / "root")], {}),
         "--end 2015-08-01 is before --start 2015-08-31",

@@ -21,7 +21,7 @@ from sentiment_model.core.layout import DataRoot, new_run_id
 from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.ingest.pipeline import EmptyIngestRun
 from sentiment_model.model.registry import load_classifier
-from sentiment_model.scoring.batch import MANIFEST, EmptyRunRefused, list_day_files, read_scored_day, score_day, score_file
+from sentiment_model.scoring.batch import MANIFEST, EmptyRunRefused, MissingInput, list_day_files, read_scored_day, score_day, score_file
 from sentiment_model.scoring.config import ScoringConfig
 from tests.conftest import canonical_rows, synthetic_reviews
 
@@ -103,13 +103,19 @@ def test_rescoring_a_day_whose_input_is_gone_keeps_the_published_day(day_root, t
 
     state = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY), return_state=True)
     assert state.is_failed()
+    with pytest.raises(MissingInput, match=rf"no input for {DAY}: no batch files under .*expect_empty_nights"):
+        state.result()
+    assert root.read_json(manifest_path) == published
+    # Even where quiet nights are expected, an empty run does not replace a day with reviews.
+    state = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY, expect_empty_nights=True), return_state=True)
+    assert state.is_failed()
     with pytest.raises(EmptyRunRefused, match=rf"{DAY}: this run scored no reviews \(no batch files .*published run {published['run_id']} with 90 reviews is kept.*--allow-empty"):
         state.result()
     assert root.read_json(manifest_path) == published
     assert read_scored_day(root, DAY).drop_columns(["scored_at"]).sort_by("review_id").equals(before)
 
     # Asked explicitly: the day is replaced by an empty one.
-    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY, allow_empty=True))
+    outcome = nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=DAY, allow_empty=True, expect_empty_nights=True))
     assert outcome["days"][DAY.isoformat()]["scored"] == 0
     assert root.read_json(manifest_path)["rows"] == 0
 
