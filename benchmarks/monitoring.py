@@ -105,7 +105,9 @@ class Monitor:
             duplicates=night.duplicates,
         )
 
-    def assess(self, night: Night, window: list[Night], previous: list[dict[str, Any]], day: Any, rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
+    def assess(self, night: Night, window: list[Night], earlier: list[list[dict[str, Any]]], day: Any, rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
+        """The night's signals and incidents; ``earlier``: the incidents of the nights
+        before, newest first (as the report reads them from past summaries)."""
         t = self.thresholds
         measured = self.counts(night)
         day_measures = dataclasses.replace(measured, input=self._input(night.scored.texts))
@@ -117,7 +119,7 @@ class Monitor:
         np.add.at(confusion, (truth, night.scored.predicted), 1)
         live = monitoring.live_quality(confusion, LABELS)
         found = signals.assess(day_measures, trailing, self.training, LABELS, t, "trailing 30 days", text, live, self.test_metrics)
-        return found, incidents.open_incidents(day, found, previous, t)
+        return found, incidents.open_incidents(day, found, incidents.carried(earlier), t)
 
     def _input(self, texts: list[str]) -> dict[str, Any]:
         return monitoring.input_stats(texts, self.classifier.vocabulary, self.classifier.max_length, self.thresholds.short_review_tokens)
@@ -284,12 +286,12 @@ def monitoring_benchmark(quick: bool = False, nights: int = 60, replicates: int 
         size_started = time.perf_counter()
         rng = np.random.default_rng(size)
         timeline = [_stable(data["pool"], size, rng) for _ in range(WARM_UP + nights)]
-        previous: list[dict[str, Any]] = []
+        earlier: list[list[dict[str, Any]]] = []
         false_incidents, fired_nights, by_kind = 0, 0, {}
         print(f"monitoring: {size} reviews a night", flush=True)
         for index in range(WARM_UP, WARM_UP + nights):
             day = first_day + dt.timedelta(days=index)
-            night_signals, found = monitor.assess(timeline[index], timeline[index - WARM_UP : index], previous, day, rng)
+            night_signals, found = monitor.assess(timeline[index], timeline[index - WARM_UP : index], earlier, day, rng)
             recorded.append({"size": size, "night": index - WARM_UP + 1, "incident": None, "signals": night_signals})
             new = [i for i in found if i["status"] == "new"]
             false_incidents += len(new)
@@ -297,7 +299,7 @@ def monitoring_benchmark(quick: bool = False, nights: int = 60, replicates: int 
             for incident in new:
                 by_kind[incident["kind"]] = by_kind.get(incident["kind"], 0) + 1
                 false_examples.append({"size": size, "night": index - WARM_UP + 1, "incident": incident["message"]})
-            previous = found
+            earlier.insert(0, found)
         stable_rows.append(
             {
                 "reviews a night": size,
@@ -314,16 +316,16 @@ def monitoring_benchmark(quick: bool = False, nights: int = 60, replicates: int 
             for replicate in range(replicates):
                 start = WARM_UP + (replicate * nights) // max(1, replicates)
                 window = list(timeline[start - WARM_UP : start])
-                previous = []
+                earlier = []
                 night_found = None
                 for offset in range(INCIDENT_NIGHTS):  # until detected
                     night = inject(_stable(data["pool"], size, rng), rng)
-                    night_signals, found = monitor.assess(night, window[-WARM_UP:], previous, first_day + dt.timedelta(days=start + offset), rng)
+                    night_signals, found = monitor.assess(night, window[-WARM_UP:], earlier, first_day + dt.timedelta(days=start + offset), rng)
                     recorded.append({"size": size, "night": offset + 1, "incident": name, "signals": night_signals})
                     if offset == 0:
                         closest.append(_closest(night_signals))
                     window.append(night)
-                    previous = found
+                    earlier.insert(0, found)
                     if any(i["status"] == "new" for i in found):
                         night_found = offset + 1
                         signal.append(_by_signal(found))

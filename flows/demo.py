@@ -48,6 +48,7 @@ def demo(data_root: str | None = None, config: RetrainConfig = DEMO_RETRAIN) -> 
             f"model {model['version']} (trained on reviews before {config.train_before}): {model['metrics']['comparison_with_baseline']['line']}; {model['decision']['reason']}",
             f"nightly batches: {staged} reviews in {len(counts) - 1} days under {root.uri(root.incoming_dir())}",
             f"scored {DEMO_FIRST_DAY} .. {DEMO_LAST_DAY}: " + ", ".join(f"{d[5:]} {v['scored']}" for d, v in scoring["days"].items()),
+            *[f"{d}: " + ("; ".join(v["incidents"]) if v["incidents"] else "no incident") for d, v in scoring["days"].items()],
             f"HTML report for {DEMO_LAST_DAY}: {last['report']}",
         ],
     }

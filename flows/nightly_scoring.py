@@ -135,6 +135,7 @@ def nightly_scoring(data_root: str | None = None, config: ScoringConfig | None =
             "quarantined": manifest["quarantined"],
             "duplicates": manifest.get("duplicates", 0),
             "report": summary.get("report_html"),
+            "incidents": [f"{i['severity']} ({i['status']}, night {i['age_nights']}): {i['message']}" for i in summary.get("incidents") or []],
             "events": events,
         }
         logger.info("%s: %d reviews scored, %d quarantined; report %s", day, manifest["rows"], manifest["quarantined"], summary.get("report_html"))

@@ -22,15 +22,15 @@ from sentiment_model.core.settings import ReportThresholds
 from sentiment_model.reporting.signals import KINDS
 
 SEVERITIES = ("info", "warning", "page")
-#: A night with no report (an empty or failed night) does not end an open incident: a later
-#: night within this many days continues it.
+#: An incident seen within this many nights before continues (a night without a report, or a
+#: small night where it could not be seen, does not end it); after that it is new again.
 CONTINUE_WITHIN_DAYS = 3
 
 
 def open_incidents(day: dt.date, signals: Sequence[dict[str, Any]], previous: Sequence[dict[str, Any]] | None, thresholds: ReportThresholds) -> list[dict[str, Any]]:
-    """The night's incidents, one per kind with a fired signal, strongest first.
-    ``previous`` are the incidents of the last reported night within
-    :data:`CONTINUE_WITHIN_DAYS` (empty or None: every incident is new)."""
+    """The night's incidents, one per kind with a fired signal, new ones first.
+    ``previous`` are the latest incident of each kind seen within
+    :data:`CONTINUE_WITHIN_DAYS` nights before (empty or None: every incident is new)."""
     earlier = {incident["kind"]: incident for incident in previous or []}
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for signal in signals:
@@ -69,6 +69,16 @@ def open_incidents(day: dt.date, signals: Sequence[dict[str, Any]], previous: Se
             }
         )
     return sorted(incidents, key=lambda i: (i["status"] != "new", -SEVERITIES.index(i["opened_as"]), -i["strength"]))
+
+
+def carried(earlier_nights: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The latest incident of each kind over the incidents of earlier nights, newest night
+    first (at most :data:`CONTINUE_WITHIN_DAYS` of them): what tonight may continue."""
+    found: dict[str, dict[str, Any]] = {}
+    for night in earlier_nights[:CONTINUE_WITHIN_DAYS]:
+        for incident in night:
+            found.setdefault(incident["kind"], incident)
+    return list(found.values())
 
 
 def notifying(incidents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

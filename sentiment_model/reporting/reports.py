@@ -347,7 +347,12 @@ def _live_quality(rows: list[dict[str, Any]], day: dt.date, classes: Sequence[st
     for when in sorted(by_day):
         quality = monitoring.per_class_quality(by_day[when], classes)
         trend.append(
-            {"day": when.isoformat(), "rated_reviews": int(by_day[when].sum()), "macro_f1": monitoring.macro_f1_present(quality), "f1": {q["class"]: q["f1"] if q["support"] else None for q in quality}}
+            {
+                "day": when.isoformat(),
+                "rated_reviews": int(by_day[when].sum()),
+                "macro_f1": monitoring.macro_f1_present(quality),
+                "f1": {q["class"]: q["f1"] if q["support"] else None for q in quality},
+            }
         )
     confusion = by_day.get(day)
     return {**monitoring.live_quality(confusion if confusion is not None else np.zeros((len(classes), len(classes))), classes), "trend": trend}
@@ -574,17 +579,17 @@ def _manifest_counts(root: DataRoot, days: list[dt.date]) -> tuple[int | None, i
 
 
 def previous_incidents(root: DataRoot, day: dt.date) -> list[dict[str, Any]]:
-    """The incidents of the last night with reviews before ``day`` (within
-    ``incidents.CONTINUE_WITHIN_DAYS``): what tonight's incidents may continue."""
+    """The incidents open on the nights before ``day`` (``incidents.carried``): a quieter
+    night in between (77 reviews cannot show what 3,949 do) does not end an incident."""
+    earlier = []
     for back in range(1, incidents.CONTINUE_WITHIN_DAYS + 1):
         path = root.report_file(day - dt.timedelta(days=back), "summary.json")
         try:
             summary = root.read_json(path) if root.exists(path) else None
         except (OSError, ValueError):  # an unreadable old summary continues nothing
             summary = None
-        if summary and summary.get("reviews"):
-            return list(summary.get("incidents") or [])
-    return []
+        earlier.append((summary or {}).get("incidents") or [])
+    return incidents.carried(earlier)
 
 
 def _star_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

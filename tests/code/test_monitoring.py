@@ -198,6 +198,11 @@ def test_signals_of_one_shift_are_one_incident_that_continues_without_a_new_aler
     assert len(second) == 1 and second[0]["id"] == first[1]["id"] == "predictions-2015-08-30"
     assert (second[0]["status"], second[0]["severity"], second[0]["opened_as"], second[0]["age_nights"]) == ("continuing", "info", "warning", 2)
     assert incidents.notifying(second) == [] and "1 continuing" in incidents.headline(second)
+    # A quiet night in between (too small to show the shift) does not end the incident.
+    fourth = incidents.open_incidents(dt.date(2015, 9, 2), night[:1], incidents.carried([[], second, first]), thresholds)
+    assert (fourth[0]["id"], fourth[0]["status"], fourth[0]["age_nights"]) == ("predictions-2015-08-30", "continuing", 4)
+    later = incidents.open_incidents(dt.date(2015, 9, 6), night[:1], incidents.carried([[], [], [], second]), thresholds)
+    assert later[0]["status"] == "new"  # seen more than CONTINUE_WITHIN_DAYS nights ago: a new incident
     quality = incidents.open_incidents(dt.date(2015, 8, 31), [_fired("quality", "macro-F1 drop", 1.1)], [], thresholds)
     assert quality[0]["severity"] == "page"  # the model disagrees with the customers' own stars
 
