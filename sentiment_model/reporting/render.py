@@ -53,9 +53,12 @@ def _table_md(rows: list[dict[str, Any]], cell_chars: int | None = MARKDOWN_CELL
 
 def signal_rows(signals: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The monitor's table: every measure with its value, threshold and chance level."""
-    return [
-        {"kind": s["kind"], "measure": s["measure"], "vs": s["reference"], "value": s["value"], "threshold": s["threshold"], "chance level": s["chance_level"], "fired": s["fired"]} for s in signals
-    ]
+    return [{"measure": s["measure"], "vs": s["reference"], "value": s["value"], "threshold": s["threshold"], "chance": s["chance_level"], "fired": s["fired"]} for s in signals]
+
+
+def _class_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Shares side by side, few columns (the counts are in the table artifact)."""
+    return [{"class": r["label"], "reviews": r["day_count"], "share": r["day_share"], "trailing": r["trailing_share"], "training": r["training_share"]} for r in summary["class_distribution"]]
 
 
 # --- content -----------------------------------------------------------------------------
@@ -86,7 +89,7 @@ def _incident_lines(summary: dict[str, Any]) -> list[str]:
 def _settings_note(summary: dict[str, Any]) -> str:
     t = summary["thresholds"]
     return (
-        f"A signal fires when its value is at or above its threshold and above its chance level: the {t['chance_quantile']:.1%} "
+        f"A signal fires when its value is at or above its threshold and above its chance level: the {t['chance_quantile']:.2%} "
         f"quantile of the measure when nothing changed, at tonight's size. Fired signals of one kind are one incident; "
         f"a new incident pages when it is about live quality or its strongest signal is {t['page_ratio']:g}x its threshold, "
         "and warns otherwise; an incident seen on an earlier night continues (info)."
@@ -115,7 +118,13 @@ def _sections(summary: dict[str, Any]) -> list[Section]:
     sections: list[Section] = [
         ("incidents", "Incidents", incident_rows, [], incidents_headline(summary["incidents"])),
         ("monitor", "Monitor: every signal, its threshold and its chance level", signal_rows(summary["signals"]), [], _settings_note(summary)),
-        ("classes", "Class distribution", summary["class_distribution"], ["class_distribution.png"], f"shares among the model's classes; other labels: {summary['other_labels'] or 'none'}"),
+        (
+            "classes",
+            "Class distribution",
+            _class_rows(summary),
+            ["class_distribution.png"],
+            f"shares among the model's classes today, over the {window} and in the model's training data; other labels: {summary['other_labels'] or 'none'}",
+        ),
         (
             "drift",
             "Predicted probabilities",

@@ -150,7 +150,7 @@ def test_the_nights_run_page_shows_its_date_and_its_report_with_every_chart(brow
     images = _rendered_images(page)
     assert len(html_charts) >= 8 and html_charts <= {alt for alt, width in images if width > 0}, (html_charts, images)
     assert page.locator("table").count() >= 5
-    page.locator("img[alt='class_distribution.png']").scroll_into_view_if_needed()
+    page.get_by_role("heading", name="Incidents").first.scroll_into_view_if_needed()  # the morning's first look
     page.screenshot(path=_screenshot_path(tmp_path, "artifacts.png"))
 
     # The artifact's history lists the runs by their nights.
