@@ -533,26 +533,21 @@ def _measures(
     stars: dict[str, dict[int, int]] = {"day": {}, "trailing": {}}
     for row in ratings:
         stars[row["period"]][int(row["rating"])] = int(row["reviews"])
-    day_rows, day_duplicates = _manifest_counts(root, [day])
-    window_rows, window_duplicates = _manifest_counts(root, [day - dt.timedelta(days=i) for i in range(1, window_days + 1)])
-    night = signals.Measures(
-        class_counts={row["label"]: row["day_count"] for row in distribution},
-        probability_histograms=histograms["day"],
-        rating_counts=stars["day"] or None,
-        input=health.get("day"),
-        rows=day_rows,
-        duplicates=day_duplicates,
-    )
-    trailing = None
-    if sum(row["trailing_count"] for row in distribution):
-        trailing = signals.Measures(
-            class_counts={row["label"]: row["trailing_count"] for row in distribution},
-            probability_histograms=histograms["trailing"],
-            rating_counts=stars["trailing"] or None,
-            input=health.get("trailing"),
-            rows=window_rows,
-            duplicates=window_duplicates,
+    windows = {"day": [day], "trailing": [day - dt.timedelta(days=i) for i in range(1, window_days + 1)]}
+
+    def period(name: str) -> signals.Measures:
+        rows, duplicates = _manifest_counts(root, windows[name])
+        return signals.Measures(
+            class_counts={row["label"]: row[f"{name}_count"] for row in distribution},
+            probability_histograms=histograms[name],
+            rating_counts=stars[name] or None,
+            input=health.get(name),
+            rows=rows,
+            duplicates=duplicates,
         )
+
+    night = period("day")
+    trailing = period("trailing") if sum(row["trailing_count"] for row in distribution) else None
     reference = model.training_reference or {}
     # The night's predictions are compared with the model's predictions on held-out data,
     # never with the true labels' shares (a model does not reproduce those exactly).
