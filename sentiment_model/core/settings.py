@@ -140,7 +140,9 @@ class Settings(BaseSettings):
     serve_max_body_bytes: int = Field(default=8 * 2**20, ge=1, description="Largest request body accepted (413 beyond).")
     serve_poll_seconds: float = Field(default=10.0, gt=0, description="How often the champion pointer's generation/mtime is checked.")
     serve_latency_budget_ms: float = Field(
-        default=150.0, gt=0, description="Load shedding: 503 at once for a request whose predicted time to its scores (work queued ahead + its own) is over this, or that arrives behind one waiting longer."
+        default=150.0,
+        gt=0,
+        description="Load shedding: 503 at once for a request whose predicted time to its scores (work queued ahead + its own) is over this, or that arrives behind one waiting longer.",
     )
     serve_header_timeout_s: float = Field(
         default=10.0, gt=0, description="Longest a client may take to send a request's headers (from connect, or from the previous response); then the connection is closed."
