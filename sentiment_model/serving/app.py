@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Query
@@ -14,13 +16,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
 from sentiment_model.core.layout import DataRoot
-from sentiment_model.core.schema import LABELS
+from sentiment_model.core.schema import EMPTY_TEXT_LABEL, LABELS
 from sentiment_model.core.settings import Settings
 from sentiment_model.serving.batcher import MicroBatcher, NotAcceptingError, QueueFullError
 from sentiment_model.serving.holder import ModelHolder, Scored, score_texts
+from sentiment_model.serving.limits import RequestGuard
 from sentiment_model.serving.metrics import ServiceMetrics
 
 RETRY_AFTER_SECONDS = "1"
+PREDICT_PATH = "/v1/predict"
 
 
 class Review(BaseModel):
@@ -57,7 +61,9 @@ class TopToken(BaseModel):
 
 
 class Prediction(BaseModel):
-    label: str = Field(description=f"One of {', '.join(LABELS)} (after the model's decision offsets).")
+    label: str = Field(
+        description=f"One of {', '.join(LABELS)} (after the model's decision offsets), or {EMPTY_TEXT_LABEL} for a text without a token (probabilities all 0), as batch scoring labels it."
+    )
     probabilities: dict[str, float]
     truncated: bool = Field(description="The text was longer than the model reads: part of it was not scored.")
     top_tokens: list[TopToken] | None = Field(default=None, description="With ?explain=true: the tokens that drove the prediction.")
@@ -87,24 +93,17 @@ def review_texts(reviews: list[Review], max_chars: int) -> tuple[list[str], list
 
 
 class _RequestMetrics:
-    """ASGI middleware: request counts and latency by route template, method and status,
-    and the body-size limit (413 before the body is read)."""
+    """ASGI middleware: request counts and latency by route template, method and status
+    (outside the request guard, so its 413 and 408 are counted too)."""
 
-    def __init__(self, app: Any, metrics: ServiceMetrics, max_body_bytes: int) -> None:
-        self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
+        self.app, self.metrics = app, metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started, status = time.perf_counter(), 500
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            status = 413
-            response = JSONResponse({"detail": f"request body of {int(length)} bytes is over the limit of {self.max_body_bytes}"}, status_code=413)
-            await response(scope, receive, send)
-            self._observe(scope, status, started)
-            return
 
         async def send_with_status(message: dict[str, Any]) -> None:
             nonlocal status
@@ -124,6 +123,32 @@ class _RequestMetrics:
         self.metrics.latency.labels(**labels).observe(time.perf_counter() - started)
 
 
+class _ShedEarly:
+    """ASGI middleware: while the model is over its latency budget even for one more
+    review, a prediction request is answered 503 before FastAPI parses it, so a flood of
+    refused requests costs the event loop (which the model call shares) as little as can be."""
+
+    def __init__(self, app: Any, batcher: MicroBatcher) -> None:
+        self.app, self.batcher = app, batcher
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        why = self.batcher.refusal(1) if scope["type"] == "http" and scope["path"] == PREDICT_PATH and scope["method"] == "POST" else None
+        if why is None:
+            await self.app(scope, receive, send)
+            return
+        self.batcher.count_refusal()
+        scope["route"] = SimpleNamespace(path=PREDICT_PATH)  # for the request metrics
+        message = await receive()
+        while message["type"] == "http.request" and message.get("more_body"):  # small, and bounded by the guard
+            message = await receive()
+        response = JSONResponse({"detail": f"busy: {why}; retry later"}, 503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+        await response(scope, receive, send)
+
+
+def _iso(unix_seconds: float | None) -> str | None:
+    return None if unix_seconds is None else dt.datetime.fromtimestamp(unix_seconds, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: ServiceMetrics | None = None) -> FastAPI:
     """The service for ``settings``; ``holder`` defaults to the registry's ``serve_model``."""
     metrics = metrics or (holder.metrics if holder and holder.metrics else ServiceMetrics())
@@ -137,18 +162,19 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
             raise RuntimeError("no model is loaded")
         return score_texts(served, texts)
 
-    batcher = MicroBatcher(score, settings.serve_max_batch_size, settings.serve_max_wait_ms / 1000, settings.serve_max_queue, metrics)
+    batcher = MicroBatcher(score, settings.serve_max_batch_size, settings.serve_max_wait_ms / 1000, settings.serve_max_queue, metrics, settings.serve_latency_budget_ms / 1000)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         batcher.start()
         watcher = asyncio.get_running_loop().create_task(holder.watch(), name="model-watch")
+        app.state.watcher = watcher
         try:
             yield
         finally:
             watcher.cancel()
             await batcher.stop()  # graceful: everything queued is scored and answered
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # the watcher's end must not fail the shutdown
                 await watcher
 
     app = FastAPI(
@@ -157,13 +183,15 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
         version="1",
         lifespan=lifespan,
     )
-    app.add_middleware(_RequestMetrics, metrics=metrics, max_body_bytes=settings.serve_max_body_bytes)
+    app.add_middleware(_ShedEarly, batcher=batcher)  # added first: the innermost
+    app.add_middleware(RequestGuard, max_body_bytes=settings.serve_max_body_bytes, body_timeout=settings.serve_body_timeout_s)
+    app.add_middleware(_RequestMetrics, metrics=metrics)  # the outermost: counts every answer
     app.state.holder, app.state.batcher, app.state.metrics = holder, batcher, metrics
 
     def unavailable(detail: str) -> HTTPException:
         return HTTPException(status_code=503, detail=detail, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
-    @app.post("/v1/predict", response_model=SinglePrediction | BatchPrediction, response_model_exclude_none=True)
+    @app.post(PREDICT_PATH, response_model=SinglePrediction | BatchPrediction, response_model_exclude_none=True)
     async def predict(body: PredictRequest, explain: bool = Query(False, description="Add the top tokens of each prediction.")) -> Any:
         """Score one review or a list; the label is decided with the model's tuned offsets."""
         reviews = body.as_reviews()
@@ -178,7 +206,9 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
             raise unavailable(f"busy: {exc}; retry later") from None
         except NotAcceptingError as exc:
             raise unavailable(str(exc)) from None
-        explanations = await asyncio.to_thread(lambda: [holder.current.classifier.explain(t) for t in texts]) if explain else None
+        explanations = (
+            await asyncio.to_thread(lambda: [None if label == EMPTY_TEXT_LABEL else holder.current.classifier.explain(t) for t, label in zip(texts, scored.labels, strict=True)]) if explain else None
+        )
         predictions = []
         for i in range(len(scored)):
             prediction: dict[str, Any] = {
@@ -187,7 +217,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
                 "truncated": bool(scored.truncated[i] or cut[i]),
             }
             if explanations is not None:
-                prediction["top_tokens"] = explanations[i]["top_tokens"]
+                prediction["top_tokens"] = explanations[i]["top_tokens"] if explanations[i] else []
             predictions.append(prediction)
         if body.reviews is None:
             return {**predictions[0], "model_version": scored.version}
@@ -200,11 +230,17 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """200 once a model is loaded and has answered its warm-up call, else 503."""
-        served = holder.current
+        """200 once a model is loaded and has answered its warm-up call, else 503; which
+        model is live and since when, and how the last champion check went."""
+        served, watcher = holder.current, getattr(app.state, "watcher", None)
+        checks = {
+            "watching": watcher is not None and not watcher.done(),
+            "last_checked": _iso(holder.last_checked),
+            "last_check_error": holder.last_error,
+        }
         if served is None:
-            return JSONResponse({"ready": False, "detail": "loading the model"}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
-        return JSONResponse({"ready": True, "model_version": served.version, "runtime": holder.runtime})
+            return JSONResponse({"ready": False, "detail": "loading the model", **checks}, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
+        return JSONResponse({"ready": True, "model_version": served.version, "runtime": holder.runtime, "since": _iso(served.since), **checks})
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

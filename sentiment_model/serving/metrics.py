@@ -24,10 +24,16 @@ class ServiceMetrics:
         self.batch_requests = Histogram("sentiment_batch_requests", "Requests gathered into one model call.", buckets=BATCH_BUCKETS, registry=r)
         self.model_seconds = Histogram("sentiment_model_call_seconds", "Time of one model call (tokenize + predict).", buckets=LATENCY_BUCKETS, registry=r)
         self.queue_depth = Gauge("sentiment_queue_requests", "Requests waiting for the model.", registry=r)
-        self.rejected = Counter("sentiment_rejected_total", "Requests answered 503 because the queue was full.", registry=r)
+        self.rejected = Counter("sentiment_rejected_total", "Requests answered 503 on arrival: the queue was full, or the model was further behind than the latency budget.", registry=r)
         self.reviews = Counter("sentiment_reviews_scored_total", "Reviews scored.", registry=r)
         self.model_info = Gauge("sentiment_model_info", "The model being served (value 1).", ("version", "runtime"), registry=r)
-        self.reloads = Counter("sentiment_model_reloads_total", "Champion reloads by outcome.", ("outcome",), registry=r)
+        self.reloads = Counter(
+            "sentiment_model_reloads_total",
+            "Champion reloads by outcome: loaded, failed (the model did not load), error (the check itself failed, e.g. an unreadable pointer).",
+            ("outcome",),
+            registry=r,
+        )
+        self.loaded_at = Gauge("sentiment_model_loaded_timestamp_seconds", "When the model being served was swapped in (Unix time).", registry=r)
 
     def serving(self, version: str, runtime: str) -> None:
         """Mark ``version`` as the one served (the previous one's series is removed)."""

@@ -147,7 +147,7 @@ def test_full_queue_answers_503_with_retry_after(tiny_champion_root, champion):
     classifier = load_classifier(tiny_champion_root)
     classifier.model = gated
     holder = ModelHolder(tiny_champion_root, reference=str(champion.version), loader=lambda _: classifier)
-    app = create_app(settings_for(tiny_champion_root, serve_max_queue=2, serve_max_batch_size=1), holder=holder)
+    app = create_app(settings_for(tiny_champion_root, serve_max_queue=2, serve_max_batch_size=1, serve_latency_budget_ms=600_000), holder=holder)  # no shedding by time here
     with TestClient(app) as client, ThreadPoolExecutor(4) as pool:
         wait_for(lambda: client.get("/readyz").status_code == 200, "the model to load")
         gated.gate.clear()
