@@ -414,14 +414,12 @@ def serve(
         problem = exc.errors()[0]
         raise ConfigError(f"serve setting {problem['loc'][0]}={problem.get('input')!r}: {problem['msg']}") from None
     checked_data_root(settings.data_root, settings.serve_model)
-    import uvicorn
-
-    from sentiment_model.serving.app import create_app
+    from sentiment_model.serving.server import serve as serve_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Graceful shutdown: uvicorn stops accepting, lets requests in flight finish, then the
-    # app's lifespan drains the micro-batch queue.
-    uvicorn.run(create_app(settings), host=settings.serve_host, port=settings.serve_port, timeout_graceful_shutdown=30, access_log=False)
+    # Header deadlines, keep-alive and graceful shutdown (requests in flight finish, then
+    # the app's lifespan drains the micro-batch queue): serving/server.py.
+    serve_forever(settings)
 
 
 @app.command()
