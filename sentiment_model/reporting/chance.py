@@ -61,12 +61,6 @@ def js(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(0.0, (kl(a) + kl(e)) / 2))
 
 
-def share_change(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Largest absolute change of one category's share, per row (0.08: 8 points)."""
-    a, e = _rows(actual), _rows(expected)
-    return np.max(np.abs(a / a.sum(1, keepdims=True) - e / e.sum(1, keepdims=True)), axis=1)
-
-
 def share_sd(actual: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """Standard deviation of each category's share difference when both sides share one
     distribution (pooled shares), per row and category."""

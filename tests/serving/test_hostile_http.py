@@ -2,7 +2,7 @@
 chunked body far over the limit, clients that stall in their headers or their body.
 
 Behaviour only, no latency assertions (this machine is shared); timings are measured by
-``python -m benchmarks.serving hostile``."""
+``python -m benchmarks.serving_hostile``."""
 
 from __future__ import annotations
 
