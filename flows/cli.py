@@ -357,6 +357,7 @@ def evaluate(
 @app.command()
 def explain(
     text: Annotated[str, typer.Argument(help="The review text to explain.")],
+    title: Annotated[str, typer.Option(help="The review's title (read before the text, as in training).")] = "",
     model: Annotated[str, typer.Option(help="Model version, 'champion', or a model folder path.")] = "champion",
     top: Annotated[int, typer.Option(help="How many tokens to show.")] = 5,
     data_root: DataRootOption = None,
@@ -364,18 +365,19 @@ def explain(
     """Print class probabilities and the tokens that drove the prediction."""
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.core.settings import get_settings
-    from sentiment_model.model.registry import load_classifier
 
     settings = get_settings(data_root=checked_data_root(data_root, model))  # before TensorFlow loads
     import pyarrow as pa
 
     from sentiment_model.core.schema import EMPTY_TEXT_LABEL
-    from sentiment_model.scoring.batch import empty_texts
+    from sentiment_model.model.registry import load_classifier
+    from sentiment_model.model.text import review_text
 
-    if empty_texts(pa.array([text]))[0]:
-        typer.echo(f"{EMPTY_TEXT_LABEL}   (the text has no token the model can read: nothing to predict from)")
+    review = review_text(pa.array([title], pa.string()), pa.array([text], pa.string()))[0].as_py()
+    explanation = load_classifier(DataRoot(settings.data_root, settings.storage_options), model).explain(review, top)
+    if explanation["label"] == EMPTY_TEXT_LABEL:
+        typer.echo(f"{explanation['label']}   (the text has no token the model can read: nothing to predict from)")
         return
-    explanation = load_classifier(DataRoot(settings.data_root, settings.storage_options), model).explain(text, top)
     probabilities = "  ".join(f"{k} {v:.3f}" for k, v in explanation["probabilities"].items())
     scores = "  ".join(f"{k} {v:.3f}" for k, v in explanation["decision_scores"].items())
     typer.echo(f"{explanation['label']}   (probabilities: {probabilities}; decision scores, log p + class offset, highest wins: {scores})")

@@ -20,6 +20,10 @@ STAR_LABEL_IDS: tuple[int, ...] = (0, 0, 1, 2, 2)
 #: out of the class shares and counted on its own.
 EMPTY_TEXT_LABEL = "empty_text"
 
+#: Characters kept of a title or body: one runaway record must not blow up a batch (1 MB
+#: of text is ~200K tokens). Ingest stores texts cut to it; the classifier reads no more.
+MAX_TEXT_CHARS = 20_000
+
 #: Canonical review, written by ingest under ``<root>/canonical/`` and staged as
 #: nightly batches under ``<root>/incoming/``.
 CANONICAL_SCHEMA = pa.schema(

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from sentiment_model.core.schema import MAX_TEXT_CHARS
+
 #: The ``sentiment_model`` package folder (this file is ``core/settings.py`` inside it).
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 #: The repository root, used to find the bundled sources manifest and SQL files.
@@ -136,7 +138,9 @@ class Settings(BaseSettings):
     serve_max_wait_ms: float = Field(default=4.0, ge=0, description="Longest a request waits for others to join its model call.")
     serve_max_queue: int = Field(default=1024, ge=1, description="Requests waiting for the model; beyond it the service answers 503.")
     serve_max_items: int = Field(default=256, ge=1, description="Most reviews in one request (413 beyond).")
-    serve_max_text_chars: int = Field(default=20_000, ge=1, description="Characters kept per review; longer text is cut and the response says so.")
+    serve_max_text_chars: int = Field(
+        default=MAX_TEXT_CHARS, ge=1, le=MAX_TEXT_CHARS, description="Characters kept of a title and of a body (batch scoring keeps the most allowed); longer text is cut and the response says so."
+    )
     serve_max_body_bytes: int = Field(default=8 * 2**20, ge=1, description="Largest request body accepted (413 beyond).")
     serve_poll_seconds: float = Field(default=10.0, gt=0, description="How often the champion pointer's generation/mtime is checked.")
     serve_latency_budget_ms: float = Field(

@@ -15,14 +15,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sentiment_model.core.schema import STAGED_SCHEMA
+from sentiment_model.core.schema import MAX_TEXT_CHARS, STAGED_SCHEMA
 from sentiment_model.ingest.readers import RECORD_NUMBER, Rejected
 from sentiment_model.ingest.sources import SourceSpec
 
 _RATING_PATTERN = r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?:\s*(?:/|out of)\s*5(?:\.0)?(?:\s+stars?)?)?$"
 _MISSING_TOKENS = ["", "na", "n/a", "nan", "null", "none"]
-#: Longer texts are cut: one runaway record must not blow up a batch (1 MB of text is ~200K tokens).
-MAX_TEXT_CHARS = 20_000
 KEY_SEPARATOR = "\x1f"
 
 

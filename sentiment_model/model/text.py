@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentiment_model.core.schema import MAX_TEXT_CHARS
+
 PAD_ID = 0
 OOV_ID = 1
 OOV_TOKEN = "[UNK]"
@@ -46,9 +48,14 @@ def normalize_text(texts: pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Arra
     return out
 
 
-def review_text(titles: pa.Array | pa.ChunkedArray, bodies: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Title and body joined: the title often carries the verdict ("Junk", "Love it")."""
-    return pc.binary_join_element_wise(pc.fill_null(titles, ""), pc.fill_null(bodies, ""), " . ")
+def review_text(titles: pa.Array | pa.ChunkedArray, bodies: pa.Array | pa.ChunkedArray, max_chars: int = MAX_TEXT_CHARS) -> pa.Array:
+    """What the model reads of a review: title and body, each cut to ``max_chars``, joined
+    (the title often carries the verdict: "Junk", "Love it"). Every path to a label starts here."""
+
+    def cut(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return pc.utf8_slice_codeunits(pc.fill_null(values, ""), 0, max_chars)
+
+    return pc.binary_join_element_wise(cut(titles), cut(bodies), " . ")
 
 
 def tokenize(texts: pa.Array | Sequence[str]) -> pa.ListArray:

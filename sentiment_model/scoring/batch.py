@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import posixpath
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,15 +22,14 @@ import pyarrow.parquet as pq
 from sentiment_model.core.errors import ConfigError
 from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot
 from sentiment_model.core.pointers import swap_json
-from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA, STAR_LABEL_IDS, conform_scored
-from sentiment_model.model.text import PAD_ID, review_text, tokenize
+from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, QUARANTINE_SCHEMA, SCORED_SCHEMA, conform_scored
+from sentiment_model.model.text import review_text
 
 if TYPE_CHECKING:  # Keras (and TensorFlow) load with a model, not with this module: flows import it to validate parameters
     from sentiment_model.model.classifier import SentimentClassifier
 
 MANIFEST = SCORED_MANIFEST  # known by this name to callers
-TOP_TOKENS = 3
-_PREDICT_LOCK = threading.Lock()  # one model, many scoring threads: predict one batch at a time
+TOP_TOKENS = 3  # kept per scored row, by attention weight
 
 
 class BatchValidationError(ValueError):
@@ -170,70 +168,11 @@ def _row_problems(table: pa.Table, cast_problems: pa.Array) -> pa.Array:
     ).combine_chunks()
 
 
-def predict_with_tokens(classifier: SentimentClassifier, texts: pa.Array, words: pa.ListArray | None = None) -> tuple[np.ndarray, list[list[str]], np.ndarray | None]:
-    """Probabilities, each review's top tokens (by attention weight) and, for a
-    one-class-per-star model, its star probabilities (else None), in one bucketed pass;
-    ``words``: ``texts`` already tokenized."""
-    from sentiment_model.model.batching import inference_batches  # imports Keras: only once there is a model
-
-    ids, lengths, words = classifier.encode_with_tokens(texts, words)
-    explainer = classifier.attention_explainer()
-    star_predictor = classifier.star_predictor()
-    probabilities = np.zeros((len(ids), len(LABELS)), dtype=np.float32)
-    stars = None if star_predictor is None else np.zeros((len(ids), len(STAR_LABEL_IDS)), dtype=np.float32)
-    top: list[list[str]] = [[] for _ in range(len(ids))]
-    tokens = ("", "[UNK]", *classifier.vocabulary.tokens)
-    for rows, width in inference_batches(lengths, classifier.prediction_widths):
-        batch = ids[rows, :width]
-        with _PREDICT_LOCK:
-            if stars is not None:  # a second pass, paid by star models only
-                stars[rows] = np.asarray(star_predictor.predict_on_batch(batch))
-            if explainer is None:
-                probabilities[rows] = np.asarray(classifier.model.predict_on_batch(batch))
-                continue
-            batch_probabilities, weights = explainer.predict_on_batch(batch)
-        probabilities[rows] = np.asarray(batch_probabilities)
-        weights = np.where(batch == PAD_ID, -1.0, np.asarray(weights))
-        best = np.argsort(-weights, axis=1)[:, :TOP_TOKENS]
-        for row, positions in zip(rows, best, strict=True):
-            top[row] = [tokens[ids[row, p]] for p in positions if ids[row, p] > 1]
-    return classifier.with_wide(probabilities, words), top, stars
-
-
-def empty_texts(texts: pa.Array, words: pa.ListArray | None = None) -> np.ndarray:
-    """True where a text gives the model no token (whitespace, zero-width characters,
-    punctuation only): there is nothing to predict from, so it is labelled, not scored.
-    ``words``: ``texts`` already tokenized."""
-    words = tokenize(texts) if words is None else words
-    return np.asarray(pc.equal(pc.list_value_length(words), 0).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def predict_labels(classifier: SentimentClassifier, texts: pa.Array) -> tuple[np.ndarray, list[list[str]], np.ndarray, pa.Array]:
-    """Probabilities, top tokens, label names and predicted stars (a one-class-per-star
-    model's most probable star; null otherwise). Texts without tokens skip the model and
-    get :data:`EMPTY_TEXT_LABEL` with all-zero probabilities and no star."""
-    words = tokenize(texts)
-    empty = empty_texts(texts, words)
-    probabilities = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
-    top_tokens: list[list[str]] = [[] for _ in range(len(texts))]
-    labels = np.full(len(texts), EMPTY_TEXT_LABEL, dtype=object)
-    stars = np.zeros(len(texts), dtype=np.int8)  # 0: no star (null)
-    scored = np.flatnonzero(~empty)
-    if len(scored):
-        scored_probabilities, scored_tokens, star_probabilities = predict_with_tokens(classifier, texts.take(pa.array(scored)), words.take(pa.array(scored)))
-        probabilities[scored] = scored_probabilities
-        for row, tokens in zip(scored, scored_tokens, strict=True):
-            top_tokens[row] = tokens
-        labels[scored] = np.array(LABELS, dtype=object)[classifier.decide(scored_probabilities)]
-        if star_probabilities is not None:
-            stars[scored] = star_probabilities.argmax(1) + 1
-    return probabilities, top_tokens, labels, pa.array(stars, type=pa.int8(), mask=stars == 0)
-
-
 def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.datetime) -> pa.Table:
     """Scored rows for canonical rows that passed the row checks."""
-    texts = review_text(table.column("title"), table.column("text"))
-    probabilities, top_tokens, labels, stars = predict_labels(classifier, texts)
+    labelled = classifier.label(review_text(table.column("title"), table.column("text")), top_tokens=TOP_TOKENS)
+    probabilities = labelled.probabilities
+    stars = np.zeros(len(labelled), dtype=np.int8) if labelled.stars is None else labelled.stars
     n = table.num_rows
     review_date = pc.cast(table.column("review_time"), pa.date32())
     return pa.table(
@@ -241,13 +180,13 @@ def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.
             "review_id": table.column("review_id"),
             "product_id": table.column("product_id"),
             "rating": table.column("rating"),
-            "predicted_label": pa.array(labels, type=pa.string()),
+            "predicted_label": pa.array(labelled.labels, type=pa.string()),
             "p_negative": pa.array(probabilities[:, 0], type=pa.float32()),
             "p_neutral": pa.array(probabilities[:, 1], type=pa.float32()),
             "p_positive": pa.array(probabilities[:, 2], type=pa.float32()),
-            "predicted_stars": stars,
+            "predicted_stars": pa.array(stars, type=pa.int8(), mask=stars == 0),
             "confidence": pa.array(probabilities.max(1), type=pa.float32()),
-            "top_tokens": pa.array(top_tokens, type=pa.list_(pa.string())),
+            "top_tokens": pa.array(labelled.top_tokens, type=pa.list_(pa.string())),
             "review_date": review_date,
             "model_version": pa.array([classifier.version] * n, type=pa.string()),
             "scored_at": pa.array([scored_at] * n, type=pa.timestamp("s", tz="UTC")),

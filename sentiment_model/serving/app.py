@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
+import pyarrow as pa
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -18,8 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import EMPTY_TEXT_LABEL, LABELS
 from sentiment_model.core.settings import Settings
+from sentiment_model.model.classifier import Labelled
+from sentiment_model.model.text import review_text
 from sentiment_model.serving.batcher import MicroBatcher, NotAcceptingError, QueueFullError
-from sentiment_model.serving.holder import ModelHolder, Scored, score_texts
+from sentiment_model.serving.holder import ModelHolder, score_texts
 from sentiment_model.serving.limits import RequestGuard
 from sentiment_model.serving.metrics import ServiceMetrics
 
@@ -79,17 +82,17 @@ class BatchPrediction(BaseModel):
 
 
 def review_texts(reviews: list[Review], max_chars: int) -> tuple[list[str], list[bool]]:
-    """Model input per review (``title . text`` as in training, see ``text.review_text``),
-    cut to ``max_chars``; and which were cut. Unpaired surrogates (valid JSON escapes, not
-    UTF-8) become U+FFFD so one odd review cannot fail a shared batch."""
-    texts, cut = [], []
-    for review in reviews:
-        text = f"{review.title or ''} . {review.text}"
-        if not text.isascii():
-            text = text.encode("utf-8", "replace").decode("utf-8")
-        texts.append(text[:max_chars])
-        cut.append(len(text) > max_chars)
-    return texts, cut
+    """What the model reads of each review (``text.review_text``, as batch scoring reads
+    it), title and body each cut to ``max_chars``; and which were cut. Unpaired surrogates
+    (valid JSON escapes, not UTF-8) become U+FFFD so one odd review cannot fail a shared batch."""
+
+    def utf8(value: str) -> str:
+        return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
+
+    titles = [utf8(review.title or "") for review in reviews]
+    bodies = [utf8(review.text) for review in reviews]
+    texts = review_text(pa.array(titles, pa.string()), pa.array(bodies, pa.string()), max_chars).to_pylist()
+    return texts, [len(title) > max_chars or len(body) > max_chars for title, body in zip(titles, bodies, strict=True)]
 
 
 class _RequestMetrics:
@@ -156,7 +159,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
         holder = ModelHolder(DataRoot(settings.data_root, settings.storage_options), settings.serve_model, settings.serve_runtime, settings.serve_poll_seconds, metrics)
     holder.metrics = metrics
 
-    def score(texts: list[str]) -> Scored:
+    def score(texts: list[str]) -> Labelled:
         served = holder.current
         if served is None:
             raise RuntimeError("no model is loaded")
@@ -201,23 +204,21 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
             raise unavailable("the model is still loading")
         texts, cut = review_texts(reviews, settings.serve_max_text_chars)
         try:
-            scored: Scored = await batcher.submit(texts)
+            scored: Labelled = await batcher.submit(texts)
         except QueueFullError as exc:
             raise unavailable(f"busy: {exc}; retry later") from None
         except NotAcceptingError as exc:
             raise unavailable(str(exc)) from None
-        explanations = (
-            await asyncio.to_thread(lambda: [None if label == EMPTY_TEXT_LABEL else holder.current.classifier.explain(t) for t, label in zip(texts, scored.labels, strict=True)]) if explain else None
-        )
+        explanations = await asyncio.to_thread(lambda: [holder.current.classifier.explain(text) for text in texts]) if explain else None
         predictions = []
         for i in range(len(scored)):
             prediction: dict[str, Any] = {
                 "label": scored.labels[i],
                 "probabilities": {name: float(p) for name, p in zip(LABELS, scored.probabilities[i], strict=True)},
-                "truncated": bool(scored.truncated[i] or cut[i]),
+                "truncated": bool(scored.read_partly[i] or cut[i]),
             }
             if explanations is not None:
-                prediction["top_tokens"] = explanations[i]["top_tokens"] if explanations[i] else []
+                prediction["top_tokens"] = explanations[i]["top_tokens"]
             predictions.append(prediction)
         if body.reviews is None:
             return {**predictions[0], "model_version": scored.version}

@@ -13,6 +13,7 @@ next poll: the watcher never ends before the service does.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -20,15 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from sentiment_model.core.layout import DataRoot
-from sentiment_model.core.schema import EMPTY_TEXT_LABEL, LABELS
-from sentiment_model.model.classifier import SentimentClassifier
+from sentiment_model.model.classifier import Labelled, SentimentClassifier
 from sentiment_model.model.registry import load_classifier, read_champion
-from sentiment_model.model.text import tokenize
 from sentiment_model.serving.metrics import ServiceMetrics
 
 log = logging.getLogger("sentiment_model.serving")
@@ -39,52 +34,16 @@ _STAMP_KEYS = ("generation", "updated", "mtime", "ino", "size", "etag", "md5Hash
 
 
 @dataclass(frozen=True)
-class Scored:
-    """Predictions for a list of texts, sliceable per request."""
-
-    version: str
-    probabilities: np.ndarray
-    labels: tuple[str, ...]
-    truncated: np.ndarray
-
-    def __getitem__(self, rows: slice) -> Scored:
-        return Scored(self.version, self.probabilities[rows], self.labels[rows], self.truncated[rows])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
 class Served:
     classifier: SentimentClassifier
     version: str
     since: float = field(default_factory=time.time)  # when it was swapped in (Unix time)
 
 
-def tokenless(words: pa.ListArray) -> np.ndarray:
-    """True where a text gave no token: batch scoring's rule (``scoring.batch.empty_texts``,
-    which serving may not import; ``tests/serving`` checks that the two agree)."""
-    return np.asarray(pc.equal(pc.list_value_length(words), 0).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def score_texts(served: Served, texts: list[str]) -> Scored:
-    """Tokenize, predict length-bucketed batches within the token budget, decide; and flag
-    texts longer than ``max_length`` tokens, some of which the model did not see. A text
-    without a token is labelled ``empty_text`` with zero probabilities, never predicted,
-    as batch scoring and the CLI do."""
-    classifier = served.classifier
-    words = tokenize(texts)
-    empty = tokenless(words)
-    probabilities = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
-    labels = np.full(len(texts), EMPTY_TEXT_LABEL, dtype=object)
-    scored = np.flatnonzero(~empty)
-    if len(scored):
-        rows = pa.array(scored)
-        ids, lengths, kept_words = classifier.encode_with_tokens(pa.array(texts, pa.string()).take(rows), words.take(rows))
-        probabilities[scored] = classifier.with_wide(classifier.predict_proba_ids(ids, lengths), kept_words)
-        labels[scored] = np.array(LABELS, dtype=object)[classifier.decide(probabilities[scored])]
-    truncated = pc.list_value_length(words).to_numpy(zero_copy_only=False) > classifier.max_length
-    return Scored(served.version, probabilities, tuple(labels.tolist()), truncated)
+def score_texts(served: Served, texts: list[str]) -> Labelled:
+    """The classifier's one path (:meth:`SentimentClassifier.label`), labelled with the
+    version that scored them."""
+    return dataclasses.replace(served.classifier.label(texts), version=served.version)
 
 
 def warm_up(classifier: SentimentClassifier) -> None:
