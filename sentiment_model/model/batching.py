@@ -16,7 +16,7 @@ from sentiment_model.model.text import OOV_ID
 DEFAULT_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 200)
 #: Widths a prediction batch is padded to: finer than the training buckets, since a masked
 #: network's output does not depend on its padding while each padded step costs as much
-#: as a real one (round 13: 1.06x the real tokens instead of 1.30x, ~+22% reviews/s).
+#: as a real one (round 13, docs/experiments.md).
 #: Training keeps ``DEFAULT_BUCKETS``: its batches are shuffled within a bucket.
 INFERENCE_WIDTHS: tuple[int, ...] = (8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200)
 

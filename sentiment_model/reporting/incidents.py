@@ -2,7 +2,7 @@
 evidence listed, and an incident still firing on a later night is the same incident,
 older, not a new alert.
 
-Severity rules (README and ``docs/architecture.md`` say the same):
+Severity rules (``docs/operations.md`` and ``docs/architecture.md`` say the same):
 
 - **page**: a new incident about live quality (the model disagrees with the customers'
   own stars beyond chance), or a new incident whose strongest signal is at least

@@ -35,11 +35,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_length: int = 200
-    # A review longer than max_length (6% of the corpus, 10% of the neutral ones) is read as
-    # its first truncation_head tokens and its last max_length - truncation_head, not its
-    # first max_length: the verdict often closes a long review. None (or >= max_length): its
-    # first max_length.
-    # Round 14: +0.007 validation macro-F1 for the network alone, +0.002 for wide and deep.
+    # A review longer than max_length is read as its first truncation_head tokens and its
+    # last max_length - truncation_head: the verdict often closes a long review (round 14,
+    # docs/experiments.md). None (or >= max_length): its first max_length.
     truncation_head: int | None = Field(50, ge=0)
     # "word": whole tokens (the most frequent vocab_size); "bpe"/"wordpiece": subword
     # pieces trained on the training text, vocab_size of them.
@@ -48,7 +46,7 @@ class TrainConfig(BaseModel):
     min_count: int = 2
     # Init of the trainable embedding: "random", "word2vec" (skip-gram on the training
     # split's text), "glove-6b-50d" or a vectors file/folder (its width = embedding_dim).
-    # GloVe, fine-tuned, beside its frozen copy below: the best validation score of round 3.
+    # GloVe, fine-tuned, beside its frozen copy below (round 3, docs/experiments.md).
     embeddings: str = "glove-6b-50d"
     embedding_dim: int = 50
     word2vec_epochs: int = 5
@@ -73,10 +71,10 @@ class TrainConfig(BaseModel):
     batch_size: int = 64
     # Rate at which training tokens are replaced by the out-of-vocabulary id, drawn anew
     # every batch (0: none): the network cannot lean on any one word, and it sees the
-    # unknown words a catalog it never saw is full of. Off: round 11 measured +0.007 on
-    # validation for the network alone but +0.001 once averaged with the wide part.
+    # unknown words a catalog it never saw is full of. Off: the wide part already gives
+    # what it adds (round 11, docs/experiments.md).
     token_dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    epochs: int = 2  # validation macro-F1 peaked at epoch 2 in every run on this corpus, then fell
+    epochs: int = 2  # where validation macro-F1 peaks on this corpus (docs/experiments.md)
     patience: int = 0
     learning_rate: float = 2e-3
     # "cosine": decay the rate to 0 over all epochs' steps (late steps refine instead of
@@ -106,15 +104,13 @@ class TrainConfig(BaseModel):
     distill_tolerance: float = 0.005
     # The wide part (model/wide.py): a linear model over the wide_terms most common words
     # and word pairs of the training text (0: none), fitted to convergence beside the
-    # network; its share of the averaged probabilities is chosen on validation. Round 9:
-    # the two get different reviews right, and the average scores above either.
+    # network: the two get different reviews right (round 9, docs/experiments.md).
     wide_terms: int = Field(200_000, ge=0)
     wide_c: float = Field(4.0, gt=0.0)  # the inverse L2 strength of its logistic regression
     # How the two parts' probabilities combine: "stacked", a logistic regression over both
-    # log-probabilities fitted on validation (a weight per part and class; round 12: +0.003
-    # on validation over one share, scored out of fold); "stacked_length", the same with
-    # each weight also moving with the review's length (round 13: +0.002 on validation out
-    # of fold over "stacked", ahead on 5 of 5 networks); or "share", one average weight.
+    # log-probabilities fitted on validation (a weight per part and class); "stacked_length",
+    # the same with each weight also moving with the review's length; or "share", one
+    # average weight chosen on validation (rounds 12-13, docs/experiments.md).
     wide_combiner: Literal["stacked_length", "stacked", "share"] = "stacked_length"
     wide_stack_c: float = Field(0.1, gt=0.0)  # the inverse L2 strength of the stacked combiner
     seed: int = 13
