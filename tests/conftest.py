@@ -19,6 +19,17 @@ PROJECT_ROOT = Path(__file__).parent.parent
 SHARED_AMAZON = PROJECT_ROOT.parent / "shared" / "data" / "amazon"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Markers by folder: ``tests/system/`` (processes, servers, browsers, races, the real
+    corpus) is ``slow``; ``tests/unit/`` is the quick in-process suite,
+    ``uv run pytest -m "not slow"``."""
+    system = Path(__file__).parent / "system"
+    for item in items:
+        if system in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.system)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect API for the whole session (each start costs ~10 s)."""

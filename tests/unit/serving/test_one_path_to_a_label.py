@@ -18,7 +18,7 @@ from sentiment_model.model.registry import load_classifier
 from sentiment_model.scoring.batch import score_table
 from sentiment_model.serving.app import create_app
 from tests.conftest import canonical_rows, synthetic_reviews
-from tests.serving.test_service import settings_for, wait_for
+from tests.unit.serving.test_service import settings_for, wait_for
 
 # (title, body): what users send that has tripped a path before.
 TRICKY = {

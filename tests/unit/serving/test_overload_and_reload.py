@@ -19,7 +19,7 @@ from sentiment_model.model.registry import load_classifier, read_champion
 from sentiment_model.serving.app import create_app
 from sentiment_model.serving.batcher import CallCost, MicroBatcher, QueueFullError
 from sentiment_model.serving.holder import ModelHolder
-from tests.serving.test_service import TIMEOUT_S, GatedModel, settings_for, wait_for
+from tests.unit.serving.test_service import TIMEOUT_S, GatedModel, settings_for, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,9 @@ from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.reporting.reports import build_report, model_context
 from sentiment_model.scoring.batch import score_day
-from tests.code.test_reports import DRIFTED, NORMAL_DAYS, SECTIONS, _negative_reviews_of_one_product
 from tests.conftest import canonical_rows, synthetic_reviews
 from tests.processes import PROJECT_ROOT, prefect_server
+from tests.unit.reporting.test_reports import DRIFTED, NORMAL_DAYS, SECTIONS, _negative_reviews_of_one_product
 
 pytestmark = [pytest.mark.e2e]
 CHROMIUM = os.environ.get("SENTIMENT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

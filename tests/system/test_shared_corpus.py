@@ -72,8 +72,8 @@ def test_bucketed_dedup_gives_the_single_pass_result_on_the_shared_corpus(tmp_pa
     """Eight buckets (and one) against the pre-bucket rule over the same staged rows:
     the same review_ids kept from the same files, the same counts per file."""
     from sentiment_model.core.layout import DataRoot
-    from tests.code.test_bucketed_ingest import ingest_all, observed, reference_dedup
     from tests.conftest import PROJECT_ROOT, require_shared_corpus
+    from tests.unit.ingest.test_bucketed_ingest import ingest_all, observed, reference_dedup
 
     require_shared_corpus()
     results = {}

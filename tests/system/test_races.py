@@ -34,7 +34,7 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.scoring.batch import MANIFEST, read_scored_day
 from tests.conftest import GCS_BUCKET, canonical_rows, synthetic_reviews
-from tests.reliability import race_workers
+from tests.system import race_workers
 
 PROJECT_ROOT = Path(__file__).parents[2]
 DAY = dt.date(2016, 4, 2)

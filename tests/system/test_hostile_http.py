@@ -22,7 +22,7 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.serving.app import create_app
 from sentiment_model.serving.server import server_config
 from tests.processes import free_port
-from tests.serving.test_service import TIMEOUT_S, settings_for, wait_for
+from tests.unit.serving.test_service import TIMEOUT_S, settings_for, wait_for
 
 LIMIT = 1 << 20  # the body limit under test: 1 MB
 DECLARED = 1 << 30  # what the hostile client offers to send: 1 GB
