@@ -159,25 +159,10 @@ def tiny_champion_root(tmp_path_factory):
 
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.ingest.canonical import write_incoming_batches
-    from sentiment_model.model.registry import promote, save_model
-    from sentiment_model.training.data import split_train_validation_test
-    from sentiment_model.training.metrics import classification_metrics
-    from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
+    from tests.tiny_model import install
 
     root = DataRoot(str(tmp_path_factory.mktemp("champion-root")))
-    splits = split_train_validation_test(synthetic_reviews(600, seed=4), seed=4)
-    # A long review keeps its first 8 tokens and its last 16, as the default's 50 + 150 of 200.
-    config = TrainConfig(
-        frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, truncation_head=8, vocab_size=500, min_count=1, seed=3
-    )
-    result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
-    texts, labels = texts_and_labels(splits["test"])
-    probabilities = result.classifier.predict_proba(texts)
-    metrics = {"test": classification_metrics(labels, probabilities, result.classifier.decide(probabilities))}
-    fingerprint = {"class_counts": {"train": {"negative": 150, "neutral": 120, "positive": 330}}}
-    version = "20260101T000000Z-cafe0001"
-    save_model(root, version, result.classifier, {"train": config.to_dict()}, metrics, fingerprint)
-    promote(root, version, metrics["test"]["macro_f1"], "test fixture")
+    install(root)  # committed (tests/tiny_model.py): loading it costs a second, training it ~30 s
     days = synthetic_reviews(700, seed=9)
     write_incoming_batches(root, canonical_rows(days.slice(0, 400), dt.date(2015, 8, 30)), rows_per_file=150)
     write_incoming_batches(root, canonical_rows(days.slice(400), dt.date(2015, 8, 31)), rows_per_file=150)

@@ -1,6 +1,8 @@
 """Every error a user can cause: one clear line on stderr, exit code 2, nothing written.
 
-Each case runs the real `sentiment` command in its own process."""
+Each case runs the `sentiment` entry point (``flows.cli.main``) in this process, with its
+own arguments, environment and working folder; one smoke test runs it as a real process
+(the exit code and stderr a shell sees)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,38 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).parents[2]
+PROJECT_ROOT = Path(__file__).parents[3]
 VERSION = "20260101T000000Z-feedf00d"
 GOOD_RECORD = '{"reviewerID": "A1", "asin": "B1", "reviewText": "works well", "overall": 5, "unixReviewTime": 1400000000}\n'
 
 
-def sentiment(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def sentiment_process(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def sentiment(monkeypatch, capsys):
+    """``sentiment(*args, cwd=, env=)``: the entry point run in this process; returns
+    (exit code, stdout, stderr)."""
+    from flows.cli import main
+
+    def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.chdir(cwd)
+            patch.setattr(sys, "argv", ["sentiment", *args])
+            capsys.readouterr()
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            out = capsys.readouterr()
+        return subprocess.CompletedProcess(["sentiment", *args], code, out.out, out.err)
+
+    return run
 
 
 def tree(folder: Path) -> dict[str, tuple[int, int]]:
@@ -138,8 +164,7 @@ CASES: dict[str, tuple[Case, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_user_error_is_one_line_exit_2_and_writes_nothing(tmp_path, case):
+def check_user_error(tmp_path: Path, case: str, sentiment: Callable[..., subprocess.CompletedProcess[str]]) -> None:
     setup, message = CASES[case]
     cwd = tmp_path / "cwd"
     cwd.mkdir()
@@ -152,7 +177,18 @@ def test_user_error_is_one_line_exit_2_and_writes_nothing(tmp_path, case):
     assert tree(tmp_path) == before  # nothing written: not under the root, not in the cwd
 
 
-def test_evaluate_on_a_file_without_ratings(tiny_champion_root, tmp_path):
+@pytest.mark.parametrize("case", list(CASES))
+def test_user_error_is_one_line_exit_2_and_writes_nothing(tmp_path, case, sentiment):
+    check_user_error(tmp_path, case, sentiment)
+
+
+@pytest.mark.parametrize("case", ["truncated champion.json", "storage options not JSON"])
+def test_user_error_as_a_real_process(tmp_path, case):
+    """The same contract as a shell sees it: exit status 2, one line on stderr."""
+    check_user_error(tmp_path, case, sentiment_process)
+
+
+def test_evaluate_on_a_file_without_ratings(tiny_champion_root, tmp_path, sentiment):
     unrated = tmp_path / "unrated.jsonl"
     unrated.write_text(GOOD_RECORD.replace('"overall": 5, ', "") * 3)
     root = Path(tiny_champion_root.path)
@@ -163,7 +199,7 @@ def test_evaluate_on_a_file_without_ratings(tiny_champion_root, tmp_path):
     assert (tree(root), tree(tmp_path)) == before
 
 
-def test_champion_pointing_at_a_missing_folder(tmp_path):
+def test_champion_pointing_at_a_missing_folder(tmp_path, sentiment):
     root = tmp_path / "root"
     (root / "models").mkdir(parents=True)
     (root / "models" / "champion.json").write_text('{"version": "20990101T000000Z-deadbeef"}')
