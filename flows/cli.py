@@ -177,6 +177,7 @@ def ingest(
     get_settings(chunk_rows=chunk_rows, ingest_bucket_rows=bucket_rows)
     data_root = checked_data_root(data_root)
     checked_sources(manifest, base_uri)
+    checked_dask_address(dask_address)
     ephemeral_api_dies_with_cli()
     from flows.ingest import IngestIncomplete
     from flows.ingest import ingest as ingest_flow

@@ -10,7 +10,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from sentiment_model.core.layout import DataRoot, new_run_id
-from sentiment_model.core.settings import get_settings
+from sentiment_model.core.settings import get_settings, root_at
 from sentiment_model.ingest.dedup import BucketOutcome
 from sentiment_model.ingest.pipeline import FileResult, SourceFileError, live_report_if_unchanged, plan_buckets, staged_inputs
 from sentiment_model.ingest.sources import SourceSpec
@@ -50,9 +50,13 @@ class _Progress:
 
 
 @flow(name="ingest-stage-files")
-def stage_files(root: DataRoot, run_id: str, files: list[tuple[SourceSpec, str]], started: dt.datetime, chunk_rows: int, storage_options: dict[str, Any]) -> list[FileResult]:
+def stage_files(data_root: str, run_id: str, files: list[tuple[SourceSpec, str]], started: dt.datetime, chunk_rows: int) -> list[FileResult]:
     """One task per source file (read, normalize, stage; or reuse if unchanged) on
-    whichever task runner this subflow was given."""
+    whichever task runner this subflow was given. The data root comes as its URL; the
+    storage options (the root's and the sources') from this process's settings, never
+    as parameters, which Prefect would store."""
+    root = root_at(data_root)
+    storage_options = root.storage_options
     logger = get_run_logger()
     progress = _Progress("source files staged", len(files))
     futures = [ingest_source_file.submit(root, run_id, spec, source, index, started, chunk_rows, storage_options) for index, (spec, source) in enumerate(files)]
@@ -71,8 +75,10 @@ def stage_files(root: DataRoot, run_id: str, files: list[tuple[SourceSpec, str]]
 
 
 @flow(name="ingest-dedup-buckets")
-def dedup_buckets(root: DataRoot, run_id: str, buckets: int, inputs: list[tuple[int, list[str]]], started: dt.datetime) -> list[BucketOutcome]:
-    """One task per hash bucket of the staged rows; every copy of a review_id is in one bucket."""
+def dedup_buckets(data_root: str, run_id: str, buckets: int, inputs: list[tuple[int, list[str]]], started: dt.datetime) -> list[BucketOutcome]:
+    """One task per hash bucket of the staged rows; every copy of a review_id is in one
+    bucket. The data root comes as its URL (see :func:`stage_files`)."""
+    root = root_at(data_root)
     progress = _Progress("dedup buckets written", buckets)
     futures = [dedup_staged_bucket.submit(root, run_id, bucket, buckets, inputs, started) for bucket in range(buckets)]
     outcomes = []
@@ -111,11 +117,11 @@ def ingest(
         runner = ThreadPoolTaskRunner(max_workers=max_workers)
 
     files = resolve_source_files(settings.sources_manifest, settings.sources_base_uri, settings.storage_options)
-    results = stage_files.with_options(task_runner=runner)(root, run_id, files, started, settings.chunk_rows, settings.storage_options)
+    results = stage_files.with_options(task_runner=runner)(root.url, run_id, files, started, settings.chunk_rows)
     outcomes = None
     if live_report_if_unchanged(root, results) is None:
         buckets = plan_buckets(results, settings.ingest_bucket_rows)
-        outcomes = dedup_buckets.with_options(task_runner=runner)(root, run_id, buckets, staged_inputs(results), started)
+        outcomes = dedup_buckets.with_options(task_runner=runner)(root.url, run_id, buckets, staged_inputs(results), started)
     report = publish_canonical_snapshot(root, run_id, results, started, keep_snapshots, outcomes)
     publish_ingest_artifacts(report)
     totals = report["totals"]

@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.report import publish_day_report
 from sentiment_model.core.errors import ConfigError
 from sentiment_model.core.layout import DataRoot, new_run_id
-from sentiment_model.core.settings import get_settings
+from sentiment_model.core.settings import get_settings, root_at
 from sentiment_model.scoring.batch import EmptyRunRefused, MissingInput
 from sentiment_model.scoring.config import ScoringConfig
 from tasks.scoring import emit_report_events, list_batch_files, publish_scored_day, resolve_model, score_batch_file
@@ -57,9 +57,12 @@ def files_phrase(count: int) -> str:
 
 
 @flow(name="score-day-files", flow_run_name=score_run_name)
-def score_day_files(root: DataRoot, model_dir: str, day: dt.date, files: list[str], run_id: str, scored_at: dt.datetime, progress_id: UUID | None = None) -> list[Any]:
+def score_day_files(data_root: str, model_dir: str, day: dt.date, files: list[str], run_id: str, scored_at: dt.datetime, progress_id: UUID | None = None) -> list[Any]:
     """Fan out one task per batch file on whichever task runner this subflow was given;
-    ``progress_id``: the nightly run's progress artifact, moved as files finish."""
+    ``progress_id``: the nightly run's progress artifact, moved as files finish. The data
+    root comes as its URL, its storage options from this process's settings: never as a
+    parameter, which Prefect would store."""
+    root = root_at(data_root)
     futures = [score_batch_file.submit(root, model_dir, f, day, run_id, i, scored_at) for i, f in enumerate(files)]
     results = []
     for done, future in enumerate(futures, start=1):
@@ -112,7 +115,7 @@ def nightly_scoring(data_root: str | None = None, config: ScoringConfig | None =
         scored_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
         if files:
             progress = create_progress_artifact(progress=0.0, description=f"scoring {files_phrase(len(files))} of {day}")
-            results = scorer(root, model_dir, day, files, run_id, scored_at, progress_id=progress)
+            results = scorer(root.url, model_dir, day, files, run_id, scored_at, progress_id=progress)
         elif config.expect_empty_nights:
             logger.info("no reviews for %s: no batch files under %s (quiet nights are expected)", day, root.uri(root.incoming_dir(day)))
             results = []

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import fsspec
 import orjson
@@ -55,8 +56,31 @@ def filesystem_for(url: str, storage_options: dict[str, Any] | None = None) -> t
         except (OSError, RuntimeError) as exc:  # Python 3.11 reports a symlink loop as RuntimeError
             raise ConfigError(f"{url!r} cannot be resolved (a symlink loop?): {exc}") from None
         return fsspec.filesystem("file"), str(resolved)
-    fs = fs_class(**(storage_options or {}))
+    try:
+        fs = fs_class(**(storage_options or {}))
+    except Exception as exc:  # a bad key or token path: the client raises whatever it meets first
+        raise ConfigError(f"cannot open {url} with the configured storage options (SENTIMENT_STORAGE_OPTIONS): {redacted(exc, storage_options)}") from None
     return fs, fs._strip_protocol(url).rstrip("/")
+
+
+def redacted(error: BaseException, storage_options: dict[str, Any] | None) -> str:
+    """``error`` as one line, every string of ``storage_options`` (a key, a token, as is
+    or URL-quoted: clients put tokens in URLs) replaced: an error message may quote them."""
+    message = " ".join(f"{type(error).__name__}: {error}".split())
+    for secret in _strings(storage_options or {}):
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            message = message.replace(form, "<redacted>")
+    return message
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if len(value) >= 4 else []  # a short value ("anon", "") is no secret and would blank the message
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 #: A scored day's pointer file: the live run's parts and counts.
@@ -75,7 +99,8 @@ class DataRoot:
     """A data root URL with its filesystem and every path the pipeline uses under it."""
 
     url: str
-    storage_options: dict[str, Any] = field(default_factory=dict)
+    #: Credentials may be in here (a token, a key): kept out of reprs, hence log lines and errors.
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def _fs_and_path(self) -> tuple[fsspec.AbstractFileSystem, str]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import zoneinfo
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from sentiment_model.core.schema import MAX_TEXT_CHARS
+
+if TYPE_CHECKING:
+    from sentiment_model.core.layout import DataRoot
 
 #: The ``sentiment_model`` package folder (this file is ``core/settings.py`` inside it).
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -167,6 +170,16 @@ def get_settings(**overrides: object) -> Settings:
     except SettingsError as exc:  # e.g. SENTIMENT_STORAGE_OPTIONS is not valid JSON
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise ConfigError(f"invalid setting: {exc}{cause}") from None
+
+
+def root_at(url: str) -> DataRoot:
+    """The data root at ``url`` with this process's storage options (``SENTIMENT_STORAGE_OPTIONS``).
+    A subflow takes the root's URL and resolves it here, in the process that runs it: a
+    token path or an inline key never travels as a flow-run parameter, which Prefect
+    stores in its database and shows in the UI."""
+    from sentiment_model.core.layout import DataRoot
+
+    return DataRoot(url, get_settings(data_root=url).storage_options)
 
 
 def _setting_name(location: tuple[object, ...]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import threading
 
 import duckdb
@@ -85,6 +86,87 @@ def _epoch_seconds(number: pa.Array, low: float, high: float) -> pa.Array:
     return seconds
 
 
+#: What each strptime directive matches, to find a text date's day, month and year (the
+#: three named groups) beside Arrow's parse: Arrow rolls an impossible day over into the
+#: next month (2015-02-30 is read as 2015-03-02), so the calendar is checked on the text.
+_DIRECTIVE_PATTERNS = {
+    "d": r"\s*(?P<day>\d{1,2})",
+    "e": r"\s*(?P<day>\d{1,2})",
+    "m": r"\s*(?P<month>\d{1,2})",
+    "b": r"(?P<month_name>[A-Za-z]+)",
+    "B": r"(?P<month_name>[A-Za-z]+)",
+    "h": r"(?P<month_name>[A-Za-z]+)",
+    "Y": r"(?P<year>[+-]?\d{1,5})",
+    "y": r"(?P<short_year>\d{1,2})",
+    "H": r"\s*\d{1,2}",
+    "I": r"\s*\d{1,2}",
+    "M": r"\s*\d{1,2}",
+    "S": r"\s*\d{1,2}",
+    "j": r"\s*\d{1,3}",
+    "a": r"[A-Za-z]+",
+    "A": r"[A-Za-z]+",
+    "p": r"[A-Za-z]+",
+    "z": r"(?:[+-]\d{2}:?\d{2}|Z)",
+    "Z": r"[A-Za-z]+",
+    "%": "%",
+}
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+
+def _date_fields_pattern(time_format: str) -> str | None:
+    """A regex with the groups ``day``, ``month`` or ``month_name``, and optionally
+    ``year``/``short_year``, for ``time_format``; None when the format has no day and
+    month, or a directive whose text is not known here (then the calendar is not checked)."""
+    pattern, i = ["^"], 0
+    while i < len(time_format):
+        char = time_format[i]
+        if char == "%":
+            directive = time_format[i + 1 : i + 2]
+            if directive not in _DIRECTIVE_PATTERNS:
+                return None
+            group = _DIRECTIVE_PATTERNS[directive]
+            name = group.partition("(?P<")[2].partition(">")[0]
+            if name and f"(?P<{name}>" in "".join(pattern):
+                group = group.replace(f"?P<{name}>", "?:")  # a field given twice: check the first
+            pattern.append(group)
+            i += 2
+        else:
+            pattern.append(r"\s*" if char.isspace() else re.escape(char))
+            i += 1
+    regex = "".join(pattern)
+    has_month = "(?P<month>" in regex or "(?P<month_name>" in regex
+    return regex if "(?P<day>" in regex and has_month else None
+
+
+def impossible_dates(text: pa.Array, time_format: str) -> pa.Array:
+    """True where the text names a day its month does not have (2015-02-30, Apr 31,
+    Feb 29 of a year that is not a leap year); false where it is fine or not checked."""
+    pattern = _date_fields_pattern(time_format)
+    if pattern is None:
+        return pa.array([False] * len(text))
+    fields = pc.extract_regex(text, pattern)
+    names = {field.name for field in fields.type}
+    day = pc.cast(pc.struct_field(fields, "day"), pa.int64())
+    if "month" in names:
+        month = pc.cast(pc.struct_field(fields, "month"), pa.int64())
+    else:
+        month = pc.add(pc.index_in(pc.utf8_slice_codeunits(pc.utf8_lower(pc.struct_field(fields, "month_name")), 0, 3), value_set=pa.array(_MONTHS)), 1)
+    if "year" in names:
+        year = pc.cast(pc.struct_field(fields, "year"), pa.int64())
+    elif "short_year" in names:  # as strptime reads %y: 69-99 are 1900s, 00-68 2000s
+        short = pc.cast(pc.struct_field(fields, "short_year"), pa.int64())
+        year = pc.add(short, pc.if_else(pc.less(short, 69), 2000, 1900))
+    else:
+        year = pa.array([2000] * len(text), pa.int64())  # no year: Feb 29 may exist
+    known_month = pc.and_(pc.greater_equal(month, 1), pc.less_equal(month, 12))
+    index = pc.if_else(pc.fill_null(known_month, False), pc.subtract(month, 1), 0)
+    leap = pc.and_(pc.equal(pc.bit_wise_and(year, 3), 0), pc.or_(pc.not_equal(pc.remainder(year, 100), 0), pc.equal(pc.remainder(year, 400), 0)))
+    leap_day = pc.cast(pc.and_(pc.equal(month, 2), leap), pa.int64())
+    days = pc.add(pc.take(pa.array(_DAYS_IN_MONTH, pa.int64()), index), pc.fill_null(leap_day, 0))
+    return pc.fill_null(pc.and_(known_month, pc.greater(day, days)), False)
+
+
 def parse_review_time(values: pa.Array, time_format: str | None, now: dt.datetime | None = None) -> tuple[pa.Array, pa.Array]:
     """Parse review times to UTC seconds. Empty values give a null time (not a rejection);
     a value that is present but unparseable, or outside the accepted range (1990-01-01
@@ -107,20 +189,22 @@ def parse_review_time(values: pa.Array, time_format: str | None, now: dt.datetim
         parsed = pc.if_else(pc.is_valid(seconds), pc.cast(whole, target), pa.scalar(None, target))
         unparsed = pc.and_(present, pc.invert(usable))
         outside = pc.and_(usable, pc.is_null(seconds))
+        impossible = pa.array([False] * n)
         out_of_range += " (epoch s, ms, us or ns)"
     else:
-        if time_format == "iso8601":
-            parsed = pc.strptime(pc.utf8_slice_codeunits(text, 0, 19), format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        else:
-            parsed = pc.strptime(text, format=time_format, unit="s", error_is_null=True)
+        pattern, fields = (time_format, text) if time_format != "iso8601" else ("%Y-%m-%dT%H:%M:%S", pc.utf8_slice_codeunits(text, 0, 19))
+        parsed = pc.strptime(fields, format=pattern, unit="s", error_is_null=True)
+        impossible = pc.and_(pc.is_valid(parsed), impossible_dates(fields, pattern))
+        parsed = pc.if_else(impossible, pa.scalar(None, parsed.type), parsed)
         parsed = pc.assume_timezone(parsed, "UTC") if parsed.type.tz is None else parsed
         parsed = parsed.cast(target)
         epoch = pc.cast(pc.cast(parsed, pa.int64()), pa.float64())
         inside = pc.and_(pc.greater_equal(epoch, low), pc.less_equal(epoch, high))
-        unparsed = pc.and_(present, pc.is_null(parsed))
+        unparsed = pc.and_(pc.and_(present, pc.is_null(parsed)), pc.invert(impossible))
         outside = pc.and_(pc.is_valid(parsed), pc.invert(inside))
         parsed = pc.if_else(outside, pa.scalar(None, target), parsed)
     reason = pc.coalesce(
+        _reason_where(impossible, pc.binary_join_element_wise("review_time is not a date on the calendar: ", quoted, "")),
         _reason_where(unparsed, pc.binary_join_element_wise(f"review_time does not match {time_format}: ", quoted, "")),
         _reason_where(outside, pc.binary_join_element_wise(f"{out_of_range}: ", quoted, "")),
     )

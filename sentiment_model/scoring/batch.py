@@ -32,8 +32,10 @@ MANIFEST = SCORED_MANIFEST  # known by this name to callers
 TOP_TOKENS = 3  # kept per scored row, by attention weight
 
 
-class BatchValidationError(ValueError):
-    """A nightly batch file does not match the canonical schema (the message names file and column)."""
+class BatchValidationError(ConfigError):
+    """A nightly batch file cannot be read or does not match the canonical schema (the
+    message names the file, and the column where one is to blame): the night fails with
+    this one line (the CLI: exit 2)."""
 
 
 class EmptyRunRefused(ConfigError):
@@ -74,18 +76,27 @@ def validate_batch_schema(schema: pa.Schema, source: str) -> None:
             if canonical.name in BATCH_OPTIONAL_COLUMNS:
                 continue
             raise BatchValidationError(f"{source}: missing column {canonical.name!r} (expected {canonical.type})")
-        actual = schema.field(canonical.name).type
+        actual = _decoded_type(schema.field(canonical.name).type)
         if not _compatible(actual, canonical.type):
             raise BatchValidationError(f"{source}: column {canonical.name!r} has type {actual}, expected {canonical.type}")
+
+
+def _decoded_type(actual: pa.DataType) -> pa.DataType:
+    """A dictionary-encoded column (what writers choose for repetitive text) is read as its values."""
+    return actual.value_type if pa.types.is_dictionary(actual) else actual
+
+
+def _is_text(actual: pa.DataType) -> bool:
+    return pa.types.is_string(actual) or pa.types.is_large_string(actual)
 
 
 def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
     if actual == expected or pa.types.is_null(actual):
         return True
     if pa.types.is_string(expected):
-        return pa.types.is_string(actual) or pa.types.is_large_string(actual)
-    if pa.types.is_integer(expected):
-        return pa.types.is_integer(actual) or pa.types.is_floating(actual)
+        return _is_text(actual)
+    if pa.types.is_integer(expected):  # stars: numbers, or text cast row by row (CSV exports)
+        return pa.types.is_integer(actual) or pa.types.is_floating(actual) or _is_text(actual)
     return pa.types.is_timestamp(expected) and pa.types.is_timestamp(actual)
 
 
@@ -101,9 +112,15 @@ def _problem_where(mask: pa.Array, reason: str) -> pa.Array:
 
 def _conform_rating(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     """Stars as int8; a value that is not a whole star in 1-5 becomes null with a reason
-    (an int64 300 or a 3.5 is one bad row, not a bad file). NaN is a missing rating."""
+    (an int64 300 or a 3.5 is one bad row, not a bad file). NaN is a missing rating.
+    Text ("5", " 4 ", "3.0") is read as a number row by row: text that is not a number
+    ("five") is quarantined, empty text is a missing rating."""
     if pa.types.is_null(column.type):
         return pa.nulls(len(column), pa.int8()), pa.nulls(len(column), pa.string())
+    if _is_text(column.type):
+        column, not_number = _numbers_in_text(column)
+        rating, problems = _conform_rating(column)
+        return rating, pc.coalesce(not_number, problems)
     if pa.types.is_floating(column.type):
         column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
         not_whole = pc.invert(pc.equal(pc.floor(column), column))  # +-inf is "whole", and outside 1-5
@@ -113,6 +130,20 @@ def _conform_rating(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         problems = _problem_where(pc.or_(pc.less(column, 1), pc.greater(column, 5)), "rating outside 1-5")
     kept = pc.if_else(pc.is_null(problems), column, pa.scalar(None, column.type))
     return pc.cast(kept, pa.int8()), problems
+
+
+#: A decimal number as text, e.g. "5", "+4", "3.0", " 2 " (stripped first).
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)$"
+
+
+def _numbers_in_text(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Text as float64 per row: a reason where the text is not a number, null where it is
+    empty (nothing given)."""
+    text = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    given = pc.fill_null(pc.not_equal(text, ""), False)
+    number = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    kept = pc.if_else(pc.and_(given, number), text, pa.scalar(None, pa.string()))
+    return kept.cast(pa.float64()), _problem_where(pc.and_(given, pc.invert(number)), "rating is not a number")
 
 
 def _conform_time(column: pa.Array, target: pa.DataType, name: str) -> tuple[pa.Array, pa.Array]:
@@ -138,6 +169,8 @@ def _conform(batch: pa.RecordBatch, source: str) -> tuple[pa.Table, pa.Array]:
             columns[canonical.name] = pa.nulls(table.num_rows, canonical.type)
             continue
         column = table.column(canonical.name).combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
         try:
             if canonical.name == "rating":
                 column, column_problems = _conform_rating(column)
@@ -261,8 +294,12 @@ def score_file(
                     if table.num_rows:
                         writer.write_table(score_table(classifier, table, scored_at))
                         result.scored += table.num_rows
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise BatchValidationError(f"{root.uri(source)}: not a readable Parquet file: {exc}") from exc
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+        raise BatchValidationError(f"{root.uri(source)}: not a readable Parquet file: {_one_line(exc)}") from exc
+    except OSError as exc:
+        if not _is_damaged_parquet(exc):
+            raise  # the storage's own error: retried when transient
+        raise BatchValidationError(f"{root.uri(source)}: not a readable Parquet file (truncated or corrupt): {_one_line(exc)}") from exc
     if bad_tables:
         with _create(root, quarantine) as handle:
             pq.write_table(pa.concat_tables(bad_tables), handle)
@@ -270,6 +307,17 @@ def score_file(
         result.quarantine_reasons = reasons
     result.part = part
     return result
+
+
+def _is_damaged_parquet(exc: OSError) -> bool:
+    """Arrow reports damaged bytes (a corrupt page, footer or compressed block) as a plain
+    OSError without an errno; the storage's errors carry an errno or a subclass
+    (ConnectionError, TimeoutError, FileNotFoundError...), and are not the file's fault."""
+    return type(exc) is OSError and exc.errno is None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def drop_day_duplicates(root: DataRoot, results: list[FileScore]) -> list[FileScore]:

@@ -145,6 +145,18 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda t: (["score", "--run-date", "2015-08-31", "--data-root", fake_champion(t), "--dask-address", f"tcp://127.0.0.1:{closed_port()}"], {}),
         "cannot reach the Dask scheduler at tcp://127.0.0.1:",
     ),
+    "unreachable Dask scheduler (ingest)": (
+        lambda t: (["ingest", "--data-root", str(t / "root"), "--manifest", manifest(t, GOOD_ENTRY), "--dask-address", f"tcp://127.0.0.1:{closed_port()}"], {}),
+        "cannot reach the Dask scheduler at tcp://127.0.0.1:",
+    ),
+    "token path that is no file (gs://)": (
+        lambda t: (["ingest", "--data-root", "gs://review-sentiment/root"], {"SENTIMENT_STORAGE_OPTIONS": '{"token": "/nonexistent/key.json"}'}),
+        "error: cannot open gs://review-sentiment/root with the configured storage options (SENTIMENT_STORAGE_OPTIONS)",
+    ),
+    "inline key that is no credential (gs://)": (
+        lambda t: (["score", "--data-root", "gs://review-sentiment/root"], {"SENTIMENT_STORAGE_OPTIONS": '{"token": {"type": "service_account", "private_key": "NOT-A-KEY-5ecret"}}'}),
+        "error: cannot open gs://review-sentiment/root with the configured storage options (SENTIMENT_STORAGE_OPTIONS)",
+    ),
     "reversed date range (score)": (
         lambda t: (["score", "--run-date", "2015-08-31", "--end-date", "2015-08-30", "--data-root", fake_champion(t)], {}),
         "--end-date 2015-08-30 is before --run-date 2015-08-31",
@@ -174,6 +186,7 @@ def check_user_error(tmp_path: Path, case: str, sentiment: Callable[..., subproc
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line, no traceback
+    assert "5ecret" not in done.stderr and "/nonexistent/key.json" not in done.stderr  # a key is never echoed
     assert tree(tmp_path) == before  # nothing written: not under the root, not in the cwd
 
 

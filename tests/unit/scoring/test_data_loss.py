@@ -197,10 +197,10 @@ def test_unreadable_column_names_the_file_and_column(tiny_champion_root, tmp_pat
 
     classifier = load_classifier(tiny_champion_root, "champion")
     table = pa.Table.from_pandas(pandas_batch(), preserve_index=False)
-    table = table.set_column(table.schema.get_field_index("rating"), "rating", pa.array(["5"] * table.num_rows))
+    table = table.set_column(table.schema.get_field_index("review_time"), "review_time", pa.array(["2015-08-31"] * table.num_rows))
     path = tmp_path / "strings.parquet"
     pq.write_table(table, path)
-    with pytest.raises(BatchValidationError, match=r"strings\.parquet: column 'rating' has type string"):
+    with pytest.raises(BatchValidationError, match=r"strings\.parquet: column 'review_time' has type string"):
         score_file(DataRoot(str(tmp_path / "root")), classifier, str(path), DAY, "r4", 0, dt.datetime.now(dt.UTC))
     gz = tmp_path / "gz.parquet"
     gz.write_bytes(gzip.compress(path.read_bytes()))

@@ -32,7 +32,8 @@ ratings = st.one_of(
     st.tuples(st.sampled_from([pa.int8(), pa.int16(), pa.uint8()]), st.lists(st.one_of(st.none(), st.integers(0, 9)))),
     st.tuples(st.just(pa.float64()), st.lists(st.one_of(st.none(), st.floats(allow_nan=True), st.sampled_from([1.0, 4.0, 5.0, 2.5])))),
     st.tuples(st.just(pa.null()), st.lists(st.none())),
-    st.tuples(st.just(pa.string()), st.lists(st.sampled_from(["5", "x"]))),  # cannot hold stars: the file fails, named
+    st.tuples(st.just(pa.string()), st.lists(st.one_of(st.none(), st.sampled_from(["5", " 4 ", "3.0", "2.5", "x", "", "9"])))),  # cast per row
+    st.tuples(st.just(pa.binary()), st.lists(st.just(b"5"))),  # cannot hold stars: the file fails, named
 )
 time_types = st.sampled_from([pa.timestamp(u, tz=tz) for u in ("s", "ms", "us", "ns") for tz in (None, "UTC", "Asia/Tokyo")])
 times = st.one_of(st.none(), st.integers(-(2**62), 2**62), st.integers(0, 2 * 10**9))
@@ -48,7 +49,7 @@ def batch_file(draw: st.DrawFn) -> pa.Table:
         "review_id": pa.array(draw(st.lists(ids, min_size=n, max_size=n)), draw(st.sampled_from([pa.string(), pa.large_string()]))),
         "product_id": pa.array(draw(st.lists(st.one_of(st.none(), st.just("P1")), min_size=n, max_size=n)), pa.string()),
         "title": pa.array(draw(st.lists(texts, min_size=n, max_size=n)), pa.string()),
-        "text": pa.array(draw(st.lists(texts, min_size=n, max_size=n)), draw(st.sampled_from([pa.string(), pa.large_string()]))),
+        "text": pa.array(draw(st.lists(texts, min_size=n, max_size=n)), draw(st.sampled_from([pa.string(), pa.large_string(), pa.dictionary(pa.int32(), pa.string())]))),
     }
     if draw(st.booleans()):
         columns["rating"] = pa.array(rating_values, rating_type)
@@ -79,7 +80,7 @@ def test_every_row_is_scored_once_or_counted_or_quarantined(classifier, tmp_path
             result = score_file(root, classifier, path, DAY, run_id, index, scored_at)
         except BatchValidationError as exc:
             # Only a column whose type cannot hold the value fails a file, and it says which.
-            assert f"part-{index:05d}.parquet: column 'rating' has type string" in str(exc)
+            assert f"part-{index:05d}.parquet: column 'rating' has type binary" in str(exc)
             failed += 1
             continue
         assert result.rows_read == table.num_rows
