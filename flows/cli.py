@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 from typing import Annotated, Any, Optional
 
@@ -11,6 +12,14 @@ import typer
 from typer.exceptions import TyperException
 
 app = typer.Typer(help="review-sentiment: ingest Amazon review dumps, train, score nightly, report.", no_args_is_help=True)
+
+
+def _setting_default(name: str) -> Any:
+    """A setting's default as help shows it: written once, in core/settings.py."""
+    from sentiment_model.core.settings import Settings
+
+    return Settings.model_fields[name].get_default(call_default_factory=True)
+
 
 DataRootOption = Annotated[Optional[str], typer.Option("--data-root", help="fsspec URL of the data root (default: $SENTIMENT_DATA_ROOT or ./data).")]
 
@@ -93,14 +102,6 @@ def check_local_folder(path: str, what: str) -> None:
         return
 
 
-def checked_date_range(first: dt.datetime | None, last: dt.datetime | None, names: tuple[str, str]) -> None:
-    """A range whose end is before its start would silently do nothing."""
-    from sentiment_model.core.errors import ConfigError
-
-    if first is not None and last is not None and last < first:
-        raise ConfigError(f"{names[1]} {last:%Y-%m-%d} is before {names[0]} {first:%Y-%m-%d}: nothing to do")
-
-
 def checked_dask_address(address: str | None, timeout_s: float = 5.0) -> None:
     """Connect once to the scheduler before the run: an unreachable one is a typo or a
     cluster that is down, not something to find out after the day's files are listed."""
@@ -168,7 +169,7 @@ def ingest(
     base_uri: Annotated[Optional[str], typer.Option(help="Override the manifest's base_uri (e.g. gs://bucket/amazon).")] = None,
     chunk_rows: Annotated[Optional[int], typer.Option(help="Records per streamed chunk.")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler to run the file and dedup-bucket tasks on.")] = None,
-    bucket_rows: Annotated[Optional[int], typer.Option(help="Staged rows per dedup bucket (default 500,000).")] = None,
+    bucket_rows: Annotated[Optional[int], typer.Option(help=f"Staged rows per dedup bucket (default {_setting_default('ingest_bucket_rows'):,}).")] = None,
 ) -> None:
     """Ingest raw review dumps into canonical Parquet and print the reconciliation."""
     from sentiment_model.core.errors import ConfigError
@@ -245,7 +246,9 @@ def stage_batches(
     data_root: DataRootOption = None,
 ) -> None:
     """Write canonical reviews as nightly batches: <root>/incoming/date=YYYY-MM-DD/."""
-    checked_date_range(start, end, ("--start", "--end"))
+    from sentiment_model.core.errors import check_date_range
+
+    check_date_range(start, end, ("--start", "--end"))
     data_root = checked_data_root(data_root)
     ephemeral_api_dies_with_cli()
     from flows.stage_batches import stage_batches as stage_flow
@@ -255,64 +258,14 @@ def stage_batches(
     typer.echo(f"staged {sum(counts[d] for d in days)} reviews in {len(days)} daily batches ({days[0] if days else '-'} .. {days[-1] if days else '-'})")
 
 
-@app.command()
-def retrain(
-    data_root: DataRootOption = None,
-    sample_size: Annotated[Optional[int], typer.Option(help="Stratified subsample of the training split; 0 = all of it. [default: all]")] = None,
-    train_before: Annotated[Optional[dt.datetime], typer.Option(formats=["%Y-%m-%d"], help="Learn only from reviews dated before this day.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Most epochs (early stopping on validation macro-F1).")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help="Tokens kept per review.")] = None,
-    truncation_head: Annotated[Optional[int], typer.Option(help="A longer review keeps its first N tokens and its last max-length - N (N >= max-length: its first max-length).")] = None,
-    lstm_units: Annotated[Optional[int], typer.Option(help="LSTM units per direction.")] = None,
-    embedding_dim: Annotated[Optional[int], typer.Option(help="Trainable embedding size.")] = None,
-    embeddings: Annotated[Optional[str], typer.Option(help="Init of the trainable embedding: random, word2vec, glove-6b-50d or a vectors file.")] = None,
-    frozen_embeddings: Annotated[Optional[str], typer.Option(help="Frozen pretrained channel: glove-6b-50d, a vectors file, or 'none'.")] = None,
-    star_loss_weight: Annotated[Optional[float], typer.Option(help="Weight of the auxiliary 5-star head's loss (0 = no head).")] = None,
-    ngram_buckets: Annotated[Optional[int], typer.Option(help="Hashed bigram buckets of the linear n-gram branch beside the BiLSTM (0 = none).")] = None,
-    wide_terms: Annotated[Optional[int], typer.Option(help="Words and word pairs of the wide part combined with the network (0 = the network alone).")] = None,
-    wide_combiner: Annotated[
-        Optional[str],
-        typer.Option(
-            help="stacked_length (a logistic regression over both parts' log-probabilities and their products with the review's length, fitted on validation), stacked (the same without the length), or share (one average weight)."
-        ),
-    ] = None,
-    learning_rate_schedule: Annotated[Optional[str], typer.Option(help="constant, or cosine (decay to 0 over the epochs).")] = None,
-    classes: Annotated[Optional[str], typer.Option(help="sentiment (3 classes), or stars: one class per star, folded into the 3 to decide and score.")] = None,
-    imbalance: Annotated[Optional[str], typer.Option(help="none, class_weight, sqrt_class_weight or oversample.")] = None,
-    ensemble_size: Annotated[Optional[int], typer.Option(help="Seeds trained (averaged, or distilled with --distill).")] = None,
-    distill: Annotated[Optional[bool], typer.Option("--distill/--no-distill", help="Distil the seed ensemble into one network.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Training seed.")] = None,
-    tolerance: Annotated[Optional[float], typer.Option(help="Promote if macro-F1 >= champion's - tolerance.")] = None,
-) -> None:
+def retrain(data_root: str | None = None, **options: Any) -> None:
     """Train a challenger BiLSTM, compare it with TF-IDF+LR on the same rows, register it,
-    and gate promotion. Options left out keep the defaults of RetrainConfig/TrainConfig
-    (sentiment_model/training/train.py), the measured winners."""
+    and gate promotion. Every option is a field of RetrainConfig or TrainConfig
+    (sentiment_model/training/config.py); one left out keeps its default there."""
+    config = retrain_config(options)  # before anything runs: one line for a bad value
     data_root = checked_data_root(data_root)
     from flows.retrain import retrain as retrain_flow
 
-    train_options = {
-        "epochs": epochs,
-        "max_length": max_length,
-        "truncation_head": truncation_head,
-        "lstm_units": lstm_units,
-        "embedding_dim": embedding_dim,
-        "embeddings": embeddings,
-        "star_loss_weight": star_loss_weight,
-        "ngram_buckets": ngram_buckets,
-        "wide_terms": wide_terms,
-        "wide_combiner": wide_combiner,
-        "learning_rate_schedule": learning_rate_schedule,
-        "classes": classes,
-        "imbalance": imbalance,
-        "ensemble_size": ensemble_size,
-        "distill": distill,
-        "seed": seed,
-    }
-    train_config = {k: v for k, v in train_options.items() if v is not None}
-    if frozen_embeddings is not None:
-        train_config["frozen_embeddings"] = None if frozen_embeddings.lower() == "none" else frozen_embeddings
-    run_options = {"sample_size": None if sample_size == 0 else sample_size, "promotion_tolerance": tolerance, "train_before": train_before.date() if train_before else None}
-    config = retrain_config(train_config, {k: v for k, v in run_options.items() if v is not None})
     ephemeral_api_dies_with_cli()
     out = retrain_flow(data_root=data_root, config=config)
     m = out["metrics"]
@@ -323,6 +276,73 @@ def retrain(
         typer.echo(f"stars: exact {s['exact_accuracy']:.4f}, within one star {s['within_one_star']:.4f}, 5-class macro-F1 {s['macro_f1']:.4f}, mean absolute error {s['mean_absolute_error']:.3f}")
     typer.echo(m["comparison_with_baseline"]["line"])
     typer.echo(out["decision"]["reason"])
+
+
+#: Older names of `retrain` options that still work.
+RETRAIN_OPTION_ALIASES = {"promotion_tolerance": ("--tolerance",)}
+
+
+def retrain_fields() -> dict[str, Any]:
+    """Every field `retrain` has an option for: RetrainConfig's run fields, then
+    TrainConfig's (the field ``train`` is the latter). Field name -> pydantic FieldInfo."""
+    from sentiment_model.training.config import RetrainConfig, TrainConfig
+
+    run = {name: info for name, info in RetrainConfig.model_fields.items() if name != "train"}
+    assert not run.keys() & TrainConfig.model_fields.keys(), "a RetrainConfig field shadows a TrainConfig one"
+    return {**run, **TrainConfig.model_fields}
+
+
+def _without_none(annotation: Any) -> Any:
+    """``X`` of an ``X | None`` field's annotation; any other annotation itself."""
+    import types
+    import typing
+
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(arg for arg in args if arg is not type(None))
+    return annotation
+
+
+def _as_typed(value: Any) -> str:
+    """A field's default as one would type it as an option."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _option_parameter(name: str, info: Any) -> inspect.Parameter:
+    """A field as a typer option: its name with dashes, its type (a none-able field also
+    takes ``none``, a tuple takes comma-separated values), its description and default
+    as help. The option's own default is None: "not given, keep the field's default"."""
+    import typing
+
+    kind = _without_none(info.annotation)
+    nullable = kind is not info.annotation
+    decls: tuple[str, ...] = (f"--{name.replace('_', '-')}", *RETRAIN_OPTION_ALIASES.get(name, ()))
+    option: dict[str, Any] = {"help": f"{info.description} (default: {_as_typed(info.get_default(call_default_factory=True))})", "show_default": False}
+    if kind is bool:
+        annotation: Any = Optional[bool]
+        decls = (f"{decls[0]}/--no-{decls[0][2:]}", *decls[1:])
+    elif kind is dt.date:
+        annotation, option["formats"] = Optional[dt.datetime], ["%Y-%m-%d"]
+    elif typing.get_origin(kind) is typing.Literal:
+        annotation, option["metavar"] = Optional[str], "[" + "|".join(map(str, typing.get_args(kind))) + "]"  # pydantic checks the value
+    elif typing.get_origin(kind) is tuple:
+        annotation, option["metavar"], option["parser"] = Optional[str], "N,N,...", lambda value: tuple(value.split(","))
+    elif nullable:
+        base = kind.__name__.upper()
+        annotation, option["metavar"] = Optional[str], f"{base}|none"  # retrain_config reads "none"
+    else:
+        annotation = Optional[kind]
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[annotation, typer.Option(*decls, **option)])
+
+
+# The command's options are TrainConfig's and RetrainConfig's fields, generated: a new
+# field is an option with its description as help, and nothing here is copied by hand.
+retrain.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("data_root", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DataRootOption)] + [_option_parameter(name, info) for name, info in retrain_fields().items()]
+)
+app.command()(retrain)
 
 
 @app.command()
@@ -388,9 +408,9 @@ def explain(
 @app.command()
 def serve(
     model: Annotated[Optional[str], typer.Option(help="champion (hot-reloaded when the pointer moves), a version, or a model folder.")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default: $SENTIMENT_SERVE_HOST or 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default: $SENTIMENT_SERVE_PORT or 8000).")] = None,
-    runtime: Annotated[Optional[str], typer.Option(help="keras, onnx or onnx-quantized (default: $SENTIMENT_SERVE_RUNTIME or keras).")] = None,
+    host: Annotated[Optional[str], typer.Option(help=f"Address to listen on (default: $SENTIMENT_SERVE_HOST or {_setting_default('serve_host')}).")] = None,
+    port: Annotated[Optional[int], typer.Option(help=f"Port to listen on (default: $SENTIMENT_SERVE_PORT or {_setting_default('serve_port')}).")] = None,
+    runtime: Annotated[Optional[str], typer.Option(help=f"keras, onnx or onnx-quantized (default: $SENTIMENT_SERVE_RUNTIME or {_setting_default('serve_runtime')}).")] = None,
     max_batch_size: Annotated[Optional[int], typer.Option(help="Most reviews per model call; 1 turns micro-batching off.")] = None,
     max_wait_ms: Annotated[Optional[float], typer.Option(help="Longest a request waits for others to join its model call.")] = None,
     data_root: DataRootOption = None,
@@ -469,23 +489,38 @@ def demo(data_root: DataRootOption = None) -> None:
         typer.echo(line)
 
 
-def retrain_config(train: dict[str, Any], run: dict[str, Any]) -> Any:
-    """The RetrainConfig the options describe; an invalid value is one ConfigError line."""
+def retrain_config(options: dict[str, Any]) -> Any:
+    """The RetrainConfig the given options describe (None: not given); an invalid value is
+    one ConfigError line naming its option."""
     import pydantic
 
     from sentiment_model.core.errors import ConfigError
     from sentiment_model.model.vectors import read_vectors
-    from sentiment_model.training.train import RetrainConfig, TrainConfig
+    from sentiment_model.training.config import RetrainConfig, TrainConfig
 
+    fields = retrain_fields()
+    given = {name: value.date() if isinstance(value, dt.datetime) else value for name, value in options.items() if value is not None}
+    for name, value in given.items():  # "--frozen-embeddings none": None, for a field that takes it
+        if isinstance(value, str) and value.lower() == "none" and _without_none(fields[name].annotation) is not fields[name].annotation:
+            given[name] = None
+    train = {name: value for name, value in given.items() if name in TrainConfig.model_fields}
     try:
-        config = RetrainConfig(train=TrainConfig(**train), **run)
+        config = RetrainConfig(train=TrainConfig(**train), **{name: value for name, value in given.items() if name not in train})
     except pydantic.ValidationError as exc:
-        problems = "; ".join(f"--{'-'.join(str(p) for p in e['loc'] if p != 'train').replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_option_problem(e) for e in exc.errors())
         raise ConfigError(f"invalid retrain option: {problems}") from None
     for source in (config.train.frozen_embeddings, config.train.embeddings):
         if source and source not in ("random", "word2vec"):
             read_vectors(source)  # a missing extra or file is one line now, not a failed run later
     return config
+
+
+def _option_problem(error: Any) -> str:
+    """One pydantic error as "--option: message" (the field, not the list index; a check
+    across fields has no field)."""
+    fields = [part for part in error["loc"] if isinstance(part, str) and part != "train"]
+    message = error["msg"].removeprefix("Value error, ")
+    return f"--{fields[0].replace('_', '-')}: {message}" if fields else message
 
 
 alerts_app = typer.Typer(help="Notifications for new incidents of the nightly report and for failed nightly runs.", no_args_is_help=True)

@@ -15,7 +15,7 @@ from flows.stage_batches import stage_batches
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import get_settings
 from sentiment_model.scoring.config import ScoringConfig
-from sentiment_model.training.train import RetrainConfig, TrainConfig
+from sentiment_model.training.config import RetrainConfig, TrainConfig
 
 #: The last week of the AWS TSV heads (they end on 2015-08-31): the busiest days of the corpus.
 DEMO_FIRST_DAY = dt.date(2015, 8, 25)

@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sentiment_model.core.layout import DataRoot, new_run_id
 from sentiment_model.core.settings import get_settings, root_at
 from sentiment_model.ingest.dedup import BucketOutcome
-from sentiment_model.ingest.pipeline import FileResult, SourceFileError, live_report_if_unchanged, plan_buckets, staged_inputs
+from sentiment_model.ingest.pipeline import KEEP_SNAPSHOTS, FileResult, SourceFileError, live_report_if_unchanged, plan_buckets, staged_inputs
 from sentiment_model.ingest.sources import SourceSpec
 from tasks.ingest import (
     dedup_staged_bucket,
@@ -94,7 +94,7 @@ def ingest(
     sources_manifest: str | None = None,
     sources_base_uri: str | None = None,
     chunk_rows: int | None = None,
-    keep_snapshots: int = 3,
+    keep_snapshots: int = KEEP_SNAPSHOTS,
     dask_address: str | None = None,
     max_workers: int = 2,
     bucket_rows: int | None = None,

@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from flows.ingest import ingest
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import get_settings
-from sentiment_model.training.train import RetrainConfig
+from sentiment_model.training.config import RetrainConfig
 from tasks.model import (
     compare_with_baseline,
     evaluate_on_test,

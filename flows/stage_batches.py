@@ -7,7 +7,7 @@ import datetime as dt
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.errors import check_date_range
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import get_settings
 from sentiment_model.ingest.canonical import read_canonical, write_incoming_batches
@@ -23,8 +23,7 @@ def stage_days(root: DataRoot, start: dt.date | None, end: dt.date | None) -> di
 def stage_batches(start: dt.date | None = None, end: dt.date | None = None, data_root: str | None = None) -> dict[str, int]:
     """Write the canonical reviews dated in [start, end] as one Parquet batch per day,
     the shape the nightly scoring flow consumes."""
-    if start is not None and end is not None and end < start:
-        raise ConfigError(f"end {end} is before start {start}: nothing to do")
+    check_date_range(start, end)
     settings = get_settings(data_root=data_root)
     root = DataRoot(settings.data_root, settings.storage_options)
     counts = stage_days(root, start, end)

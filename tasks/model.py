@@ -16,10 +16,11 @@ from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.registry import new_version, save_model
 from sentiment_model.reporting.monitoring import training_reference
 from sentiment_model.training.baseline import TfidfBaseline
+from sentiment_model.training.config import RetrainConfig, TrainConfig
 from sentiment_model.training.metrics import bootstrap_macro_f1, classification_metrics, comparison_line, star_metrics
 from sentiment_model.training.retrain import labelled_splits
 from sentiment_model.training.retrain import promotion_gate as gate
-from sentiment_model.training.train import RetrainConfig, TrainConfig, TrainResult, star_ids, texts_and_labels, train_classifier
+from sentiment_model.training.train import TrainResult, star_ids, texts_and_labels, train_classifier
 from tasks.retry import transient_storage_error
 
 

@@ -1,7 +1,9 @@
-"""The errors every stage shares, and the retry rule: which failures are worth retrying."""
+"""The errors every stage shares, the one check of a date range, and the retry rule:
+which failures are worth retrying."""
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 
 import pyarrow as pa
@@ -9,6 +11,13 @@ import pyarrow as pa
 
 class ConfigError(ValueError):
     """A configuration value cannot work (unknown scheme, missing model, bad pointer)."""
+
+
+def check_date_range(first: dt.date | None, last: dt.date | None, names: tuple[str, str] = ("start", "end")) -> None:
+    """A range whose end is before its start would silently do nothing: a ConfigError
+    naming both (``names``: how the caller calls them, e.g. its options)."""
+    if first is not None and last is not None and last < first:
+        raise ConfigError(f"{names[1]} {last:%Y-%m-%d} is before {names[0]} {first:%Y-%m-%d}: nothing to do")
 
 
 class SourceFormatError(Exception):

@@ -1,4 +1,5 @@
-"""The data root and the one place that defines the path layout under it.
+"""The data root and the one place that defines the path layout under it: it builds
+every path and folder name, and parses the keyed folder names back (``date=``, ``run=``).
 
     <root>/canonical/runs/<run_id>/review_month=YYYY-MM/part-*.parquet   canonical snapshots
     <root>/canonical/CURRENT.json                                         pointer to the live snapshot
@@ -20,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import posixpath
+import re
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -85,6 +87,38 @@ def _strings(value: Any) -> list[str]:
 
 #: A scored day's pointer file: the live run's parts and counts.
 SCORED_MANIFEST = "_MANIFEST.json"
+#: A day's folder name, ``date=YYYY-MM-DD`` (incoming, scored, reports), as a regular
+#: expression whose group is the date: Python's ``re`` and DuckDB's ``regexp_extract`` read it.
+DAY_FOLDER_PATTERN = r"date=(\d{4}-\d{2}-\d{2})"
+#: Prefixes of a scored day's run folders: its parts, and its quarantined rows.
+RUN_FOLDER_PREFIXES = ("run=", "quarantine-run=")
+
+
+def day_folder(day: dt.date) -> str:
+    """The folder name of ``day``: ``date=YYYY-MM-DD``."""
+    return f"date={day.isoformat()}"
+
+
+def parse_day_folder(name: str) -> dt.date | None:
+    """The day a folder name (:func:`day_folder`) stands for; None for any other name."""
+    found = re.fullmatch(DAY_FOLDER_PATTERN, name)
+    try:
+        return dt.date.fromisoformat(found.group(1)) if found else None
+    except ValueError:  # date=2015-02-30
+        return None
+
+
+def run_folder(run_id: str, quarantine: bool = False) -> str:
+    """The folder name of a scored run's parts (``run=<id>``) or quarantined rows."""
+    return f"{RUN_FOLDER_PREFIXES[1 if quarantine else 0]}{run_id}"
+
+
+def parse_run_folder(name: str) -> str | None:
+    """The run id of a :func:`run_folder` name (either kind); None for any other name."""
+    for prefix in RUN_FOLDER_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix) :]
+    return None
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -173,13 +207,13 @@ class DataRoot:
         return self.staging_dir(run_id, "buckets", f"conflicts-{bucket:05d}.parquet")
 
     def incoming_dir(self, day: dt.date | None = None) -> str:
-        return self.join("incoming") if day is None else self.join("incoming", f"date={day.isoformat()}")
+        return self.join("incoming") if day is None else self.join("incoming", day_folder(day))
 
     def scored_dir(self, day: dt.date | None = None) -> str:
-        return self.join("scored") if day is None else self.join("scored", f"date={day.isoformat()}")
+        return self.join("scored") if day is None else self.join("scored", day_folder(day))
 
     def reports_dir(self, day: dt.date) -> str:
-        return self.join("reports", f"date={day.isoformat()}")
+        return self.join("reports", day_folder(day))
 
     def models_dir(self, version: str | None = None) -> str:
         return self.join("models") if version is None else self.join("models", version)
@@ -199,10 +233,10 @@ class DataRoot:
         return posixpath.join(self.scored_dir(day), SCORED_MANIFEST)
 
     def scored_part(self, day: dt.date, run_id: str, index: int) -> str:
-        return posixpath.join(self.scored_dir(day), f"run={run_id}", f"part-{index:05d}.parquet")
+        return posixpath.join(self.scored_dir(day), run_folder(run_id), f"part-{index:05d}.parquet")
 
     def scored_quarantine_part(self, day: dt.date, run_id: str, index: int) -> str:
-        return posixpath.join(self.scored_dir(day), f"quarantine-run={run_id}", f"part-{index:05d}.parquet")
+        return posixpath.join(self.scored_dir(day), run_folder(run_id, quarantine=True), f"part-{index:05d}.parquet")
 
     def scored_listed_file(self, day: dt.date, name: str) -> str:
         """A file the day's manifest lists (relative to the day's folder)."""

@@ -26,6 +26,9 @@ INGEST_CHUNK_ROWS = 50_000
 #: Staged rows per dedup bucket: ~0.4 GB of rows, deduplicated within DuckDB's memory limit
 #: without spilling (1M-row buckets spilled and peaked at ~1.5 GB each, two in flight).
 INGEST_BUCKET_ROWS = 500_000
+#: Reviews with at most this many tokens count as very short (the report's threshold, and
+#: what a model's training reference is measured with).
+SHORT_REVIEW_TOKENS = 3
 
 
 def bundled_path(name: str) -> Path:
@@ -61,8 +64,9 @@ class ReportThresholds(BaseModel):
         description="A signal fires only above this quantile of its value when nothing changed, at the night's size (its chance level; one check in 2,000 passes it by chance).",
     )
     page_ratio: float = Field(default=3.0, ge=1, description="A new incident whose strongest signal is this many times its threshold pages (otherwise it warns).")
-    short_review_tokens: int = Field(default=3, ge=1, description="Reviews with at most this many tokens count as very short.")
+    short_review_tokens: int = Field(default=SHORT_REVIEW_TOKENS, ge=1, description="Reviews with at most this many tokens count as very short.")
     strong_probability: float = Field(default=0.9, gt=0.5, le=1, description="p(negative) / p(positive) at or above this: strongly negative / strongly positive.")
+    low_confidence: float = Field(default=0.6, gt=0, lt=1, description="A review whose predicted class has a probability below this counts as low-confidence (its share is reported).")
     explain_reviews: int = Field(default=5, ge=0, description="Reviews explained with LIME per report (each costs model calls).")
     lime_samples: int = Field(default=300, ge=20, description="Perturbed texts per LIME explanation.")
     text_sample_rows: int = Field(default=5_000, ge=100, description="Reviews sampled from the day and from the reference window for text drift.")
@@ -75,6 +79,7 @@ class ReportOptions(BaseModel):
 
     window_days: int = Field(default=30, ge=1, description="Trailing days the day is compared with (drift, trend, text drift).")
     min_support: int = Field(default=3, ge=1, description="Fewest reviews a product needs that day to be ranked among the most negative.")
+    top_products: int = Field(default=10, ge=1, description="Products listed among the day's most negative.")
     thresholds: ReportThresholds | None = Field(default=None, description="Alert thresholds; none: the configured ones (SENTIMENT_REPORT_THRESHOLDS).")
 
     def resolved(self, configured: ReportThresholds) -> ReportOptions:

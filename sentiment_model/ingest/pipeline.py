@@ -287,6 +287,10 @@ def _keep_live_snapshot(root: DataRoot, run_id: str, results: list[FileResult], 
     return {**report, "pointer": live["pointer"], "pruned_snapshots": []}
 
 
+#: Canonical snapshots kept after an ingest (the live one and older ones to go back to).
+KEEP_SNAPSHOTS = 3
+
+
 def prune_snapshots(root: DataRoot, keep: int, live_run_id: str) -> list[str]:
     """Remove all but the newest ``keep`` canonical snapshots (never the live one)."""
     runs_dir = posixpath.dirname(root.canonical_run_dir(live_run_id))
@@ -302,7 +306,7 @@ def finish_ingest_run(
     run_id: str,
     results: list[FileResult],
     created_at: dt.datetime,
-    keep_snapshots: int = 3,
+    keep_snapshots: int = KEEP_SNAPSHOTS,
     outcomes: list[BucketOutcome] | None = None,
     bucket_rows: int = INGEST_BUCKET_ROWS,
 ) -> dict[str, Any]:

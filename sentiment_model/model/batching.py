@@ -1,6 +1,6 @@
 """Length-bucketed batches: sort by length, pad each batch only to a bucket edge.
 
-Reviews average ~59 tokens; padding all to 200 would waste ~3x the compute. Buckets
+Reviews average ~59 tokens; padding all to ``MAX_LENGTH`` would waste ~3x the compute. Buckets
 are a few fixed widths so compiled graphs (TF, JAX) are reused, not retraced per batch.
 """
 
@@ -11,14 +11,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from sentiment_model.model.sizes import DEFAULT_BUCKETS, INFERENCE_WIDTHS  # their home: read without Keras
 from sentiment_model.model.text import OOV_ID
-
-DEFAULT_BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 200)
-#: Widths a prediction batch is padded to: finer than the training buckets, since a masked
-#: network's output does not depend on its padding while each padded step costs as much
-#: as a real one (round 13, docs/experiments.md).
-#: Training keeps ``DEFAULT_BUCKETS``: its batches are shuffled within a bucket.
-INFERENCE_WIDTHS: tuple[int, ...] = (8, 12, 16, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200)
 
 
 def bucket_widths(lengths: np.ndarray, buckets: tuple[int, ...]) -> np.ndarray:

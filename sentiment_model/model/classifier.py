@@ -56,7 +56,7 @@ class SentimentClassifier:
 
     model: keras.Model
     vocabulary: Vocabulary | SubwordVocabulary
-    max_length: int = 200
+    max_length: int
     class_offsets: np.ndarray | None = None
     buckets: tuple[int, ...] = DEFAULT_BUCKETS
     version: str | None = None

@@ -17,6 +17,7 @@ import keras
 from keras import layers, ops
 
 from sentiment_model.core.schema import LABELS, STAR_LABEL_IDS
+from sentiment_model.model.sizes import NGRAM_MAX_VOCAB
 
 Pooling = Literal["attention", "attention_max", "max", "last"]
 
@@ -124,7 +125,7 @@ class NgramScores(layers.Layer):
     depend on the gradient's scale), the rate at which its scores move: a linear model
     over rare n-grams learns in two epochs what it would otherwise need many for."""
 
-    MAX_VOCAB = 46_340
+    MAX_VOCAB = NGRAM_MAX_VOCAB
     TRIGRAM_MULTIPLIER = 4_099
 
     def __init__(self, vocab_size: int, buckets: int, num_classes: int = 3, orders: int = 2, rate_scale: float = 1.0, **kwargs: Any) -> None:

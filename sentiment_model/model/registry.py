@@ -26,6 +26,7 @@ from sentiment_model.core.errors import ConfigError
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import LABELS
+from sentiment_model.model.sizes import DEFAULT_BUCKETS
 from sentiment_model.model.subword import SubwordVocabulary
 from sentiment_model.model.text import Vocabulary
 from sentiment_model.model.wide import WIDE_FILE, WideNgrams
@@ -210,7 +211,7 @@ def load_model_dir(root: DataRoot, folder: str) -> SentimentClassifier:
         vocabulary=vocabulary,
         max_length=int(config["max_length"]),
         class_offsets=None if offsets is None else np.asarray(offsets),
-        buckets=tuple(config.get("buckets") or (16, 32, 64, 128, 200)),
+        buckets=tuple(config.get("buckets") or DEFAULT_BUCKETS),
         version=posixpath.basename(folder.rstrip("/")),
         wide=wide,
         truncation_head=config.get("truncation_head"),  # absent in models before round 14: their first max_length

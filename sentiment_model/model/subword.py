@@ -74,7 +74,7 @@ class SubwordVocabulary:
         """The subword pieces of each text (what the model sees), for explanations."""
         return [encoding.tokens for encoding in self._tokenizer.encode_batch(_texts(texts))]
 
-    def encode(self, texts: pa.Array | Sequence[str], max_length: int = 200, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, texts: pa.Array | Sequence[str], max_length: int, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded ``(n, max_length)`` int32 ids and lengths (>= 1), as Vocabulary.encode."""
         return pad_right(*_flat(self._tokenizer.encode_batch(_texts(texts))), max_length, head)
 

@@ -99,7 +99,7 @@ class Vocabulary:
         offsets = offsets - offsets[0]
         return (ids, offsets) if max_length is None else cut_to_length(ids, offsets, max_length, head)
 
-    def encode(self, texts: pa.Array | Sequence[str], max_length: int = 200, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, texts: pa.Array | Sequence[str], max_length: int, head: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Right-padded ``(n, max_length)`` int32 ids and true lengths (>= 1).
 
         Sequences longer than ``max_length`` are cut as :func:`cut_to_length` does; an

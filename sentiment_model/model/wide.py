@@ -62,7 +62,7 @@ def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ weighted
 
 
-def select_terms(token_lists: pa.ListArray, max_terms: int = 200_000, min_reviews: int = 2) -> tuple[pa.Array, np.ndarray]:
+def select_terms(token_lists: pa.ListArray, max_terms: int, min_reviews: int = 2) -> tuple[pa.Array, np.ndarray]:
     """The terms in at least ``min_reviews`` reviews (the ``max_terms`` in most reviews;
     ties by the term itself, so the choice does not depend on row order) and their
     smoothed IDF, ln((1 + n) / (1 + reviews with the term)) + 1."""
@@ -131,9 +131,9 @@ class WideNgrams:
     length_norm: tuple[float, float] | None = None
 
     @classmethod
-    def fit(cls, token_lists: pa.ListArray, labels: np.ndarray, max_terms: int = 200_000, min_reviews: int = 2, c: float = 4.0, seed: int = 13) -> WideNgrams:
+    def fit(cls, token_lists: pa.ListArray, labels: np.ndarray, *, max_terms: int, c: float, seed: int, min_reviews: int = 2) -> WideNgrams:
         """The terms of :func:`select_terms` and a class-balanced logistic regression on
-        their TF-IDF rows."""
+        their TF-IDF rows (``max_terms``, ``c``, ``seed``: TrainConfig's wide_terms, wide_c, seed)."""
         from sklearn.linear_model import LogisticRegression
 
         terms, idf = select_terms(token_lists, max_terms, min_reviews)

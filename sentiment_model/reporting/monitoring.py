@@ -13,13 +13,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sentiment_model.core.settings import SHORT_REVIEW_TOKENS
+from sentiment_model.model.sizes import MAX_LENGTH
 from sentiment_model.model.text import OOV_ID, Vocabulary, normalize_text, tokenize
 from sentiment_model.reporting import chance
 
 #: Probability histograms use this many equal bins on [0, 1].
 PROBABILITY_BINS = 10
 #: Token-count bin edges of the length distribution (the last bin is open-ended).
-LENGTH_EDGES: tuple[int, ...] = (0, 1, 4, 8, 16, 32, 64, 128, 200, 400)
+LENGTH_EDGES: tuple[int, ...] = (0, 1, 4, 8, 16, 32, 64, 128, MAX_LENGTH, 400)
 #: Texts given to the language detector per report (it costs ~50 us a text).
 LANGUAGE_SAMPLE = 2_000
 #: Reviews tokenized at a time for the input statistics (bounded memory on any day size).
@@ -64,7 +66,7 @@ class InputStatsAccumulator:
     uniform random sample of worded reviews for the language detector (the
     ``language_sample`` smallest random keys seen so far)."""
 
-    def __init__(self, vocabulary: Vocabulary, max_length: int, short_tokens: int = 3, language_sample: int = LANGUAGE_SAMPLE, seed: int = 0) -> None:
+    def __init__(self, vocabulary: Vocabulary, max_length: int, short_tokens: int = SHORT_REVIEW_TOKENS, language_sample: int = LANGUAGE_SAMPLE, seed: int = 0) -> None:
         self.vocabulary, self.max_length, self.short_tokens, self.language_sample = vocabulary, max_length, short_tokens, language_sample
         self.rng = np.random.default_rng(seed)
         self.lengths: list[np.ndarray] = []
@@ -122,7 +124,7 @@ def input_stats(
     texts: pa.Array | pa.ChunkedArray | Sequence[str],
     vocabulary: Vocabulary,
     max_length: int,
-    short_tokens: int = 3,
+    short_tokens: int = SHORT_REVIEW_TOKENS,
     language_sample: int = LANGUAGE_SAMPLE,
     seed: int = 0,
 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiment_model.core.layout import DataRoot
+from sentiment_model.core.layout import DAY_FOLDER_PATTERN, DataRoot
 from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
 from sentiment_model.core.settings import ReportOptions, ReportThresholds, bundled_path
 from sentiment_model.model.text import Vocabulary, review_text
@@ -116,7 +116,8 @@ class ReportQueries:
         window_days: int,
         training_counts: dict[str, int] | None,
         classes: Sequence[str] | None = None,
-        strong_probability: float = 0.9,
+        *,
+        strong_probability: float,
     ) -> None:
         self.con = duckdb.connect()
         if not root.is_local:
@@ -139,7 +140,7 @@ class ReportQueries:
         trend = [_duckdb_path(root, f) for f in window_files + day_files]
         if trend:
             self.con.execute(
-                f"CREATE VIEW scored_trend AS SELECT *, {extra}, CAST(regexp_extract(filename, 'date=([0-9-]{{10}})', 1) AS DATE) AS scored_date "
+                f"CREATE VIEW scored_trend AS SELECT *, {extra}, CAST(regexp_extract(filename, '{DAY_FOLDER_PATTERN}', 1) AS DATE) AS scored_date "
                 f"FROM (SELECT * FROM read_parquet({self._list(trend)}, filename = true, union_by_name = true) UNION ALL BY NAME SELECT *, '' AS filename FROM scored_empty)"
             )
         else:
@@ -422,8 +423,6 @@ def build_report(
     day: dt.date,
     model: ModelContext | None = None,
     options: ReportOptions | None = None,
-    low_confidence: float = 0.6,
-    top_products: int = 10,
 ) -> dict[str, Any]:
     """Run every report query and check for ``day`` and write report.html (one
     self-contained file), report.md, the chart PNGs and summary.json under
@@ -451,8 +450,8 @@ def build_report(
         stars = _star_view(queries.run("star_view")) if has_stars else []
         distribution, other_labels = _class_distribution(queries.run("class_distribution"), classes)
         trend = _trend(queries.run("sentiment_trend"), classes)
-        products = queries.run("top_negative_products", min_support=min_support, limit=top_products)
-        histogram = queries.run("confidence_histogram", low_confidence=low_confidence)
+        products = queries.run("top_negative_products", min_support=min_support, limit=options.top_products)
+        histogram = queries.run("confidence_histogram", low_confidence=thresholds.low_confidence)
         live = _live_quality(queries.run("live_quality"), day, classes)
         drift, histograms = _drift(distribution, queries.run("probability_histograms"), classes, model)
         ratings = queries.run("rating_distribution")
@@ -493,7 +492,7 @@ def build_report(
         "strong_sentiment": strong,
         "star_view": stars,
         "low_confidence_share": float(sum(row["share"] for row in histogram if row["low_confidence"])),
-        "low_confidence_threshold": low_confidence,
+        "low_confidence_threshold": thresholds.low_confidence,
         "live_quality": live,
         "model_test_quality": _test_quality(model.test_metrics, classes),
         "input_health": health,

@@ -15,6 +15,7 @@ import numpy as np
 
 from sentiment_model.core.settings import ReportThresholds
 from sentiment_model.reporting import chance
+from sentiment_model.reporting.monitoring import LANGUAGE_SAMPLE
 
 #: What each kind of change means, in the words an incident leads with.
 KINDS: dict[str, str] = {
@@ -118,7 +119,7 @@ def _input_size(stats: Mapping[str, Any], measure: str) -> int:
     """Reviews a share is measured on; a share of tokens counts reviews, not tokens (tokens
     of one review are not independent draws, so this errs towards a higher chance level)."""
     if measure == "non_english_share":
-        return int(stats.get("language_sample") or min(stats.get("reviews", 0), 2_000))
+        return int(stats.get("language_sample") or min(stats.get("reviews", 0), LANGUAGE_SAMPLE))
     return int(stats.get("reviews", 0))
 
 

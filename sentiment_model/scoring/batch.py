@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sentiment_model.core.errors import ConfigError
-from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot
+from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot, parse_run_folder
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, QUARANTINE_SCHEMA, SCORED_SCHEMA, conform_scored
 from sentiment_model.model.text import review_text
@@ -417,7 +417,8 @@ def _remove_runs(root: DataRoot, folder: str, doomed: Any) -> None:
         return
     for entry in root.fs.ls(folder, detail=False):
         name = posixpath.basename(entry.rstrip("/"))
-        if name.startswith(("run=", "quarantine-run=")) and doomed(name.split("=", 1)[1]):
+        run_id = parse_run_folder(name)
+        if run_id is not None and doomed(run_id):
             root.remove_tree(entry)
 
 

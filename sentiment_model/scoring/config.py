@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.errors import ConfigError, check_date_range
 from sentiment_model.core.settings import ReportOptions
 
 
@@ -48,8 +48,7 @@ class ScoringConfig(BaseModel):
         """The days to score, oldest first; ``yesterday`` stands in for a missing run_date."""
         first = self.run_date or yesterday
         last = self.end_date or first
-        if last < first:
-            raise ValueError(f"end_date {last} is before run_date {first}: nothing to do")
+        check_date_range(first, last, ("run_date", "end_date"))
         return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 

@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from sentiment_model.model.text import normalize_text
+from sentiment_model.training.config import SEED
 
 
 @dataclass
@@ -19,7 +20,7 @@ class TfidfBaseline:
     pipeline: Pipeline
 
     @classmethod
-    def fit(cls, texts: pa.Array, labels: np.ndarray, seed: int = 13) -> TfidfBaseline:
+    def fit(cls, texts: pa.Array, labels: np.ndarray, seed: int = SEED) -> TfidfBaseline:
         pipeline = make_pipeline(
             TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True, token_pattern=r"[^\s]+"),
             LogisticRegression(class_weight="balanced", max_iter=2_000, C=4.0, random_state=seed),

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sentiment_model.core.schema import LABELS, STAR_LABEL_IDS
+from sentiment_model.training.config import SEED
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
@@ -43,7 +44,7 @@ def _seeded_order(keys: list[str], seed: int) -> np.ndarray:
 def stratified_sample(
     table: pa.Table,
     n: int = 9_000,
-    seed: int = 13,
+    seed: int = SEED,
     per_class_cap: dict[str, int] | None = None,
 ) -> pa.Table:
     """Deterministic stratified subsample of ``n`` rows, keeping class proportions.
@@ -93,7 +94,7 @@ def split_train_validation_test(
     table: pa.Table,
     validation_fraction: float = 0.1,
     test_fraction: float = 0.1,
-    seed: int = 13,
+    seed: int = SEED,
 ) -> dict[str, pa.Table]:
     """Stratified split by label in which every copy of a normalized text lands in one split.
 

@@ -5,148 +5,26 @@ network, then prior correction tuned on validation. The test split is never seen
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import keras
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sentiment_model.model.batching import DEFAULT_BUCKETS, BucketedSequence, inference_widths, predict_bucketed
+from sentiment_model.model.batching import BucketedSequence, inference_widths, predict_bucketed
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.decision import apply_offsets
-from sentiment_model.model.network import CLASS_HEAD, STAR_HEAD, ModelConfig, NgramScores, average_members, build_model, inference_model
+from sentiment_model.model.network import CLASS_HEAD, STAR_HEAD, ModelConfig, average_members, build_model, inference_model
 from sentiment_model.model.subword import SubwordVocabulary
 from sentiment_model.model.text import Vocabulary, review_text, tokenize
 from sentiment_model.model.vectors import load_word_vectors, read_vectors, vocabulary_matrix, word2vec_matrix
 from sentiment_model.model.wide import WideNgrams, combiner_rows, review_lengths, select_terms
+from sentiment_model.training.config import TrainConfig
 from sentiment_model.training.metrics import fit_stacked_blend, macro_f1, tune_blend, tune_class_offsets
-
-
-class TrainConfig(BaseModel):
-    """Everything a training run depends on; saved with the model. The defaults are the
-    measured winners (docs/experiments.md): the one place they are defined."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_length: int = 200
-    # A review longer than max_length is read as its first truncation_head tokens and its
-    # last max_length - truncation_head: the verdict often closes a long review (round 14,
-    # docs/experiments.md). None (or >= max_length): its first max_length.
-    truncation_head: int | None = Field(50, ge=0)
-    # "word": whole tokens (the most frequent vocab_size); "bpe"/"wordpiece": subword
-    # pieces trained on the training text, vocab_size of them.
-    vocabulary: Literal["word", "bpe", "wordpiece"] = "word"
-    vocab_size: int = 20_000
-    min_count: int = 2
-    # Init of the trainable embedding: "random", "word2vec" (skip-gram on the training
-    # split's text), "glove-6b-50d" or a vectors file/folder (its width = embedding_dim).
-    # GloVe, fine-tuned, beside its frozen copy below (round 3, docs/experiments.md).
-    embeddings: str = "glove-6b-50d"
-    embedding_dim: int = 50
-    word2vec_epochs: int = 5
-    # A frozen pretrained channel beside the trainable embedding (None: none).
-    frozen_embeddings: str | None = "glove-6b-50d"
-    lstm_units: int = 128
-    # Hashed bigram buckets of the linear bag-of-n-grams branch beside the BiLSTM (0: none);
-    # a prime, so (first * vocab + second) mod buckets spreads pairs evenly.
-    ngram_buckets: int = 262_139
-    # 3: hashed word triples as well ("not worth the"), in their own table of ngram_buckets.
-    ngram_orders: Literal[2, 3] = 2
-    # The n-gram branch's output scale, i.e. its learning rate relative to the network's
-    # under Adam: a linear model converges in more passes than the two the BiLSTM wants.
-    ngram_rate_scale: float = Field(1.0, gt=0.0)
-    # Epochs of fitting the n-gram branch alone (a linear model, seconds an epoch) before
-    # the whole network trains: the BiLSTM then starts from the linear fit and learns what
-    # it misses, instead of both learning the easy reviews at once. 0: joint from the start.
-    ngram_warmup_epochs: int = Field(0, ge=0)
-    pooling: Literal["attention", "attention_max", "max", "last"] = "attention_max"
-    spatial_dropout: float = 0.25
-    dropout: float = 0.4
-    batch_size: int = 64
-    # Rate at which training tokens are replaced by the out-of-vocabulary id, drawn anew
-    # every batch (0: none): the network cannot lean on any one word, and it sees the
-    # unknown words a catalog it never saw is full of. Off: the wide part already gives
-    # what it adds (round 11, docs/experiments.md).
-    token_dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    epochs: int = 2  # where validation macro-F1 peaks on this corpus (docs/experiments.md)
-    patience: int = 0
-    learning_rate: float = 2e-3
-    # "cosine": decay the rate to 0 over all epochs' steps (late steps refine instead of
-    # memorizing); "constant": the same rate throughout.
-    learning_rate_schedule: Literal["constant", "cosine"] = "constant"
-    # Momentum of an exponential moving average of the weights (0: none). The average
-    # replaces the weights at the end of every epoch, so each epoch's validation score and
-    # the kept model are the averaged weights (less noise from the last steps).
-    weight_average_momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    # Class weights against the 78% positive prior: "class_weight" (balanced),
-    # "sqrt_class_weight" (its square root), "oversample" or "none"; the prior correction
-    # below is tuned on validation either way.
-    imbalance: Literal["class_weight", "sqrt_class_weight", "oversample", "none"] = "sqrt_class_weight"
-    # Weight of an auxiliary 5-star softmax loss (0: no star head): 2 vs 3 vs 4 stars is
-    # the signal the neutral class lacks.
-    star_loss_weight: float = 0.5
-    # "sentiment": the class head has the 3 classes; "stars": one class per star (the
-    # finer view the report shows), folded into the 3 classes to decide, score and judge.
-    classes: Literal["sentiment", "stars"] = "sentiment"
-    tune_offsets: bool = True
-    ensemble_size: int = 1  # train that many seeds (seed, seed+1, ...): averaged, or distilled
-    # Distil the seed ensemble into one network trained on its averaged probabilities
-    # (weight distill_alpha) and the hard labels; kept when its validation macro-F1 is
-    # within distill_tolerance of the ensemble's, else the ensemble is kept.
-    distill: bool = False
-    distill_alpha: float = 0.7
-    distill_tolerance: float = 0.005
-    # The wide part (model/wide.py): a linear model over the wide_terms most common words
-    # and word pairs of the training text (0: none), fitted to convergence beside the
-    # network: the two get different reviews right (round 9, docs/experiments.md).
-    wide_terms: int = Field(200_000, ge=0)
-    wide_c: float = Field(4.0, gt=0.0)  # the inverse L2 strength of its logistic regression
-    # How the two parts' probabilities combine: "stacked", a logistic regression over both
-    # log-probabilities fitted on validation (a weight per part and class); "stacked_length",
-    # the same with each weight also moving with the review's length; or "share", one
-    # average weight chosen on validation (rounds 12-13, docs/experiments.md).
-    wide_combiner: Literal["stacked_length", "stacked", "share"] = "stacked_length"
-    wide_stack_c: float = Field(0.1, gt=0.0)  # the inverse L2 strength of the stacked combiner
-    seed: int = 13
-    mixed_precision: bool = False
-    use_mask: bool = True
-    buckets: tuple[int, ...] = DEFAULT_BUCKETS
-
-    @model_validator(mode="after")
-    def _ngram_ids_fit_int32(self) -> TrainConfig:
-        if self.ngram_buckets and self.vocab_size + 2 > NgramScores.MAX_VOCAB:
-            raise ValueError(f"ngram_buckets needs vocab_size <= {NgramScores.MAX_VOCAB - 2} (bigram ids are int32), got {self.vocab_size}")
-        return self
-
-    @model_validator(mode="after")
-    def _stars_need_the_star_loss(self) -> TrainConfig:
-        if self.classes == "stars" and self.star_loss_weight <= 0:
-            raise ValueError("classes='stars' learns the stars from the star loss: star_loss_weight must be > 0")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-class RetrainConfig(BaseModel):
-    """A retrain run: which rows it learns from, the network's training settings, and the
-    promotion gate. The `retrain` flow's parameter (a form in the Prefect UI) and what the
-    CLI builds; the defaults here are the ones `sentiment retrain` uses."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sample_size: int | None = Field(None, description="Stratified subsample of the training split; None = all of it.")
-    split_seed: int = Field(13, description="Seed of the train/validation/test split (fixed so champions compare on one test split).")
-    train_before: dt.date | None = Field(None, description="Learn only from reviews dated before this day, as production retrains do (no leak into later nightly batches).")
-    promotion_tolerance: float = Field(0.0, description="Promote when test macro-F1 >= the champion's minus this.")
-    bootstrap_resamples: int = Field(1_000, description="Paired bootstrap resamples of the test split for the intervals.")
-    train: TrainConfig = Field(default_factory=TrainConfig)
 
 
 @dataclass

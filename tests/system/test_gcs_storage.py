@@ -43,7 +43,7 @@ def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monk
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.scoring.batch import read_scored_day
     from sentiment_model.scoring.config import ScoringConfig
-    from sentiment_model.training.train import RetrainConfig, TrainConfig
+    from sentiment_model.training.config import RetrainConfig, TrainConfig
 
     report = ingest(data_root=data_root, sources_manifest=str(manifest))
     assert report["totals"]["failed_files"] == 0 and report["totals"]["files"] == 5

@@ -6,6 +6,9 @@ import pyarrow as pa
 import pytest
 
 from sentiment_model.model.wide import WideNgrams, ngram_terms, tfidf_rows
+from sentiment_model.training.config import TrainConfig
+
+DEFAULTS = TrainConfig()
 
 TOKENS = pa.array([["not", "good", "at", "all"], [], ["good"], ["very", "good"]], type=pa.list_(pa.string()))
 
@@ -29,6 +32,11 @@ def test_tfidf_rows_are_unit_length_and_empty_rows_stay_zero():
     np.testing.assert_allclose(rows[2], [0.0, 1.0, 0.0])
 
 
+def fit(tokens: pa.ListArray, labels: np.ndarray, **options: object) -> WideNgrams:
+    """WideNgrams.fit with TrainConfig's wide part (its one home) unless ``options`` say otherwise."""
+    return WideNgrams.fit(tokens, labels, **{"max_terms": DEFAULTS.wide_terms, "c": DEFAULTS.wide_c, "seed": DEFAULTS.seed, **options})
+
+
 def corpus(copies: int = 5) -> tuple[pa.ListArray, np.ndarray]:
     reviews = [("awful broke fast", 0), ("not good at all", 0), ("it is okay", 1), ("okay i guess", 1), ("great works well", 2), ("very good value", 2)]
     tokens = [text.split() for text, _ in reviews] * copies
@@ -38,7 +46,7 @@ def corpus(copies: int = 5) -> tuple[pa.ListArray, np.ndarray]:
 def test_fit_keeps_terms_of_several_reviews_most_common_first_and_learns_the_classes():
     tokens, labels = corpus()
     once = pa.array([["unique", "words"]], type=pa.list_(pa.string()))
-    wide = WideNgrams.fit(pa.concat_arrays([tokens, once]), np.append(labels, 2), max_terms=1_000, min_reviews=2)
+    wide = fit(pa.concat_arrays([tokens, once]), np.append(labels, 2), max_terms=1_000, min_reviews=2)
     terms = wide.terms.to_pylist()
     assert "unique" not in terms and "unique words" not in terms  # in one review only
     assert {"good", "not good", "okay"} <= set(terms)
@@ -49,7 +57,7 @@ def test_fit_keeps_terms_of_several_reviews_most_common_first_and_learns_the_cla
     probabilities = wide.predict_proba(tokens)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert (probabilities.argmax(axis=1) == labels).all()
-    capped = WideNgrams.fit(tokens, labels, max_terms=3)
+    capped = fit(tokens, labels, max_terms=3)
     assert capped.terms.to_pylist()[:2] == ["good", "okay"] and len(capped.terms) == 3
 
 
@@ -57,12 +65,12 @@ def test_fit_needs_every_class():
     tokens, labels = corpus()
     keep = labels != 1
     with pytest.raises(ValueError, match="every class"):
-        WideNgrams.fit(tokens.filter(pa.array(keep)), labels[keep])
+        fit(tokens.filter(pa.array(keep)), labels[keep])
 
 
 def test_unknown_and_empty_reviews_score_the_prior_only():
     tokens, labels = corpus()
-    wide = WideNgrams.fit(tokens, labels)
+    wide = fit(tokens, labels)
     unseen = wide.predict_proba(pa.array([[], ["zzz", "qqq"]], type=pa.list_(pa.string())))
     np.testing.assert_allclose(unseen[0], unseen[1], rtol=1e-6)
     intercept = np.exp(wide.intercept - wide.intercept.max())
@@ -71,7 +79,7 @@ def test_unknown_and_empty_reviews_score_the_prior_only():
 
 def test_blend_averages_by_the_share_and_share_zero_is_the_network():
     tokens, labels = corpus()
-    wide = WideNgrams.fit(tokens, labels)
+    wide = fit(tokens, labels)
     network = np.tile(np.array([[0.2, 0.3, 0.5]], dtype=np.float32), (len(tokens), 1))
     assert wide.blend(network, tokens) is network
     half = wide.with_share(0.5)
@@ -82,7 +90,7 @@ def test_a_stacked_combiner_is_a_softmax_over_both_log_probabilities_and_replace
     from sentiment_model.model.wide import PROBABILITY_FLOOR
 
     tokens, labels = corpus()
-    wide = WideNgrams.fit(tokens, labels).with_share(0.5)
+    wide = fit(tokens, labels).with_share(0.5)
     network = np.tile(np.array([[0.2, 0.0, 0.8]], dtype=np.float32), (len(tokens), 1))  # a 0: floored, finite
     combiner = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
     stacked = wide.with_combiner(combiner)
@@ -97,7 +105,7 @@ def test_a_length_aware_combiner_weighs_each_part_by_the_reviews_standardized_le
     from sentiment_model.model.wide import PROBABILITY_FLOOR, review_lengths
 
     tokens, labels = corpus()
-    wide = WideNgrams.fit(tokens, labels)
+    wide = fit(tokens, labels)
     network = np.random.default_rng(1).dirichlet(np.ones(3), size=len(tokens)).astype(np.float32)
     combiner = np.random.default_rng(0).normal(size=(14, 3)).astype(np.float32)
     by_length = wide.with_combiner(combiner, (2.0, 0.5))
@@ -119,7 +127,7 @@ def test_scoring_in_chunks_equals_scoring_at_once(monkeypatch):
     import sentiment_model.model.wide as wide_module
 
     tokens, labels = corpus()
-    wide = WideNgrams.fit(tokens, labels)
+    wide = fit(tokens, labels)
     whole = wide.predict_proba(tokens)
     monkeypatch.setattr(wide_module, "SCORE_CHUNK", 7)
     np.testing.assert_allclose(wide.predict_proba(tokens), whole, rtol=1e-6)
@@ -127,7 +135,7 @@ def test_scoring_in_chunks_equals_scoring_at_once(monkeypatch):
 
 def test_file_round_trip_and_a_damaged_file_is_refused():
     tokens, labels = corpus()
-    wide = WideNgrams.fit(tokens, labels).with_share(0.3)
+    wide = fit(tokens, labels).with_share(0.3)
     again = WideNgrams.from_bytes(wide.to_bytes())
     assert again.terms.equals(wide.terms) and again.terms.type == pa.string() and again.share == 0.3
     np.testing.assert_array_equal(again.coef, wide.coef)

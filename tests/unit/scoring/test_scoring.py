@@ -122,7 +122,7 @@ def test_run_names_say_what_each_run_covers(monkeypatch):
 
     import flows.nightly_scoring as nightly_module
     import flows.retrain as retrain_module
-    from sentiment_model.training.train import RetrainConfig
+    from sentiment_model.training.config import RetrainConfig
 
     def named(module, function, **parameters) -> str:
         monkeypatch.setattr(module, "flow_run", SimpleNamespace(parameters=parameters))
