@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.scoring.batch import list_day_files
-from tests.reliability.test_cli_processes import environment
+from tests.system.test_cli_processes import environment
 
 DAY = dt.date(2015, 8, 31)
 
