@@ -5,7 +5,7 @@ Prefect Cloud's). Two automations, sent to one notification block:
 
 - ``Review sentiment: new incident (warning or page)``: a
   ``review-sentiment.incident.opened`` event (a new incident of a night's report, emitted
-  by ``tasks.scoring.emit_report_events``) whose severity is warning or page. An incident
+  by ``tasks.reporting.emit_report_events``) whose severity is warning or page. An incident
   seen on an earlier night (``review-sentiment.incident.continuing``) and an ``info`` one
   do not notify;
 - ``Review sentiment: nightly run failed``: a ``nightly-scoring`` flow run that ends Failed
@@ -24,7 +24,7 @@ from prefect.automations import Automation
 from prefect.events.actions import SendNotification
 from prefect.events.schemas.automations import EventTrigger, Posture
 
-from tasks.scoring import INCIDENT_OPENED
+from tasks.reporting import INCIDENT_OPENED
 
 NEW_INCIDENT = "Review sentiment: new incident (warning or page)"
 NIGHTLY_FAILED = "Review sentiment: nightly run failed"

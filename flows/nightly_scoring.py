@@ -20,7 +20,8 @@ from sentiment_model.core.layout import DataRoot, new_run_id
 from sentiment_model.core.settings import get_settings, root_at
 from sentiment_model.scoring.batch import EmptyRunRefused, MissingInput
 from sentiment_model.scoring.config import ScoringConfig
-from tasks.scoring import emit_report_events, list_batch_files, publish_scored_day, resolve_model, score_batch_file
+from tasks.reporting import emit_report_events
+from tasks.scoring import list_batch_files, publish_scored_day, resolve_model, score_batch_file
 
 
 def yesterday(timezone: str) -> dt.date:

@@ -13,7 +13,8 @@ from prefect.runtime import deployment, flow_run
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import ReportOptions, get_settings
 from sentiment_model.model.registry import resolve_model_dir
-from tasks.scoring import build_day_report, champion_version, publish_report_artifacts
+from tasks.reporting import build_day_report, publish_report_artifacts
+from tasks.scoring import champion_version
 
 
 def artifact_prefix() -> str:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from flows.alerts import NEW_INCIDENT, NIGHTLY_FAILED
-from tasks.scoring import INCIDENT_CONTINUING, INCIDENT_OPENED
+from tasks.reporting import INCIDENT_CONTINUING, INCIDENT_OPENED
 from tests.processes import PROJECT_ROOT, prefect_server
 
 pytestmark = [pytest.mark.e2e]
@@ -68,7 +68,7 @@ for automation in install_alerts("custom-webhook/e2e-alerts"):
     print(automation.name)
 """
 
-#: Incidents as the nightly flow emits them (tasks.scoring.emit_report_events).
+#: Incidents as the nightly flow emits them (tasks.reporting.emit_report_events).
 EMIT = """
 import json, sys
 from prefect.events import emit_event

@@ -18,7 +18,7 @@ def test_help(command):
 def test_flow_modules_have_main_guard():
     from pathlib import Path
 
-    flows = Path(__file__).parents[2] / "flows"
+    flows = Path(__file__).parents[3] / "flows"
     for module in flows.glob("*.py"):
         if module.name in ("__init__.py", "cli.py"):
             continue

@@ -4,7 +4,7 @@ lands where its stage is, and nothing reaches upward or round in a cycle."""
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "sentiment_model"
+PACKAGE = Path(__file__).resolve().parents[3] / "sentiment_model"
 # What each stage may import from the library (besides itself).
 ALLOWED = {
     "core": set(),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sentiment_model.core.layout import DataRoot
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 CHECKED = ("sentiment_model", "tasks", "flows")
 # Joins that are not under the data root: a manifest entry under the sources' base URI.
 ALLOWED = {("sentiment_model/ingest/sources.py", "posixpath.join")}

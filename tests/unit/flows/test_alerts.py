@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from flows.alerts import FORMER_NAMES, NEW_INCIDENT, NIGHTLY_FAILED, alert_automations, incident_trigger, install_alerts
 from flows.cli import app
-from tasks.scoring import INCIDENT_CONTINUING, INCIDENT_OPENED
+from tasks.reporting import INCIDENT_CONTINUING, INCIDENT_OPENED
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 

@@ -303,7 +303,7 @@ UTF16_CASES = [
     ("aws_tsv", "r.tsv", lambda: (FIXTURES_DIR / "aws.tsv").read_text()),
     ("snap2013_text", "r.txt", lambda: (FIXTURES_DIR / "snap.txt").read_bytes().decode("latin-1")),
 ]
-FIXTURES_DIR = Path(__file__).parents[1] / "fixtures"
+FIXTURES_DIR = Path(__file__).parents[2] / "fixtures"
 
 
 @pytest.mark.parametrize(("preset", "name", "content"), UTF16_CASES)

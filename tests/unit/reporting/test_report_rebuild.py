@@ -3,14 +3,13 @@ the day as it now stands; the same error on a day nobody republished is raised (
 real missing file, not a race)."""
 
 import datetime as dt
-import logging
 
 import duckdb
 import pytest
 
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import ReportOptions, ReportThresholds
-from tasks import scoring as scoring_tasks
+from sentiment_model.reporting import rebuild
 
 DAY = dt.date(2020, 1, 2)
 # What the CLI race on the GCS emulator showed: DuckDB wraps gcsfs's FileNotFoundError in
@@ -22,13 +21,11 @@ VANISHED = "Error: Traceback (most recent call last):\nFileNotFoundError: scored
 def root(tmp_path, monkeypatch):
     root = DataRoot(str(tmp_path))
     root.write_json_atomic(root.scored_manifest(DAY), {"run_id": "r1", "files": []})
-    monkeypatch.setattr(scoring_tasks, "model_context", lambda root, model_dir, **_: None)
-    monkeypatch.setattr(scoring_tasks, "get_run_logger", lambda: logging.getLogger("test"))
     return root
 
 
 def build(root):
-    return scoring_tasks.build_day_report.fn(root, DAY, None, ReportOptions(min_support=5, thresholds=ReportThresholds()))
+    return rebuild.build_report_of_the_day_as_it_stands(root, DAY, None, ReportOptions(min_support=5, thresholds=ReportThresholds()), log=print)
 
 
 def test_a_day_republished_under_the_report_is_read_again(root, monkeypatch):
@@ -41,7 +38,7 @@ def test_a_day_republished_under_the_report_is_read_again(root, monkeypatch):
             raise duckdb.Error(VANISHED)
         return {"date": day.isoformat()}
 
-    monkeypatch.setattr(scoring_tasks, "build_report", report_racing_a_newer_run)
+    monkeypatch.setattr(rebuild, "build_report", report_racing_a_newer_run)
     assert build(root) == {"date": DAY.isoformat()}
     assert calls == ["r1", "r2"]
 
@@ -53,7 +50,7 @@ def test_a_missing_part_of_a_day_nobody_republished_is_an_error(root, monkeypatc
         calls.append(day)
         raise duckdb.Error(VANISHED)
 
-    monkeypatch.setattr(scoring_tasks, "build_report", report_of_a_damaged_day)
+    monkeypatch.setattr(rebuild, "build_report", report_of_a_damaged_day)
     with pytest.raises(duckdb.Error, match="FileNotFoundError"):
         build(root)
     assert len(calls) == 1  # not retried: rebuilding would read the same damaged day

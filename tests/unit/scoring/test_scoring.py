@@ -20,7 +20,7 @@ from sentiment_model.core.schema import SCORED_SCHEMA
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.scoring.batch import MANIFEST, BatchValidationError, MissingInput, list_day_files, read_scored_day, score_file
 from sentiment_model.scoring.config import ScoringConfig
-from tasks.scoring import artifact_key, report_link
+from tasks.reporting import artifact_key, report_link
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 DAY = dt.date(2015, 8, 31)
@@ -185,7 +185,7 @@ def test_importing_the_flows_loads_no_deep_learning_framework():
     """Prefect imports the flow's module to validate its parameters: bad ones are refused
     in seconds, not after TensorFlow's ~50 s of loading."""
     code = "import sys, flows.nightly_scoring, flows.report; print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax', 'torch'}))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[3], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
 
 
