@@ -29,6 +29,12 @@ class CorruptFileError(ConfigError):
 _WRITE_REFUSALS = {errno.ENOSPC: "disk full (no space left on the device)", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}
 
 
+def is_write_refusal(exc: BaseException) -> bool:
+    """The storage says no to a write for good (full, read-only, not allowed): one line for
+    the user, not a retry. Other OSErrors keep their type (a hiccup may be retried)."""
+    return isinstance(exc, OSError) and exc.errno in _WRITE_REFUSALS
+
+
 def storage_write_error(target: str, exc: OSError, kept: str = "") -> StorageWriteError:
     """One line for a write the storage refused: what, where, and what was kept."""
     what = _WRITE_REFUSALS.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)

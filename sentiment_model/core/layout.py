@@ -31,7 +31,7 @@ import fsspec
 import orjson
 import pyarrow.fs as pafs
 
-from sentiment_model.core.errors import ConfigError, storage_write_error
+from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 
 
 def _ensure_gcsfs_env() -> None:
@@ -112,6 +112,11 @@ class DataRoot:
     # --- layout -------------------------------------------------------------------------
     def canonical_run_dir(self, run_id: str) -> str:
         return self.join("canonical", "runs", run_id)
+
+    def snapshot_part(self, snapshot: str, relative: str) -> str:
+        """A part of a canonical snapshot folder, by the path ``CURRENT.json`` records
+        relative to the snapshot (``review_month=YYYY-MM/part-*.parquet``)."""
+        return posixpath.join(snapshot, relative)
 
     def canonical_pointer(self) -> str:
         return self.join("canonical", "CURRENT.json")
@@ -218,7 +223,9 @@ class DataRoot:
             try:
                 self.fs.makedirs(parent, exist_ok=True)
             except OSError as exc:
-                raise storage_write_error(self.uri(parent), exc, kept) from None
+                if is_write_refusal(exc):
+                    raise storage_write_error(self.uri(parent), exc, kept) from None
+                raise
         if not self.is_local:
             for path, data in files.items():
                 self.fs.pipe_file(path, data)
@@ -235,7 +242,9 @@ class DataRoot:
             for tmp in temps.values():
                 with contextlib.suppress(OSError):
                     os.remove(tmp)
-            raise storage_write_error(self.uri(path), exc, kept) from None
+            if is_write_refusal(exc):
+                raise storage_write_error(self.uri(path), exc, kept) from None
+            raise
         for path, tmp in temps.items():
             os.replace(tmp, path)
 

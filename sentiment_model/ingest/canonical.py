@@ -45,9 +45,9 @@ def damaged_snapshot_parts(root: DataRoot, pointer: dict[str, Any]) -> list[dict
     for relative, size in (pointer.get("parts") or {}).items():
         if actual.get(relative) != size:
             now = "missing" if relative not in actual else f"{actual[relative]} bytes"
-            damaged.append({"file": root.uri(posixpath.join(snapshot, relative)), "reason": f"{now}, {size} bytes when the snapshot was written"})
+            damaged.append({"file": root.uri(root.snapshot_part(snapshot, relative)), "reason": f"{now}, {size} bytes when the snapshot was written"})
     named = {row["file"] for row in damaged}
-    _, unreadable = readable_parts(root, [posixpath.join(snapshot, r) for r in actual if root.uri(posixpath.join(snapshot, r)) not in named])
+    _, unreadable = readable_parts(root, [root.snapshot_part(snapshot, r) for r in actual if root.uri(root.snapshot_part(snapshot, r)) not in named])
     return damaged + unreadable
 
 

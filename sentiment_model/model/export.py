@@ -37,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from sentiment_model.core.errors import ConfigError, storage_write_error
+from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 from sentiment_model.core.schema import LABELS
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.text import Vocabulary
@@ -216,7 +216,9 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
         staging.rename(target)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise storage_write_error(str(target), exc, "nothing was exported") from None
+        if is_write_refusal(exc):
+            raise storage_write_error(str(target), exc, "nothing was exported") from None
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from sentiment_model.core.errors import ConfigError, storage_write_error
+from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import LABELS
@@ -140,7 +140,9 @@ def _publish_version(root: DataRoot, version: str, folder: Path, names: tuple[st
         root.remove_tree(staging)
         if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
             raise FileExistsError(f"model version {version} already exists at {root.uri(target)}") from None
-        raise storage_write_error(root.uri(target), exc, f"model version {version} was not saved (nothing of it is left)") from None
+        if is_write_refusal(exc):
+            raise storage_write_error(root.uri(target), exc, f"model version {version} was not saved (nothing of it is left)") from None
+        raise
 
 
 def _parse_json(data: bytes, where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
