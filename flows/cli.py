@@ -527,6 +527,7 @@ def main() -> None:
     that does not answer is one line too, exit 75 (try again later)."""
     from sentiment_model.core.errors import ConfigError
 
+    user_errors_without_traceback()
     try:
         app(standalone_mode=False)
     except ConfigError as exc:
@@ -545,6 +546,25 @@ def main() -> None:
             raise
         typer.echo(f"error: {outage}", err=True)
         raise SystemExit(EXIT_TRY_AGAIN) from None
+
+
+def user_errors_without_traceback() -> None:
+    """Prefect logs a failed task or flow run's exception with its traceback; for an error
+    the user caused (a :class:`ConfigError`, e.g. a full disk or a damaged file, named in
+    one line) the log line stays and the traceback goes, so the command's output is that
+    line, Prefect's state lines and the final ``error:`` line, not ~130 lines."""
+    import logging
+
+    from sentiment_model.core.errors import ConfigError
+
+    class DropUserErrorTraceback(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.exc_info and isinstance(record.exc_info[1], ConfigError):
+                record.exc_info, record.exc_text = None, None
+            return True
+
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(DropUserErrorTraceback())
 
 
 #: sysexits.h's EX_TEMPFAIL: the command did not fail on its input; running it again later

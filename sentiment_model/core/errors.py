@@ -41,6 +41,13 @@ def storage_write_error(target: str, exc: OSError, kept: str = "") -> StorageWri
     return StorageWriteError(f"cannot write {target}: {what}" + (f"; {kept}" if kept else ""))
 
 
+def is_unreadable_data(exc: BaseException) -> bool:
+    """Arrow's verdict on a file's bytes (bad magic, a corrupt page), not a storage hiccup:
+    Arrow raises ``ArrowInvalid`` for a bad footer and a bare ``OSError`` without errno for
+    a corrupt page; network errors are subclasses or carry an errno (and are retried)."""
+    return isinstance(exc, (pa.ArrowException, ValueError)) or (type(exc) is OSError and exc.errno is None)
+
+
 def corrupt_file_error(where: str, exc: BaseException) -> CorruptFileError:
     """One line naming a Parquet file that cannot be read, with the reader's first line."""
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

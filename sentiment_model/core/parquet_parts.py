@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentiment_model.core.errors import corrupt_file_error
+from sentiment_model.core.errors import corrupt_file_error, is_unreadable_data
 from sentiment_model.core.layout import DataRoot
 
 #: The smallest Parquet file: "PAR1" + footer length (4 bytes) + "PAR1".
@@ -22,9 +22,9 @@ def parquet_footer(root: DataRoot, path: str) -> pq.FileMetaData:
             raise pa.ArrowInvalid(f"{root.fs.size(path)} bytes: too small for a Parquet file")
         with root.fs.open(path, "rb") as handle:
             return pq.ParquetFile(handle).metadata
-    except FileNotFoundError:
-        raise
-    except (pa.ArrowException, OSError, ValueError) as exc:
+    except Exception as exc:
+        if not is_unreadable_data(exc):  # a missing file or a storage hiccup keeps its type
+            raise
         raise corrupt_file_error(root.uri(path), exc) from None
 
 

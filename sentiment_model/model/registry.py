@@ -137,7 +137,8 @@ def _publish_version(root: DataRoot, version: str, folder: Path, names: tuple[st
         if root.is_local:
             os.rename(staging, target)
     except OSError as exc:
-        root.remove_tree(staging)
+        if root.is_local or not isinstance(exc, FileExistsError):  # never another save's version
+            root.remove_tree(staging)
         if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
             raise FileExistsError(f"model version {version} already exists at {root.uri(target)}") from None
         if is_write_refusal(exc):

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiment_model.core.errors import CorruptFileError, corrupt_file_error
+from sentiment_model.core.errors import CorruptFileError, corrupt_file_error, is_unreadable_data
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.parquet_parts import parquet_footer, readable_parts
 from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
@@ -236,10 +236,10 @@ def _file_text_batches(root: DataRoot, index: int, path: str, rows_per_file: int
                     yield index, _texts_of(batch)
                 if left == 0:
                     break
-    except FileNotFoundError:
-        raise
-    except (pa.ArrowException, OSError) as exc:  # a damaged page behind a good footer
-        raise corrupt_file_error(root.uri(path), exc) from None
+    except Exception as exc:
+        if not is_unreadable_data(exc):  # a vanished file or a storage hiccup keeps its type
+            raise
+        raise corrupt_file_error(root.uri(path), exc) from None  # a damaged page behind a good footer
 
 
 def _texts_of(batch: pa.RecordBatch) -> pa.Table:
@@ -497,6 +497,10 @@ def build_report(
         lap("text drift")
         explanations = _explanations([{**row, "text": worst_texts.get(row["review_id"])} for row in worst], products[:3], classes, model, thresholds)
         lap("explanations")
+        day_rows = queries.day_rows
+    # The closed connection goes now: a failed write's traceback would keep it alive until
+    # the interpreter exits, where DuckDB's bindings print ~40 lines of "leaked" warnings.
+    del queries
     today = trend[-1] if trend and trend[-1]["day"] == day.isoformat() else None
     strong = {
         "rule": ("predicted 1 star / 5 stars (the model's own classes)" if has_stars else f"p({classes[0]}) >= {thresholds.strong_probability} / p({classes[-1]}) >= {thresholds.strong_probability}"),
@@ -509,7 +513,7 @@ def build_report(
     night_incidents = incidents.open_incidents(day, night_signals, previous_incidents(root, day), thresholds)
     summary = {
         "date": day.isoformat(),
-        "reviews": int(queries.day_rows),
+        "reviews": int(day_rows),
         "window_days": window_days,
         "model_version": model.version,
         "classes": list(classes),

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiment_model.core.errors import ConfigError, corrupt_file_error
+from sentiment_model.core.errors import ConfigError, corrupt_file_error, is_unreadable_data
 from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS, QUARANTINE_SCHEMA, SCORED_SCHEMA, STAR_LABEL_IDS, conform_scored
@@ -451,10 +451,10 @@ def read_scored_day(root: DataRoot, day: dt.date) -> pa.Table:
         try:
             with root.fs.open(path, "rb") as handle:
                 tables.append(conform_scored(pq.read_table(handle)))
-        except FileNotFoundError:
-            raise
-        except (pa.ArrowException, OSError) as exc:  # a truncated part: name it
-            raise corrupt_file_error(root.uri(path), exc) from None
+        except Exception as exc:
+            if not is_unreadable_data(exc):
+                raise
+            raise corrupt_file_error(root.uri(path), exc) from None  # a truncated part: named
     return pa.concat_tables(tables)
 
 
