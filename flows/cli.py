@@ -62,11 +62,11 @@ def ephemeral_api_dies_with_cli() -> None:
     server.subprocess = SimpleNamespace(**{**vars(subprocess), "Popen": PopenDyingWithParent, "dies_with_parent": True})
 
 
-def checked_data_root(data_root: str | None, model: str | None = None) -> str:
+def checked_data_root(data_root: str | None, model: str | None = None, writes: bool = True) -> str:
     """Fail fast, before any flow run starts and before anything is written: the
     settings must be valid, the data root's scheme known and, locally, the root a folder
-    (or creatable as one); a named model (version, champion) must exist with readable
-    files."""
+    (or creatable as one) that can be written when the command ``writes``; a named model
+    (version, champion) must exist with readable files."""
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.core.settings import get_settings
 
@@ -74,7 +74,7 @@ def checked_data_root(data_root: str | None, model: str | None = None) -> str:
     root = DataRoot(settings.data_root, settings.storage_options)
     root.fs  # noqa: B018 - resolves the scheme; raises ConfigError for an unknown one
     if root.is_local:
-        check_local_folder(root.path, "data root")
+        check_local_folder(root.path, "data root", writes)
     if model is not None:
         from sentiment_model.model.registry import check_model_files, resolve_model_dir
 
@@ -82,9 +82,10 @@ def checked_data_root(data_root: str | None, model: str | None = None) -> str:
     return settings.data_root
 
 
-def check_local_folder(path: str, what: str) -> None:
-    """The nearest existing ancestor of ``path`` (itself included) must be a folder:
-    a file there, a symlink loop or a permission error fails now, with one line."""
+def check_local_folder(path: str, what: str, writes: bool = False) -> None:
+    """The nearest existing ancestor of ``path`` (itself included) must be a folder (and
+    writable, when the command ``writes``): a file there, a symlink loop, a read-only
+    mount or a permission error fails now, with one line."""
     import stat
     from pathlib import Path
 
@@ -99,6 +100,10 @@ def check_local_folder(path: str, what: str) -> None:
             raise ConfigError(f"{what} {path}: {exc.strerror} ({candidate})") from None
         if not stat.S_ISDIR(mode):
             raise ConfigError(f"{what} {path}: {candidate} is a file, not a folder")
+        # access() answers EROFS for a read-only mount even to root (a chmod does not stop root).
+        if writes and not os.access(candidate, os.W_OK | os.X_OK):
+            reason = "read-only file system" if os.statvfs(candidate).f_flag & os.ST_RDONLY else "permission denied"
+            raise ConfigError(f"{what} {path}: {candidate} cannot be written ({reason}); this command writes under the data root")
         return
 
 
@@ -158,6 +163,9 @@ def print_reconciliation(report: dict[str, Any]) -> None:
     typer.echo(f"{'total (' + str(t['files']) + ' files, ' + str(t['failed_files']) + ' failed)':<72} {'':>6} {t['records_read']:>7} {t['canonical']:>9} {t['duplicates']:>6} {t['quarantined']:>6}")
     if t.get("reused_files"):
         typer.echo(f"{t['reused_files']} unchanged file(s) not read again (staged rows reused)")
+    if report.get("rebuilt_damaged_snapshot"):
+        damaged = report["rebuilt_damaged_snapshot"]
+        typer.echo(f"snapshot {damaged['run_id']} had {len(damaged['parts'])} damaged part(s) (first: {damaged['parts'][0]['file']}): rebuilt from the staged rows")
     if report.get("unchanged_since"):
         typer.echo(f"no source file changed: snapshot {report['unchanged_since']} stays live")
 
@@ -364,7 +372,7 @@ def evaluate(
     from sentiment_model.model.registry import load_classifier
     from sentiment_model.training.evaluation import evaluate_labelled, read_labelled_source, spec_for
 
-    settings = get_settings(data_root=checked_data_root(data_root, model))
+    settings = get_settings(data_root=checked_data_root(data_root, model, writes=False))
     if not Path(out).resolve().parent.is_dir():
         raise ConfigError(f"--out {out}: folder {Path(out).resolve().parent} does not exist")
     root = DataRoot(settings.data_root, settings.storage_options)
@@ -387,7 +395,7 @@ def explain(
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.core.settings import get_settings
 
-    settings = get_settings(data_root=checked_data_root(data_root, model))  # before TensorFlow loads
+    settings = get_settings(data_root=checked_data_root(data_root, model, writes=False))  # before TensorFlow loads
     import pyarrow as pa
 
     from sentiment_model.core.schema import EMPTY_TEXT_LABEL
@@ -436,7 +444,7 @@ def serve(
     except pydantic.ValidationError as exc:
         problem = exc.errors()[0]
         raise ConfigError(f"serve setting {problem['loc'][0]}={problem.get('input')!r}: {problem['msg']}") from None
-    checked_data_root(settings.data_root, settings.serve_model)
+    checked_data_root(settings.data_root, settings.serve_model, writes=False)
     from sentiment_model.serving.server import serve as serve_forever
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -456,6 +464,8 @@ def export(
     """Export a model to a self-contained ONNX or TFLite folder (model, vocabulary, offsets, README)."""
     # Converters reject the cuDNN ops an LSTM traces to on a GPU: export on the CPU.
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    import posixpath
+
     from sentiment_model.core.errors import ConfigError
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.core.settings import get_settings
@@ -464,12 +474,15 @@ def export(
         raise ConfigError(f"--format {format!r}: use onnx or tflite")
     if quantize not in (None, "dynamic"):
         raise ConfigError(f"--quantize {quantize!r}: the only quantization is 'dynamic' (full int8 of LSTMs crashes the TFLite converter)")
-    from sentiment_model.model.export import export_classifier
-    from sentiment_model.model.registry import load_classifier
+    from sentiment_model.model.export import check_export_folder, export_classifier
+    from sentiment_model.model.registry import load_model_dir, resolve_model_dir
 
-    settings = get_settings(data_root=data_root)
-    classifier = load_classifier(DataRoot(settings.data_root, settings.storage_options), model)
-    folder = out or os.path.join("exports", f"{classifier.version}-{format}" + ("-int8" if quantize else ""))
+    settings = get_settings(data_root=checked_data_root(data_root, model, writes=False))
+    root = DataRoot(settings.data_root, settings.storage_options)
+    model_dir = resolve_model_dir(root, model)
+    folder = out or os.path.join("exports", f"{posixpath.basename(model_dir.rstrip('/'))}-{format}" + ("-int8" if quantize else ""))
+    check_export_folder(folder)  # before TensorFlow loads the model
+    classifier = load_model_dir(root, model_dir)
     written = export_classifier(classifier, folder, format, quantize == "dynamic")  # type: ignore[arg-type]
     size_mb = (written / ("model." + format)).stat().st_size / 2**20
     typer.echo(f"exported {classifier.version} as {format}{' (int8 weights)' if quantize else ''}: {written} ({size_mb:.1f} MB model file)")
@@ -552,6 +565,7 @@ def main() -> None:
     that does not answer is one line too, exit 75 (try again later)."""
     from sentiment_model.core.errors import ConfigError
 
+    user_errors_without_traceback()
     try:
         app(standalone_mode=False)
     except ConfigError as exc:
@@ -570,6 +584,25 @@ def main() -> None:
             raise
         typer.echo(f"error: {outage}", err=True)
         raise SystemExit(EXIT_TRY_AGAIN) from None
+
+
+def user_errors_without_traceback() -> None:
+    """Prefect logs a failed task or flow run's exception with its traceback; for an error
+    the user caused (a :class:`ConfigError`, e.g. a full disk or a damaged file, named in
+    one line) the log line stays and the traceback goes, so the command's output is that
+    line, Prefect's state lines and the final ``error:`` line, not ~130 lines."""
+    import logging
+
+    from sentiment_model.core.errors import ConfigError
+
+    class DropUserErrorTraceback(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.exc_info and isinstance(record.exc_info[1], ConfigError):
+                record.exc_info, record.exc_text = None, None
+            return True
+
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(DropUserErrorTraceback())
 
 
 #: sysexits.h's EX_TEMPFAIL: the command did not fail on its input; running it again later

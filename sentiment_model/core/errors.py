@@ -24,6 +24,45 @@ class SourceFormatError(Exception):
     """The file as a whole cannot be read (truncated gzip, wrong format, missing column)."""
 
 
+class StorageWriteError(ConfigError):
+    """The storage refused a write (disk full, read-only, a file where a folder must be);
+    what was published before stays as it was."""
+
+
+class CorruptFileError(ConfigError):
+    """A data file the pipeline wrote cannot be read back (a truncated or damaged Parquet
+    part); the message names the file."""
+
+
+#: What a refused write is called, by errno: the one line a user reads.
+_WRITE_REFUSALS = {errno.ENOSPC: "disk full (no space left on the device)", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system", errno.EACCES: "permission denied"}
+
+
+def is_write_refusal(exc: BaseException) -> bool:
+    """The storage says no to a write for good (full, read-only, not allowed): one line for
+    the user, not a retry. Other OSErrors keep their type (a hiccup may be retried)."""
+    return isinstance(exc, OSError) and exc.errno in _WRITE_REFUSALS
+
+
+def storage_write_error(target: str, exc: OSError, kept: str = "") -> StorageWriteError:
+    """One line for a write the storage refused: what, where, and what was kept."""
+    what = _WRITE_REFUSALS.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)
+    return StorageWriteError(f"cannot write {target}: {what}" + (f"; {kept}" if kept else ""))
+
+
+def is_unreadable_data(exc: BaseException) -> bool:
+    """Arrow's verdict on a file's bytes (bad magic, a corrupt page), not a storage hiccup:
+    Arrow raises ``ArrowInvalid`` for a bad footer and a bare ``OSError`` without errno for
+    a corrupt page; network errors are subclasses or carry an errno (and are retried)."""
+    return isinstance(exc, (pa.ArrowException, ValueError)) or (type(exc) is OSError and exc.errno is None)
+
+
+def corrupt_file_error(where: str, exc: BaseException) -> CorruptFileError:
+    """One line naming a Parquet file that cannot be read, with the reader's first line."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return CorruptFileError(f"{where} is not a readable Parquet file ({reason}): it is truncated or damaged")
+
+
 _PERMANENT_ERRORS = (
     EOFError,
     SourceFormatError,

@@ -18,6 +18,7 @@ The root is any fsspec URL: a local folder, ``gs://bucket/prefix`` or ``memory:/
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import posixpath
@@ -33,7 +34,7 @@ import fsspec
 import orjson
 import pyarrow.fs as pafs
 
-from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 
 
 def _ensure_gcsfs_env() -> None:
@@ -171,6 +172,11 @@ class DataRoot:
     def canonical_run_dir(self, run_id: str) -> str:
         return self.join("canonical", "runs", run_id)
 
+    def snapshot_part(self, snapshot: str, relative: str) -> str:
+        """A part of a canonical snapshot folder, by the path ``CURRENT.json`` records
+        relative to the snapshot (``review_month=YYYY-MM/part-*.parquet``)."""
+        return posixpath.join(snapshot, relative)
+
     def canonical_pointer(self) -> str:
         return self.join("canonical", "CURRENT.json")
 
@@ -260,17 +266,46 @@ class DataRoot:
         Locally: write a sibling temp file and rename over. On object stores a single-object
         upload is already atomic.
         """
-        parent = posixpath.dirname(path)
-        self.fs.makedirs(parent, exist_ok=True)
-        if self.is_local:
-            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+        self.write_files_atomic({path: data})
+
+    def write_files_atomic(self, files: dict[str, bytes], kept: str = "the previous files stay as they were") -> None:
+        """Write a set of files that belong together (a report's HTML, markdown, charts and
+        summary) so that a failure leaves the previous set whole.
+
+        Locally: every file goes to a sibling temp name first; only when all are written
+        (and synced) are they renamed in, which needs no space. A write that fails removes
+        the temps and raises one :class:`StorageWriteError` line. On object stores each
+        single-object upload is atomic; they are uploaded in ``files``' order (put the file
+        readers look at to decide, e.g. summary.json, last).
+        """
+        for parent in sorted({posixpath.dirname(path) for path in files}):
+            try:
+                self.fs.makedirs(parent, exist_ok=True)
+            except OSError as exc:
+                if is_write_refusal(exc):
+                    raise storage_write_error(self.uri(parent), exc, kept) from None
+                raise
+        if not self.is_local:
+            for path, data in files.items():
+                self.fs.pipe_file(path, data)
+            return
+        temps: dict[str, str] = {}
+        try:
+            for path, data in files.items():
+                temps[path] = tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+                with open(tmp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except OSError as exc:
+            for tmp in temps.values():
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+            if is_write_refusal(exc):
+                raise storage_write_error(self.uri(path), exc, kept) from None
+            raise
+        for path, tmp in temps.items():
             os.replace(tmp, path)
-        else:
-            self.fs.pipe_file(path, data)
 
     def write_json_atomic(self, path: str, payload: Any) -> None:
         self.write_bytes_atomic(path, orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))

@@ -30,6 +30,7 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
 from sentiment_model.core.settings import INGEST_BUCKET_ROWS, INGEST_CHUNK_ROWS
+from sentiment_model.ingest.canonical import damaged_snapshot_parts, snapshot_part_sizes
 from sentiment_model.ingest.dedup import (
     BucketedStageWriter,
     BucketOutcome,
@@ -267,6 +268,8 @@ def live_report_if_unchanged(root: DataRoot, results: list[FileResult]) -> dict[
     report_path = root.from_relative(pointer["report"])
     if not root.exists(report_path) or not root.exists(root.from_relative(pointer["snapshot"])):
         return None
+    if damaged_snapshot_parts(root, pointer):  # a truncated part: rebuild, do not keep it live
+        return None
     report = root.read_json(report_path)
     live = [(row["source"], row["status"], row.get("staged_key")) for row in report["files"]]
     mine = [(r.source, "ok", r.staged_key) for r in sorted(results, key=lambda r: r.file_index)]
@@ -328,12 +331,25 @@ def finish_ingest_run(
         root.remove_tree(root.staging_dir(run_id))
         root.remove_tree(snapshot)
         raise EmptyIngestRun(_empty_run_message(root, run_id, report))
+    damaged = _damaged_live_snapshot(root, results)
+    if damaged:
+        report["rebuilt_damaged_snapshot"] = damaged
     pointer = publish_snapshot(root, run_id, snapshot, report, created_at)
     root.remove_tree(root.staging_dir(run_id))
     pruned = prune_snapshots(root, keep_snapshots, pointer["run_id"])
     if pointer["run_id"] == run_id:  # a newer run's live snapshot keeps the staged rows it uses
         remove_unused_staged(root, {r.staged_key for r in results if r.ok and r.staged_key})
     return {**report, "pointer": pointer, "pruned_snapshots": pruned}
+
+
+def _damaged_live_snapshot(root: DataRoot, results: list[FileResult]) -> dict[str, Any] | None:
+    """When every file was unchanged but the live snapshot was rebuilt anyway: which
+    snapshot was damaged, and its damaged parts (for the report and the CLI)."""
+    if not results or not all(r.ok and r.reused for r in results) or not root.exists(root.canonical_pointer()):
+        return None
+    pointer = root.read_json(root.canonical_pointer())
+    damaged = damaged_snapshot_parts(root, pointer) if root.exists(root.from_relative(pointer["snapshot"])) else []
+    return {"run_id": pointer["run_id"], "parts": damaged} if damaged else None
 
 
 def _empty_run_message(root: DataRoot, run_id: str, report: dict[str, Any]) -> str:
@@ -390,6 +406,7 @@ def publish_snapshot(root: DataRoot, run_id: str, snapshot: str, report: dict[st
         "rows": report["totals"]["canonical"],
         "created_at": created_at.isoformat(),
         "report": root.relative(root.ingest_report(run_id)),
+        "parts": snapshot_part_sizes(root, snapshot),  # what a later run checks the snapshot against
     }
     _, standing = swap_json(root, root.canonical_pointer(), lambda current: pointer if current is None or current["run_id"] < run_id else None)
     return standing

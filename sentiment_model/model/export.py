@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 from sentiment_model.core.schema import LABELS
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.text import Vocabulary
@@ -182,23 +183,54 @@ def _wide_note(wide: WideNgrams) -> str:
     return _WIDE_NOTE.format(combination=combination)
 
 
+def check_export_folder(folder: str | Path) -> None:
+    """The export folder must be new (or an empty folder) and its parent writable: one
+    :class:`ConfigError` line now, before a model is loaded or anything is written."""
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"export folder {target} is a file, not a folder: choose a new folder")
+    if target.is_dir() and any(target.iterdir()):
+        raise ConfigError(f"export folder {target} is not empty: choose a new folder")
+    parent = next((p for p in target.resolve().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"export folder {target}: {parent} is a file, not a folder")
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):  # access() also says EROFS to root
+        reason = "read-only file system" if os.statvfs(parent).f_flag & os.ST_RDONLY else "permission denied"
+        raise ConfigError(f"export folder {target}: cannot write in {parent} ({reason})")
+
+
 def export_classifier(classifier: SentimentClassifier, folder: str | Path, format: ExportFormat, quantize: bool = False) -> Path:
-    """Write ``folder`` (created; must not exist or be empty) with the model in ``format``."""
+    """Write ``folder`` (created; must not exist or be empty) with the model in ``format``.
+    The files are written to a hidden sibling folder that is renamed into place last, so
+    an interrupted export leaves no folder that looks finished."""
     if format not in MODEL_FILES:
         raise ConfigError(f"unknown export format {format!r}: use one of {', '.join(MODEL_FILES)}")
+    check_export_folder(folder)
     target = Path(folder)
-    if target.exists() and any(target.iterdir()):
-        raise ConfigError(f"export folder {target} is not empty: choose a new folder")
-    target.mkdir(parents=True, exist_ok=True)
-    model_file = MODEL_FILES[format]
+    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        if format == "onnx":
-            write_onnx(classifier.model, target / model_file, quantize)
-        else:
-            write_tflite(classifier.model, target / model_file, classifier.max_length, quantize)
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        staging.mkdir(parents=True)
+        _write_export(classifier, staging, format, quantize)
+        if target.is_dir():
+            target.rmdir()  # empty (checked): the rename takes its place
+        staging.rename(target)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if is_write_refusal(exc):
+            raise storage_write_error(str(target), exc, "nothing was exported") from None
         raise
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_export(classifier: SentimentClassifier, target: Path, format: ExportFormat, quantize: bool) -> None:
+    model_file = MODEL_FILES[format]
+    if format == "onnx":
+        write_onnx(classifier.model, target / model_file, quantize)
+    else:
+        write_tflite(classifier.model, target / model_file, classifier.max_length, quantize)
     offsets = None if classifier.class_offsets is None else np.asarray(classifier.class_offsets).tolist()
     config = {
         "format": format,
@@ -239,7 +271,6 @@ def export_classifier(classifier: SentimentClassifier, folder: str | Path, forma
         ),
         encoding="utf-8",
     )
-    return target
 
 
 def load_exported(folder: str | Path, threads: int = 0) -> SentimentClassifier:

@@ -5,24 +5,31 @@ A version folder holds ``model.keras``, ``vocabulary.json``, ``config.json``,
 ``wide.npz`` for a wide-and-deep model (its ``config.json`` names it as ``wide_file``).
 Versions sort by time: ``YYYYMMDDTHHMMSSZ-<8 hex of the training-data fingerprint>``.
 ``champion.json`` names the live model and is replaced atomically.
+
+A version is complete only when its last file is in place: locally the folder is written
+under a hidden temporary name (``models/.partial-<version>-<hex>``) and renamed into place
+in one step; on an object store each upload is atomic and ``model.keras`` goes last, and
+every reader takes a folder without it for an unfinished save.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import importlib.metadata
 import os
 import platform
 import posixpath
 import tempfile
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
-from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import LABELS
@@ -87,7 +94,9 @@ def save_model(
     metrics: dict[str, Any],
     fingerprint: dict[str, Any],
 ) -> str:
-    """Write every artifact of a trained model to ``<root>/models/<version>/``."""
+    """Write every artifact of a trained model to ``<root>/models/<version>/`` (all or
+    nothing: see the module's note). A write the storage refuses (a full disk) is one
+    :class:`StorageWriteError` line and leaves no folder for the version."""
     target = root.models_dir(version)
     if root.exists(target):
         raise FileExistsError(f"model version {version} already exists at {root.uri(target)}")
@@ -112,11 +121,30 @@ def save_model(
         _dump(folder / "fingerprint.json", fingerprint)
         _dump(folder / "versions.json", library_versions())
         save_confusion_png(metrics["test"]["confusion_matrix"], folder / "confusion_matrix.png", f"BiLSTM {version} (test split)")
-        root.fs.makedirs(target, exist_ok=True)
-        # The network file goes last: a folder without it is an unfinished save.
-        for name in (WIDE_FILE, *_ARTIFACTS) if classifier.wide is not None else _ARTIFACTS:
-            root.fs.put_file(str(folder / name), root.model_file(target, name))
+        names = (WIDE_FILE, *_ARTIFACTS) if classifier.wide is not None else _ARTIFACTS
+        _publish_version(root, version, folder, names)
     return target
+
+
+def _publish_version(root: DataRoot, version: str, folder: Path, names: tuple[str, ...]) -> None:
+    """Copy a model's files from ``folder`` into the registry as one step (locally: a
+    hidden folder renamed into place; elsewhere: the network file last)."""
+    target = root.models_dir(version)
+    staging = root.models_dir(f".partial-{version}-{uuid.uuid4().hex[:8]}") if root.is_local else target
+    try:
+        root.fs.makedirs(staging, exist_ok=True)
+        for name in names:  # the network file goes last: a folder without it is an unfinished save
+            root.fs.put_file(str(folder / name), root.model_file(staging, name))
+        if root.is_local:
+            os.rename(staging, target)
+    except OSError as exc:
+        if root.is_local or not isinstance(exc, FileExistsError):  # never another save's version
+            root.remove_tree(staging)
+        if isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(f"model version {version} already exists at {root.uri(target)}") from None
+        if is_write_refusal(exc):
+            raise storage_write_error(root.uri(target), exc, f"model version {version} was not saved (nothing of it is left)") from None
+        raise
 
 
 def _parse_json(data: bytes, where: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -144,6 +172,23 @@ def check_model_files(root: DataRoot, folder: str) -> None:
         payload = _parse_json(data, where, required)
         if name == "vocabulary.json":
             vocabulary_from_json(payload, where)
+        if name == "config.json" and payload.get("wide_file"):
+            _check_wide_file(root, folder, str(payload["wide_file"]), local)
+
+
+def _check_wide_file(root: DataRoot, folder: str, name: str, local: bool) -> None:
+    """A wide-and-deep model's ``wide.npz`` must load (it is small: a few MB)."""
+    path = root.model_file(folder, name)
+    where = path if local else root.uri(path)
+    if local:
+        WideNgrams.read(Path(path), where)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            root.fs.get_file(path, os.path.join(tmp, name))
+        except FileNotFoundError:
+            raise ConfigError(f"{where} is missing: the model folder is incomplete") from None
+        WideNgrams.read(Path(tmp, name), where)
 
 
 _MODEL_JSON = {"config.json": ("max_length",), "vocabulary.json": ()}  # vocabulary: see vocabulary_from_json
@@ -222,7 +267,12 @@ def read_champion(root: DataRoot) -> dict[str, Any] | None:
     path = root.champion_pointer()
     if not root.exists(path):
         return None
-    return _parse_json(root.fs.cat_file(path), root.uri(path), ("version",))
+    pointer = _parse_json(root.fs.cat_file(path), root.uri(path), ("version",))
+    version = pointer["version"]
+    # The version names a folder: anything but a plain name would resolve somewhere else.
+    if not isinstance(version, str) or not version or "/" in version or version.startswith("."):
+        raise ConfigError(f"{root.uri(path)}: version {version!r} is not a model version name: the file is damaged")
+    return pointer
 
 
 def promotion_decision(challenger_f1: float, champion_f1: float | None, tolerance: float) -> tuple[bool, str]:

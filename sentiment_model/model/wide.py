@@ -14,6 +14,7 @@ with Arrow kernels: no second tokenizer and no Python loop per review."""
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -224,5 +225,5 @@ class WideNgrams:
         ``where`` it came from (default: ``path``)."""
         try:
             return cls.from_bytes(path.read_bytes())
-        except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"cannot load {where or path}: {exc}") from exc
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a truncated .npz is a bad zip
+            raise ConfigError(f"cannot load {where or path}: {exc}: the file is damaged or truncated") from None

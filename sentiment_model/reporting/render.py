@@ -75,6 +75,8 @@ def _headline(summary: dict[str, Any]) -> list[str]:
         f"strongly negative {_pct(summary['strong_sentiment']['strongly_negative_share'])}, strongly positive {_pct(summary['strong_sentiment']['strongly_positive_share'])}",
         f"low-confidence share (< {summary['low_confidence_threshold']}): {summary['low_confidence_share']:.1%}",
     ]
+    if summary.get("skipped_files"):
+        lines.append(f"{len(summary['skipped_files'])} damaged file(s) of past nights left out of the trailing window (see 'Files left out')")
     live = summary["live_quality"]
     if live["rated_reviews"]:
         lines.append(f"live quality against {live['rated_reviews']:,} star ratings: macro-F1 {live['macro_f1']:.4f} over the classes present, accuracy {live['accuracy']:.4f}")
@@ -118,6 +120,7 @@ def _sections(summary: dict[str, Any]) -> list[Section]:
     sections: list[Section] = [
         ("incidents", "Incidents", incident_rows, [], incidents_headline(summary["incidents"])),
         ("monitor", "Monitor: every signal, its threshold and its chance level", signal_rows(summary["signals"]), [], _settings_note(summary)),
+        *_skipped_section(summary),
         (
             "classes",
             "Class distribution",
@@ -183,6 +186,15 @@ def _sections(summary: dict[str, Any]) -> list[Section]:
     return sections
 
 
+def _skipped_section(summary: dict[str, Any]) -> list[Section]:
+    """Damaged files of past nights the trailing window left out (none: no section)."""
+    skipped = summary.get("skipped_files") or []
+    if not skipped:
+        return []
+    note = "these files of earlier nights cannot be read (truncated or damaged) and were left out of the trailing window; rescore or restore those nights to bring them back"
+    return [("skipped", "Files left out", [{"file": s["file"], "reason": s["reason"]} for s in skipped], [], note)]
+
+
 # --- output ------------------------------------------------------------------------------
 _STYLE = (
     "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:13px}"
@@ -225,6 +237,8 @@ def render_markdown(summary: dict[str, Any], images: dict[str, str], report_link
             lines += [note, ""]
         if anchor == "incidents":
             lines += [f"- {line}" for line in _incident_lines(summary)] + [""]
+        if anchor == "skipped":  # whole paths: the table's cells are cut
+            lines += [f"- `{s['file']}`" for s in summary["skipped_files"]] + [""]
         lines += [f"![{name}]({images[name]})" for name in names if name in images]
         lines += ["", _table_md(rows)]
     return "\n".join(lines)

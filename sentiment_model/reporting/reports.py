@@ -22,7 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sentiment_model.core.errors import CorruptFileError, corrupt_file_error, is_unreadable_data
 from sentiment_model.core.layout import DAY_FOLDER_PATTERN, DataRoot
+from sentiment_model.core.parquet_parts import parquet_footer, readable_parts
 from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
 from sentiment_model.core.settings import ReportOptions, ReportThresholds, bundled_path
 from sentiment_model.model.text import Vocabulary, review_text
@@ -124,8 +126,12 @@ class ReportQueries:
             self.con.register_filesystem(root.fs)
         self.con.register("scored_empty", SCORED_SCHEMA.empty_table())
         day_files = scored_files(root, day)
+        for path in day_files:  # tonight's own scored parts: a damaged one fails the night, named
+            parquet_footer(root, path)
         trailing = [day - dt.timedelta(days=i) for i in range(1, window_days + 1)]
-        window_files = [f for d in trailing for f in scored_files(root, d)]
+        # A damaged part of a past night is left out of the window (and said so in the
+        # report): one bad file must not break every later night's report.
+        window_files, self.skipped = readable_parts(root, [f for d in trailing for f in scored_files(root, d)])
         self._view("scored_day_raw", [_duckdb_path(root, f) for f in day_files], "scored_empty")
         # An empty window takes the day's columns (the model's classes), not the default schema's.
         self._view("scored_window_raw", [_duckdb_path(root, f) for f in window_files], "scored_day_raw WHERE false")
@@ -202,12 +208,25 @@ class ReportQueries:
 
 
 # --- the day's texts (the scored rows do not carry them) -----------------------------------
-def _day_text_batches(root: DataRoot, day: dt.date, rows_per_file: int | None = None, batch_rows: int = 65_536) -> Iterator[tuple[int, pa.Table]]:
+def _day_text_batches(root: DataRoot, day: dt.date, rows_per_file: int | None = None, batch_rows: int = 65_536, skipped: list[dict[str, str]] | None = None) -> Iterator[tuple[int, pa.Table]]:
     """(file index, ``review_id``/``product_id``/model input text) record batches of the
     day's batch files, one file open at a time; only the first ``rows_per_file`` rows of
-    each file when given (files are sorted by review id, so that is a sample)."""
+    each file when given (files are sorted by review id, so that is a sample). A file that
+    cannot be read fails with its name, or, given a ``skipped`` list (a past night), is
+    noted there and left out."""
     for index, path in enumerate(list_day_files(root, day)):
-        left = rows_per_file
+        try:
+            yield from _file_text_batches(root, index, path, rows_per_file, batch_rows)
+        except CorruptFileError as exc:
+            if skipped is None:
+                raise
+            skipped.append({"file": root.uri(path), "reason": str(exc)})
+
+
+def _file_text_batches(root: DataRoot, index: int, path: str, rows_per_file: int | None, batch_rows: int) -> Iterator[tuple[int, pa.Table]]:
+    left = rows_per_file
+    parquet_footer(root, path)
+    try:
         with root.fs.open(path, "rb") as handle:
             parquet = pq.ParquetFile(handle)
             names = [n for n in ("review_id", "product_id", "title", "text") if n in parquet.schema_arrow.names]
@@ -218,6 +237,10 @@ def _day_text_batches(root: DataRoot, day: dt.date, rows_per_file: int | None = 
                     yield index, _texts_of(batch)
                 if left == 0:
                     break
+    except Exception as exc:
+        if not is_unreadable_data(exc):  # a vanished file or a storage hiccup keeps its type
+            raise
+        raise corrupt_file_error(root.uri(path), exc) from None  # a damaged page behind a good footer
 
 
 def _texts_of(batch: pa.RecordBatch) -> pa.Table:
@@ -228,12 +251,13 @@ def _texts_of(batch: pa.RecordBatch) -> pa.Table:
     return pa.table({"review_id": batch.column("review_id").cast(pa.string()), "product_id": product.cast(pa.string()), "text": review_text(title.cast(pa.string()), body.cast(pa.string()))})
 
 
-def read_day_texts(root: DataRoot, day: dt.date, limit: int | None = None) -> pa.Table:
+def read_day_texts(root: DataRoot, day: dt.date, limit: int | None = None, skipped: list[dict[str, str]] | None = None) -> pa.Table:
     """``review_id``, ``product_id`` and the model's input text (title . body) of the day's
-    batch files; at most ``limit`` rows (the first of each file), spread over the files."""
+    batch files; at most ``limit`` rows (the first of each file), spread over the files
+    (``skipped``: see :func:`_day_text_batches`)."""
     files = len(list_day_files(root, day))
     per_file = None if limit is None or not files else max(1, math.ceil(limit / files))
-    tables = [table for _, table in _day_text_batches(root, day, per_file)]
+    tables = [table for _, table in _day_text_batches(root, day, per_file, skipped=skipped)]
     if not tables:
         return pa.table({"review_id": pa.array([], pa.string()), "product_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
     out = pa.concat_tables(tables)
@@ -264,14 +288,16 @@ def scan_day_texts(root: DataRoot, day: dt.date, sample_rows: int, wanted_ids: s
     return (pa.concat_arrays(sample) if sample else pa.array([], pa.string())), wanted
 
 
-def read_window_texts(root: DataRoot, day: dt.date, window_days: int, limit: int) -> pa.Array:
-    """A sample of the trailing window's review texts, spread evenly over its days."""
+def read_window_texts(root: DataRoot, day: dt.date, window_days: int, limit: int, skipped: list[dict[str, str]] | None = None) -> pa.Array:
+    """A sample of the trailing window's review texts, spread evenly over its days; a
+    damaged batch file is left out (noted in ``skipped`` when given)."""
     days = [day - dt.timedelta(days=i) for i in range(1, window_days + 1)]
     days = [d for d in days if list_day_files(root, d)]
     if not days:
         return pa.array([], pa.string())
     per_day = max(1, math.ceil(limit / len(days)))
-    return pa.concat_arrays([read_day_texts(root, d, per_day).column("text").combine_chunks() for d in days])
+    noted = [] if skipped is None else skipped
+    return pa.concat_arrays([read_day_texts(root, d, per_day, noted).column("text").combine_chunks() for d in days] or [pa.array([], pa.string())])
 
 
 def _empty_day_report(root: DataRoot, day: dt.date, model_version: str | None) -> dict[str, Any]:
@@ -280,9 +306,9 @@ def _empty_day_report(root: DataRoot, day: dt.date, model_version: str | None) -
     message = f"no reviews for {day.isoformat()}"
     summary = {"date": day.isoformat(), "reviews": 0, "message": message, "model_version": model_version, "signals": [], "incidents": []}
     note = f"<h1>Review sentiment, {day}</h1><p>No reviews for {day}: nothing was scored.</p>"
-    root.fs.pipe_file(root.report_file(day, "report.html"), f"<!doctype html><meta charset='utf-8'><title>{day}</title>{note}".encode())
-    root.fs.pipe_file(root.report_file(day, "report.md"), f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n".encode())
-    root.write_json_atomic(root.report_file(day, "summary.json"), summary)
+    html = f"<!doctype html><html><head><meta charset='utf-8'><title>{day}</title></head><body>{note}</body></html>"
+    markdown = f"# Review sentiment, {day}\n\nNo reviews for {day}: nothing was scored.\n"
+    write_report_files(root, day, {"report.html": html.encode(), "report.md": markdown.encode()}, summary)
     return {**summary, "tables": {}, "report_html": root.uri(root.report_file(day, "report.html"))}
 
 
@@ -461,7 +487,8 @@ def build_report(
         stats = monitoring.InputStatsAccumulator(model.vocabulary, model.max_length, thresholds.short_review_tokens) if measurable else None
         # One streaming pass: a 1M-review day's texts held at once cost ~500 MB more.
         day_sample, worst_texts = scan_day_texts(root, day, thresholds.text_sample_rows, {row["review_id"] for row in worst}, stats)
-        reference_texts = read_window_texts(root, day, window_days, thresholds.text_sample_rows)
+        skipped = queries.skipped
+        reference_texts = read_window_texts(root, day, window_days, thresholds.text_sample_rows, skipped)
         lap("read texts and input statistics")
         health = _input_health(stats, reference_texts, model, thresholds)
         lap("input health")
@@ -469,6 +496,10 @@ def build_report(
         lap("text drift")
         explanations = _explanations([{**row, "text": worst_texts.get(row["review_id"])} for row in worst], products[:3], classes, model, thresholds)
         lap("explanations")
+        day_rows = queries.day_rows
+    # The closed connection goes now: a failed write's traceback would keep it alive until
+    # the interpreter exits, where DuckDB's bindings print ~40 lines of "leaked" warnings.
+    del queries
     today = trend[-1] if trend and trend[-1]["day"] == day.isoformat() else None
     strong = {
         "rule": ("predicted 1 star / 5 stars (the model's own classes)" if has_stars else f"p({classes[0]}) >= {thresholds.strong_probability} / p({classes[-1]}) >= {thresholds.strong_probability}"),
@@ -481,7 +512,7 @@ def build_report(
     night_incidents = incidents.open_incidents(day, night_signals, previous_incidents(root, day), thresholds)
     summary = {
         "date": day.isoformat(),
-        "reviews": int(queries.day_rows),
+        "reviews": int(day_rows),
         "window_days": window_days,
         "model_version": model.version,
         "classes": list(classes),
@@ -504,16 +535,14 @@ def build_report(
         "thresholds": thresholds.model_dump(),
         "signals": night_signals,
         "incidents": night_incidents,
+        "skipped_files": skipped,
     }
     charts = report_charts(summary, histogram, window_days)
     lap("charts")
-    for name, data in charts.items():
-        root.fs.pipe_file(root.report_file(day, name), data)
     report_html = root.uri(root.report_file(day, "report.html"))
-    root.fs.pipe_file(root.report_file(day, "report.html"), render_html(summary, charts).encode())
-    root.fs.pipe_file(root.report_file(day, "report.md"), render_markdown(summary, {name: name for name in charts}).encode())
-    summary["timings_seconds"] = {**timings, "write": time.perf_counter() - clock}
-    root.write_json_atomic(root.report_file(day, "summary.json"), summary)
+    pages = {"report.html": render_html(summary, charts).encode(), "report.md": render_markdown(summary, {name: name for name in charts}).encode()}
+    summary["timings_seconds"] = {**timings, "render": time.perf_counter() - clock}
+    write_report_files(root, day, {**charts, **pages}, summary)
     tables = {
         "incidents": [{k: i[k] for k in ("severity", "status", "age_nights", "title", "message")} for i in night_incidents],
         "class_distribution": distribution,
@@ -523,6 +552,14 @@ def build_report(
         "signals": signal_rows(night_signals),
     }
     return {**summary, "tables": tables, "charts": charts, "report_html": report_html}
+
+
+def write_report_files(root: DataRoot, day: dt.date, files: dict[str, bytes], summary: dict[str, Any]) -> None:
+    """The day's report files as one set: all written to temp names, then renamed in, with
+    summary.json last; a write that fails (a full disk) leaves the previous report whole."""
+    payload = orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    named = {root.report_file(day, name): data for name, data in files.items()}
+    root.write_files_atomic({**named, root.report_file(day, "summary.json"): payload}, kept=f"the previous report of {day.isoformat()} stays as it was")
 
 
 def _measures(

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sentiment_model.core.errors import ConfigError
+from sentiment_model.core.errors import ConfigError, corrupt_file_error, is_unreadable_data
 from sentiment_model.core.layout import SCORED_MANIFEST, DataRoot, parse_run_folder
 from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import BATCH_OPTIONAL_COLUMNS, CANONICAL_SCHEMA, QUARANTINE_SCHEMA, SCORED_SCHEMA, conform_scored
@@ -436,8 +436,13 @@ def read_scored_day(root: DataRoot, day: dt.date) -> pa.Table:
         return SCORED_SCHEMA.empty_table()
     tables = []
     for path in files:
-        with root.fs.open(path, "rb") as handle:
-            tables.append(conform_scored(pq.read_table(handle)))
+        try:
+            with root.fs.open(path, "rb") as handle:
+                tables.append(conform_scored(pq.read_table(handle)))
+        except Exception as exc:
+            if not is_unreadable_data(exc):
+                raise
+            raise corrupt_file_error(root.uri(path), exc) from None  # a truncated part: named
     return pa.concat_tables(tables)
 
 

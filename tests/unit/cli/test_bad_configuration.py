@@ -67,6 +67,26 @@ def fake_champion(tmp_path: Path, champion: str | None = None, vocabulary: str =
     return str(root)
 
 
+def truncated_wide_champion(tmp_path: Path) -> str:
+    """A wide-and-deep champion whose wide.npz was cut short (a copy interrupted)."""
+    import io
+
+    import numpy as np
+
+    root = fake_champion(tmp_path)
+    folder = Path(root, "models", VERSION)
+    (folder / "config.json").write_text('{"max_length": 8, "wide_file": "wide.npz"}')
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, terms=np.zeros(1000, np.uint8), idf=np.ones(10))
+    (folder / "wide.npz").write_bytes(buffer.getvalue()[:200])
+    return root
+
+
+def a_file(path: Path) -> str:
+    path.write_text("x")
+    return str(path)
+
+
 def file_root(tmp_path: Path, *below: str) -> str:
     """A data root that is (or lies under) a file."""
     (tmp_path / "root").write_text("x")
@@ -112,6 +132,22 @@ CASES: dict[str, tuple[Case, str]] = {
     "champion.json without a version": (
         lambda t: (["explain", "ok", "--data-root", fake_champion(t, champion='{"macro_f1": 0.7}')], {}),
         "champion.json lacks version",
+    ),
+    "champion.json whose version is not a string": (
+        lambda t: (["score", "--data-root", fake_champion(t, champion='{"version": 42}')], {}),
+        "champion.json: version 42 is not a model version name: the file is damaged",
+    ),
+    "truncated wide.npz (score)": (
+        lambda t: (["score", "--data-root", truncated_wide_champion(t)], {}),
+        f"{VERSION}/wide.npz: File is not a zip file: the file is damaged or truncated",
+    ),
+    "truncated wide.npz (export)": (
+        lambda t: (["export", "--format", "onnx", "--out", str(t / "out"), "--data-root", truncated_wide_champion(t)], {}),
+        "wide.npz: File is not a zip file: the file is damaged or truncated",
+    ),
+    "export onto a regular file": (
+        lambda t: (["export", "--format", "onnx", "--out", a_file(t / "model.onnx"), "--data-root", fake_champion(t)], {}),
+        "export folder " + "{tmp}/model.onnx is a file, not a folder",
     ),
     "truncated vocabulary.json": (
         lambda t: (["score", "--data-root", fake_champion(t, vocabulary='{"tokens": ["good", "ba')], {}),
@@ -184,7 +220,7 @@ def check_user_error(tmp_path: Path, case: str, sentiment: Callable[..., subproc
     before = tree(tmp_path)
     done = sentiment(*args, cwd=cwd, env=env)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
+    assert done.stderr.startswith("error: ") and message.format(tmp=tmp_path) in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line, no traceback
     assert "5ecret" not in done.stderr and "/nonexistent/key.json" not in done.stderr  # a key is never echoed
     assert tree(tmp_path) == before  # nothing written: not under the root, not in the cwd
