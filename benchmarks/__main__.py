@@ -107,11 +107,12 @@ def parser() -> argparse.ArgumentParser:
 def main() -> None:
     args = parser().parse_args()
 
-    from benchmarks.child import quiet_this_process
+    from benchmarks.child import set_benchmark_env, stop_children_on_sigterm
     from benchmarks.common import save
     from benchmarks.report import render
 
-    quiet_this_process()
+    set_benchmark_env()
+    stop_children_on_sigterm()
     for name in BENCHMARKS if args.name == "all" else (args.name,):
         started = time.perf_counter()
         result, file_name = run_benchmark(name, args)

@@ -5,7 +5,6 @@ default shape (speed and memory do not depend on the weights)."""
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from benchmarks.common import shared_root
+from benchmarks.common import shared_root, temporary_folder
 
 LOAD_DAY = dt.date(2030, 1, 1)
 
@@ -40,7 +39,7 @@ def replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     from sentiment_model.model.text import tokenize as our_tokenize
     from sentiment_model.training.train import RetrainConfig, default_shaped_network, default_shaped_wide
 
-    work = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    work = temporary_folder("bench-score-")
     root = DataRoot(str(work / "root"))
     canonical = read_canonical(shared_root())
     texts = review_text(canonical.column("title"), canonical.column("text"))
@@ -79,7 +78,7 @@ def small_day_root() -> tuple[Any, dt.date]:
     day = dt.date(2015, 8, 30)
     canonical = read_canonical(shared_root())
     vocab = Vocabulary.build(our_tokenize(review_text(canonical.column("title"), canonical.column("text"))), 20_000, 2)
-    root = DataRoot(tempfile.mkdtemp(prefix="bench-orch-"))
+    root = DataRoot(str(temporary_folder("bench-orch-")))
     classifier = SentimentClassifier(build_model(ModelConfig(vocab_size=len(vocab))), vocab, 200, np.zeros(3), version="bench")
     _save_untrained(root, "bench", classifier)
     promote(root, "bench", 0.0, "benchmark")

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import resource
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks import child
-from benchmarks.common import shared_root
+from benchmarks.common import shared_root, temporary_folder
 
 INGEST_THREADS = 2
 REPORTED_FILE_FIELDS = ("source", "records_read", "canonical", "duplicates", "quarantined", "quarantine_reasons", "reused")
@@ -94,7 +93,7 @@ def ingest_scale(reviews: int = 5_000_000, quick: bool = False) -> dict[str, Any
     threads, then again with no file changed: rate, peak memory of the process tree,
     and the reconciliation against the known counts."""
     reviews = 100_000 if quick else reviews
-    work = Path(tempfile.mkdtemp(prefix="bench-ingest-scale-"))
+    work = temporary_folder("bench-ingest-scale-")
     started = time.perf_counter()
     expected = synthetic_mcauley_dump(work / "raw", reviews)
     generate_seconds = time.perf_counter() - started

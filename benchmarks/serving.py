@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -144,15 +143,6 @@ async def _drive(url: str, reviews: list[dict[str, str]], clients: int, requests
     return {"reviews_per_s": len(latencies) / seconds, "p50_ms": float(q[0]), "p95_ms": float(q[1]), "p99_ms": float(q[2]), "requests": len(latencies), "errors": errors}
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a service process as a user would (SIGINT: graceful), killing it after 60 s."""
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def _batch_stats(base: str) -> tuple[float, float]:
     """Model calls and reviews so far, from the service's own histogram."""
     import httpx
@@ -192,7 +182,7 @@ def _serving_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
                 if measured["errors"]:
                     print(f"    {measured['errors']} failed requests; the service's log ends:\n{log.read_text()[-2000:]}", flush=True)
         finally:
-            stop(process)
+            child.stop(process)
     return rows
 
 

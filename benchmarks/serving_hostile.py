@@ -15,7 +15,7 @@ import numpy as np
 
 from benchmarks import child
 from benchmarks.common import labelled_splits
-from benchmarks.serving import _model_description, _trained_root, start_service, stop
+from benchmarks.serving import _model_description, _trained_root, start_service
 
 HOSTILE_BODY_BYTES = 1 << 30  # the chunked body the client offers
 STALLED_CLIENTS = 200
@@ -242,7 +242,7 @@ def hostile(quick: bool = False) -> dict[str, Any]:
             stalls = asyncio.run(_stalled(port, reviews, settings.serve_header_timeout_s, settings.serve_body_timeout_s))
             print("   ", stalls, flush=True)
         finally:
-            stop(process)
+            child.stop(process)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     at64 = overload[0]
@@ -264,7 +264,8 @@ if __name__ == "__main__":
 
     from benchmarks.common import save
 
-    child.quiet_this_process()
+    child.set_benchmark_env()
+    child.stop_children_on_sigterm()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serving_hostile", description="the service against hostile clients on 127.0.0.1")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()

@@ -36,6 +36,7 @@ def test_child_env_is_quiet_offline_and_finds_this_checkout(monkeypatch: pytest.
     assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert env["DO_NOT_TRACK"] == "1"
     assert env["PREFECT_LOGGING_LEVEL"] == "WARNING"
+    assert env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "120"
     assert env["PATH"] == os.environ["PATH"]  # the rest of this environment travels
 
 
