@@ -1,68 +1,121 @@
-"""python -m benchmarks {all,quality,quality-9k,cross-source,ingest,ingest-scale,tokenize,scoring,training,orchestration,load,serving,report,monitoring} [--quick] [--runs N]"""
+"""python -m benchmarks NAME [--quick] [--reviews N] [--runs N] [--families F] [--signals-out FILE]
+
+Runs one benchmark (or `all`), writes benchmarks/results/<name>.json and, unless --quick,
+regenerates docs/benchmarks.md. `python -m benchmarks --help` lists the names."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+from typing import Any
 
 BENCHMARKS = ("ingest", "tokenize", "scoring", "training", "orchestration")
 # Each trains the default BiLSTM on ~60K reviews (minutes to an hour on 2 cores): run on their own.
 MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source")
+#: Every name, with what it measures (the --help listing).
+NAMES = {
+    "all": f"{', '.join(BENCHMARKS)} (~20 min on 2 cores)",
+    "ingest": "raw gzip JSON lines and CSV -> canonical Parquet, against pandas",
+    "tokenize": "reviews/s to padded ids, against Keras TextVectorization and the seed's Tokenizer",
+    "scoring": "a day of --reviews (200,000) scored on CPU in a fresh process, against the seed style",
+    "training": "samples/s of one epoch, fused-capable LSTM against the seed's recurrent dropout",
+    "orchestration": "a small day through the nightly-scoring flow against the library calls alone",
+    "quality": "the default BiLSTM against TF-IDF+LR on all the training data (--runs N)",
+    "quality-9k": "the same on 9,000 training reviews",
+    "cross-source": "the same with one source family held out at a time (--families, --runs N)",
+    "load": "the nightly-scoring flow over a day of --reviews (1,000,000): rate and peak memory",
+    "ingest-scale": "a synthetic dump of --reviews (5,000,000) through the ingest flow, then unchanged",
+    "report": "the report flow over a day of --reviews (200,000) with a 30-day trailing window",
+    "serving": "the HTTP service under 1, 8 and 64 clients, and the exported formats",
+    "serving-hostile": "the service against hostile clients on 127.0.0.1 (as python -m benchmarks.serving_hostile)",
+    "monitoring": "false incidents on stable nights, and the first night each injected incident is seen",
+}
+ELSEWHERE = """not run from here (their own options):
+  python -m benchmarks.faithfulness MODEL_FOLDER   is attention a faithful explanation
+  python -m benchmarks.network_training --help     one training epoch on a GPU machine"""
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.")
-    parser.add_argument("name", choices=("all", "load", "ingest-scale", "serving", "report", "monitoring", *BENCHMARKS, *MODEL_BENCHMARKS))
+def _sized(name: str, reviews: int | None, default: int) -> str:
+    """The results file of a run at another size than the documented one gets its own name."""
+    return name if reviews in (None, default) else f"{name}-{reviews}"
+
+
+def run_benchmark(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """One benchmark's result and the name of its results file."""
+    if name in ("quality", "quality-9k", "cross-source"):
+        from benchmarks import quality
+
+        if name != "cross-source":
+            return quality.quality(sample_sizes=(None,) if name == "quality" else (9_000,), quick=args.quick, runs=args.runs), name
+        families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
+        result = quality.cross_source(families, quick=args.quick, runs=args.runs)
+        if families != quality.DEFAULT_FAMILIES:  # a partial run keeps the full one's file
+            name = "cross-source-" + "-".join("".join(c for c in family.lower() if c.isalnum()) for family in families)
+        return result, name
+    if name in ("ingest", "tokenize", "training"):
+        from benchmarks import in_process
+
+        return getattr(in_process, name)(quick=args.quick), name
+    if name == "scoring":
+        from benchmarks.scoring import scoring
+
+        return scoring(reviews=args.reviews or 200_000, quick=args.quick), _sized(name, args.reviews, 200_000)
+    if name in ("load", "report", "orchestration"):
+        from benchmarks import nightly
+
+        if name == "orchestration":
+            return nightly.orchestration(quick=args.quick), name
+        default = 1_000_000 if name == "load" else 200_000
+        return getattr(nightly, name)(reviews=args.reviews or default, quick=args.quick), _sized(name, args.reviews, default)
+    if name == "ingest-scale":
+        from benchmarks.ingest_scale import ingest_scale
+
+        result = ingest_scale(reviews=args.reviews or 5_000_000, quick=args.quick)
+        return result, f"ingest-scale-{result['reviews']}"
+    if name == "monitoring":
+        from benchmarks.monitoring import monitoring_benchmark
+
+        return monitoring_benchmark(quick=args.quick, signals_out=args.signals_out), name
+    if name == "serving":
+        from benchmarks.serving import serving
+
+        return serving(quick=args.quick), name
+    if name == "serving-hostile":
+        from benchmarks.serving_hostile import hostile
+
+        return hostile(quick=args.quick), name
+    raise ValueError(f"no benchmark named {name!r}")
+
+
+def parser() -> argparse.ArgumentParser:
+    names = "\n".join(f"  {name:<16} {what}" for name, what in NAMES.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Measure speed and quality; write benchmarks/results/*.json and docs/benchmarks.md.",
+        epilog=f"benchmarks:\n{names}\n\n{ELSEWHERE}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", choices=tuple(NAMES), metavar="NAME", help="one of the benchmarks below")
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
     parser.add_argument("--runs", type=int, default=1, help="quality, cross-source: train the BiLSTM this many times (seeds 13, 14, ...) and report the mean difference")
     parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
     parser.add_argument("--signals-out", default=None, help="monitoring: also write every replayed night's signals to this JSON file")
-    args = parser.parse_args()
+    return parser
 
-    from benchmarks import quality, runs
+
+def main() -> None:
+    args = parser().parse_args()
+
+    from benchmarks.child import set_benchmark_env, stop_children_on_sigterm
     from benchmarks.common import save
     from benchmarks.report import render
 
-    names = BENCHMARKS if args.name == "all" else (args.name,)
-    for name in names:
+    set_benchmark_env()
+    stop_children_on_sigterm()
+    for name in BENCHMARKS if args.name == "all" else (args.name,):
         started = time.perf_counter()
-        if name == "quality":
-            result = quality.quality(sample_sizes=(None,), quick=args.quick, runs=args.runs)
-        elif name == "quality-9k":
-            result = quality.quality(sample_sizes=(9_000,), quick=args.quick, runs=args.runs)
-        elif name == "cross-source":
-            families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
-            result = quality.cross_source(families, quick=args.quick, runs=args.runs)
-            if families != quality.DEFAULT_FAMILIES:  # a partial run keeps the full one's file
-                name = "cross-source-" + "-".join("".join(c for c in family.lower() if c.isalnum()) for family in families)
-        elif name == "scoring":
-            result = runs.scoring(reviews=args.reviews or 200_000, quick=args.quick)
-            name = "scoring" if args.reviews in (None, 200_000) else f"scoring-{args.reviews}"
-        elif name == "report":
-            result = runs.report(reviews=args.reviews or 200_000, quick=args.quick)
-            name = "report" if args.reviews in (None, 200_000) else f"report-{args.reviews}"
-        elif name == "load":
-            result = runs.load(reviews=args.reviews or 1_000_000, quick=args.quick)
-            name = "load" if args.reviews in (None, 1_000_000) else f"load-{args.reviews}"
-        elif name == "ingest-scale":
-            result = runs.ingest_scale(reviews=args.reviews or 5_000_000, quick=args.quick)
-            name = f"ingest-scale-{result['reviews']}"
-        elif name == "monitoring":
-            from benchmarks.monitoring import monitoring_benchmark
-
-            result = monitoring_benchmark(quick=args.quick, signals_out=args.signals_out)
-        elif name == "serving":
-            from benchmarks.serving import serving
-
-            result = serving(quick=args.quick)
-        else:
-            result = getattr(runs, name)(quick=args.quick)
+        result, file_name = run_benchmark(name, args)
         result["seconds"] = time.perf_counter() - started
         result["command"] = (
             f"uv run python -m benchmarks {args.name}"
@@ -71,8 +124,8 @@ def main() -> None:
             + (f" --runs {args.runs}" if args.runs > 1 else "")
             + (f" --families '{args.families}'" if args.families else "")
         )
-        path = save(name + ("-quick" if args.quick else ""), result)
-        print(f"{name}: {result['seconds']:.0f}s -> {path}")
+        path = save(file_name + ("-quick" if args.quick else ""), result)
+        print(f"{file_name}: {result['seconds']:.0f}s -> {path}")
         for row in result.get("rows", []):
             print("   ", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if not k.endswith("runs") and not isinstance(v, dict)})
     if not args.quick:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -65,6 +67,15 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def temporary_folder(prefix: str) -> Path:
+    """A new folder under the temporary directory, removed when this process exits
+    (SIGTERM included, under ``python -m benchmarks``): on a shared machine, copies of the
+    corpus must not pile up in /tmp when a run fails or is stopped."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 _CORPUS: dict[str, Any] = {}
 
 
@@ -76,7 +87,7 @@ def shared_root() -> Any:
 
         if not SHARED_AMAZON.is_dir():
             raise SystemExit(f"the shared corpus is not at {SHARED_AMAZON}")
-        folder = tempfile.mkdtemp(prefix="bench-root-")
+        folder = str(temporary_folder("bench-root-"))
         root = DataRoot(folder)
         ingest(data_root=folder, sources_manifest=str(PROJECT_ROOT / "sources.toml"))
         _CORPUS["root"] = root

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import labelled_splits, save
-from sentiment_model.model.batching import inference_batches
 
 
 def attention_and_probabilities(explainer: Any, ids: np.ndarray, lengths: np.ndarray, buckets: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities (rows x classes) and attention weights (rows x time), bucketed."""
+    from sentiment_model.model.batching import inference_batches  # imports Keras: not at module import
+
     probabilities = np.zeros((len(ids), explainer.output_shape[0][-1]), dtype=np.float32)
     weights = np.zeros(ids.shape, dtype=np.float32)
     for rows, width in inference_batches(lengths, buckets):

@@ -5,10 +5,12 @@ it), left padding with ``pad_sequences``, ``recurrent_dropout=0.2``, no class we
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-from keras import layers
+
+if TYPE_CHECKING:
+    import keras
 
 _FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TABLE = str.maketrans({c: " " for c in _FILTERS})
@@ -46,10 +48,15 @@ class LegacyTokenizer:
 
 def seed_sequences(tokenizer: LegacyTokenizer, texts: list[str], max_length: int = 200) -> np.ndarray:
     """Left-padded, left-truncated (pad_sequences defaults)."""
+    import keras
+
     return keras.utils.pad_sequences(tokenizer.texts_to_sequences(texts), maxlen=max_length)
 
 
 def seed_model(vocab_size: int, embedding_dim: int = 128, units: int = 128, recurrent_dropout: float = 0.2, one_hot: bool = False) -> keras.Model:
+    import keras
+    from keras import layers
+
     model = keras.Sequential(
         [
             keras.Input(shape=(None,), dtype="int32"),

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,11 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import PROJECT_ROOT, labelled_splits, median_seconds
+from benchmarks import child
+from benchmarks.common import labelled_splits, median_seconds
 
 CLIENT_LEVELS = (1, 8, 64)
 REQUESTS = {1: 200, 8: 1_000, 64: 3_000}
 UNBATCHED_REQUESTS = {1: 200, 8: 400, 64: 800}  # one model call per request: slow, fewer requests
+READY_TIMEOUT_S = 300  # model load on a busy machine
 EXPORT_ROWS = 2_000  # test rows scored by every format (TFLite runs one padded review at a time)
 
 
@@ -92,22 +91,16 @@ def _export_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(root: Any, port: int, runtime: str, max_batch_size: int, log: Path) -> subprocess.Popen[bytes]:
+def start_service(root: Any, port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
+    """`sentiment serve` over ``root``'s champion on 127.0.0.1:``port`` (its output in
+    ``log``), returned once /readyz answers 200."""
     import httpx
 
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "SENTIMENT_SERVE_RUNTIME": runtime}
-    command = [sys.executable, "-c", "from flows.cli import main; main()", "serve", "--data-root", root.url, "--port", str(port), "--max-batch-size", str(max_batch_size)]
-    process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
+    process = child.start(child.sentiment_command("serve", "--data-root", root.url, "--port", str(port), *options), log)
+    deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the service exited:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"the service exited:\n{log.read_text()[-child.ERROR_TAIL_CHARS :]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
                 return process
@@ -115,7 +108,7 @@ def _start_server(root: Any, port: int, runtime: str, max_batch_size: int, log: 
             pass
         time.sleep(0.3)
     process.kill()
-    raise RuntimeError("the service was not ready in 300 s")
+    raise RuntimeError(f"the service was not ready in {READY_TIMEOUT_S} s:\n{log.read_text()[-child.ERROR_TAIL_CHARS :]}")
 
 
 async def _drive(url: str, reviews: list[dict[str, str]], clients: int, requests: int) -> dict[str, Any]:
@@ -150,15 +143,6 @@ async def _drive(url: str, reviews: list[dict[str, str]], clients: int, requests
     return {"reviews_per_s": len(latencies) / seconds, "p50_ms": float(q[0]), "p95_ms": float(q[1]), "p99_ms": float(q[2]), "requests": len(latencies), "errors": errors}
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a service process as a user would (SIGINT: graceful), killing it after 60 s."""
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 def _batch_stats(base: str) -> tuple[float, float]:
     """Model calls and reviews so far, from the service's own histogram."""
     import httpx
@@ -174,8 +158,8 @@ def _serving_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
     setups = [("keras", 256, "on (max 256 reviews, 4 ms)"), ("keras", 1, "off"), ("onnx", 256, "on (max 256 reviews, 4 ms)")]
     rows = []
     for runtime, batch_size, batching in setups:
-        port, log = _free_port(), work / f"serve-{runtime}-{batch_size}.log"
-        process = _start_server(root, port, runtime, batch_size, log)
+        port, log = child.free_port(), work / f"serve-{runtime}-{batch_size}.log"
+        process = start_service(root, port, log, "--runtime", runtime, "--max-batch-size", str(batch_size))
         base = f"http://127.0.0.1:{port}"
         try:
             asyncio.run(_drive(f"{base}/v1/predict", reviews[-200:], 8, 200))  # warm-up, other texts
@@ -198,7 +182,7 @@ def _serving_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
                 if measured["errors"]:
                     print(f"    {measured['errors']} failed requests; the service's log ends:\n{log.read_text()[-2000:]}", flush=True)
         finally:
-            stop(process)
+            child.stop(process)
     return rows
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,31 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import PROJECT_ROOT, labelled_splits
-from benchmarks.serving import _free_port, _model_description, _trained_root, stop
+from benchmarks import child
+from benchmarks.common import labelled_splits
+from benchmarks.serving import _model_description, _trained_root, start_service
 
 HOSTILE_BODY_BYTES = 1 << 30  # the chunked body the client offers
 STALLED_CLIENTS = 200
 PHASE_LIMIT_S = 120  # every phase is cut off after this
-
-
-def _start_hostile_server(root: Any, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """The service as `sentiment serve` runs it through ``serving.server.serve`` (with its
-    header deadline), default limits."""
-    import httpx
-
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "SENTIMENT_DATA_ROOT": root.url, "SENTIMENT_SERVE_PORT": str(port)}
-    code = "from sentiment_model.core.settings import get_settings; from sentiment_model.serving.server import serve; serve(get_settings())"
-    process = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"the service was not ready:\n{log.read_text()[-3000:]}")
 
 
 def _ms(values: list[float], q: float) -> float | None:
@@ -244,8 +224,8 @@ def hostile(quick: bool = False) -> dict[str, Any]:
         root = _trained_root(work, quick=True)  # speed, not quality: the quick model is the default size
         test = labelled_splits()["test"]
         reviews = [{"text": text or "", "title": title or ""} for title, text in zip(test.column("title").to_pylist(), test.column("text").to_pylist(), strict=True)]
-        port = _free_port()
-        process = _start_hostile_server(root, port, work / "serve.log")
+        port = child.free_port()
+        process = start_service(root, port, work / "serve.log")  # default limits
         try:
             url = f"http://127.0.0.1:{port}/v1/predict"
             asyncio.run(_closed_loop(url, reviews[-400:], 8, 400))  # warm-up, other texts
@@ -262,7 +242,7 @@ def hostile(quick: bool = False) -> dict[str, Any]:
             stalls = asyncio.run(_stalled(port, reviews, settings.serve_header_timeout_s, settings.serve_body_timeout_s))
             print("   ", stalls, flush=True)
         finally:
-            stop(process)
+            child.stop(process)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     at64 = overload[0]
@@ -284,6 +264,8 @@ if __name__ == "__main__":
 
     from benchmarks.common import save
 
+    child.set_benchmark_env()
+    child.stop_children_on_sigterm()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.serving_hostile", description="the service against hostile clients on 127.0.0.1")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
