@@ -20,14 +20,17 @@ SHARED_AMAZON = PROJECT_ROOT.parent / "shared" / "data" / "amazon"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Markers by folder: ``tests/system/`` (processes, servers, browsers, races, the real
-    corpus) is ``slow``; ``tests/unit/`` is the quick in-process suite,
-    ``uv run pytest -m "not slow"``."""
-    system = Path(__file__).parent / "system"
+    """Markers by folder. ``tests/unit/<package>/``: the quick in-process suite,
+    ``uv run pytest -m "not slow"``. ``tests/training/`` (tests that train networks) and
+    ``tests/system/`` (real processes, servers, browsers, races, the shared corpus) are
+    ``slow``, with a ``training`` or ``system`` marker of their own."""
+    here = Path(__file__).parent
     for item in items:
-        if system in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.system)
+        parents = Path(str(item.fspath)).parents
+        for folder in ("system", "training"):
+            if here / folder in parents:
+                item.add_marker(pytest.mark.slow)
+                item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")

@@ -180,20 +180,3 @@ def test_incremental_add_change_remove_then_no_change(tmp_path):
     assert third["pointer"] == second["pointer"] == root.read_json(root.canonical_pointer())
     assert [r["canonical"] for r in third["files"]] == [r["canonical"] for r in second["files"]]
     assert len(root.fs.ls(root.join("ingest_reports"))) == 3  # the unchanged run is on record too
-
-
-@pytest.mark.usefixtures("prefect_harness")
-def test_dask_cluster_gives_the_same_snapshot_as_local_threads(tmp_path):
-    distributed = pytest.importorskip("distributed")
-    from flows.ingest import ingest
-
-    corpus(tmp_path / "raw")
-    manifest = write_manifest(tmp_path)
-    local = ingest(data_root=str(tmp_path / "local"), sources_manifest=manifest, chunk_rows=64, bucket_rows=250)
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        on_dask = ingest(data_root=str(tmp_path / "dask"), sources_manifest=manifest, chunk_rows=64, bucket_rows=250, dask_address=cluster.scheduler_address)
-    assert snapshot_rows(DataRoot(str(tmp_path / "dask"))) == snapshot_rows(DataRoot(str(tmp_path / "local")))
-    assert on_dask["totals"] == local["totals"]
-    assert [(r["canonical"], r["duplicates"], r["quarantined"]) for r in on_dask["files"]] == [(r["canonical"], r["duplicates"], r["quarantined"]) for r in local["files"]]
-    buckets = {p.name.split("-")[1] for p in Path(tmp_path / "dask").rglob("part-b*.parquet")}
-    assert len(buckets) > 1  # the dedup really ran as several buckets
