@@ -23,7 +23,8 @@ def pytest_collection_modifyitems(config, items):
     """Markers by folder. ``tests/unit/<package>/``: the quick in-process suite,
     ``uv run pytest -m "not slow"``. ``tests/training/`` (tests that train networks) and
     ``tests/system/`` (real processes, servers, browsers, races, the shared corpus) are
-    ``slow``, with a ``training`` or ``system`` marker of their own."""
+    ``slow``, with a ``training`` or ``system`` marker of their own; so is a test anywhere
+    that runs flows on the session's Prefect API server (fixture ``prefect_harness``)."""
     here = Path(__file__).parent
     for item in items:
         parents = Path(str(item.fspath)).parents
@@ -31,6 +32,9 @@ def pytest_collection_modifyitems(config, items):
             if here / folder in parents:
                 item.add_marker(pytest.mark.slow)
                 item.add_marker(getattr(pytest.mark, folder))
+        if "prefect_harness" in getattr(item, "fixturenames", ()):  # runs flows on a real Prefect API server
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture(scope="session")
