@@ -114,7 +114,8 @@ def measured_orchestration() -> dict[str, Any]:
             nightly_scoring(data_root=root.url, config=ScoringConfig(run_date=day))
             flow_times.append(time.perf_counter() - started)
     started = time.perf_counter()
-    from sentiment_model.reporting.reports import ModelContext, build_report
+    from sentiment_model.reporting.context import ModelContext
+    from sentiment_model.reporting.reports import build_report
 
     build_report(root, day, ModelContext(version="bench", training_counts={"negative": 1, "neutral": 1, "positive": 1}))
     return {"direct": direct, "prefect": flow_times, "report_seconds": time.perf_counter() - started}

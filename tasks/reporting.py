@@ -16,9 +16,9 @@ from prefect.events import emit_event
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import ReportOptions
 from sentiment_model.model.loaded import loaded_model
+from sentiment_model.reporting.context import model_context
 from sentiment_model.reporting.rebuild import build_report_of_the_day_as_it_stands
 from sentiment_model.reporting.render import summary_markdown
-from sentiment_model.reporting.reports import model_context
 from tasks.retry import transient_storage_error
 
 

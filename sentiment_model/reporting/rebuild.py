@@ -10,7 +10,8 @@ import duckdb
 
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import ReportOptions
-from sentiment_model.reporting.reports import ModelContext, build_report
+from sentiment_model.reporting.context import ModelContext
+from sentiment_model.reporting.reports import build_report
 
 #: How often a report is rebuilt when its day is republished under it (concurrent runs).
 REPORT_REBUILDS = 5  # each rebuild follows a newer run's publish, so this bounds concurrent runs, not time

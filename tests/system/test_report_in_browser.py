@@ -23,7 +23,8 @@ from sentiment_model.core.layout import DataRoot, new_run_id
 from sentiment_model.core.settings import ReportOptions
 from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.model.registry import load_classifier
-from sentiment_model.reporting.reports import build_report, model_context
+from sentiment_model.reporting.context import model_context
+from sentiment_model.reporting.reports import build_report
 from sentiment_model.scoring.batch import score_day
 from tests.conftest import canonical_rows, synthetic_reviews
 from tests.processes import PROJECT_ROOT, prefect_server

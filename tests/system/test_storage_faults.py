@@ -20,7 +20,8 @@ import pytest
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.settings import ReportOptions
 from sentiment_model.ingest.canonical import write_incoming_batches
-from sentiment_model.reporting.reports import ModelContext, build_report
+from sentiment_model.reporting.context import ModelContext
+from sentiment_model.reporting.reports import build_report
 from tests.conftest import canonical_rows, synthetic_reviews
 from tests.unit.cli.test_bad_configuration import fake_champion
 from tests.unit.cli.test_bad_configuration import sentiment_process as sentiment

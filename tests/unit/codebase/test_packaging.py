@@ -5,7 +5,7 @@ the default sources manifest (pyproject's force-include puts them where
 import tomllib
 
 from sentiment_model.core import settings
-from sentiment_model.reporting import reports
+from sentiment_model.reporting import queries
 
 
 def test_wheel_maps_every_bundled_resource_to_where_the_code_looks():
@@ -26,5 +26,5 @@ def test_outside_a_checkout_the_packaged_copy_is_read(tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path / "no-checkout")
     monkeypatch.setattr(settings, "PACKAGED_RESOURCES", packaged)
     monkeypatch.delenv("SENTIMENT_SOURCES_MANIFEST", raising=False)
-    assert reports.load_sql("class_distribution") == "SELECT 1 AS packaged"
+    assert queries.load_sql("class_distribution") == "SELECT 1 AS packaged"
     assert settings.Settings().sources_manifest == str(packaged / "sources.toml")

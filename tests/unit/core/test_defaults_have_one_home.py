@@ -80,7 +80,8 @@ def test_a_bad_retrain_option_is_one_line_naming_it_before_anything_runs(tmp_pat
 
 
 def test_report_settings_are_fields_not_hidden_arguments():
-    from sentiment_model.reporting.reports import ReportQueries, build_report
+    from sentiment_model.reporting.queries import ReportQueries
+    from sentiment_model.reporting.reports import build_report
 
     assert ReportThresholds().low_confidence == 0.6 and ReportOptions().top_products == 10
     for function in (build_report, ReportQueries.__init__):

@@ -14,7 +14,8 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import LABELS
 from sentiment_model.core.settings import ReportOptions
 from sentiment_model.ingest.canonical import write_incoming_batches
-from sentiment_model.reporting.reports import ModelContext, build_report
+from sentiment_model.reporting.context import ModelContext
+from sentiment_model.reporting.reports import build_report
 from sentiment_model.scoring.batch import list_day_files
 from tests.conftest import canonical_rows, synthetic_reviews
 from tests.unit.reporting.test_reports import _write_scored_day

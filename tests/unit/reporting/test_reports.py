@@ -22,7 +22,8 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import LABELS, SCORED_SCHEMA, STAR_LABEL_IDS
 from sentiment_model.core.settings import ReportOptions, ReportThresholds
 from sentiment_model.ingest.canonical import write_incoming_batches
-from sentiment_model.reporting.reports import ModelContext, build_report, model_context
+from sentiment_model.reporting.context import ModelContext, model_context
+from sentiment_model.reporting.reports import build_report
 from sentiment_model.scoring.batch import MANIFEST, read_scored_day
 from sentiment_model.scoring.config import ScoringConfig
 from tests.conftest import canonical_rows, synthetic_reviews
@@ -272,21 +273,21 @@ def test_one_streaming_pass_over_the_day_gives_the_whole_days_figures(tmp_path, 
     statistics equal those of all the texts at once, the sample takes the first rows of
     every file, and the wanted reviews are found in whichever file holds them."""
     from sentiment_model.model.text import Vocabulary, tokenize
-    from sentiment_model.reporting import monitoring, reports
+    from sentiment_model.reporting import monitoring, texts
 
     root = DataRoot(str(tmp_path / "data"))
     day = dt.date(2015, 6, 4)
     write_incoming_batches(root, canonical_rows(synthetic_reviews(90, seed=5), day), rows_per_file=30)
-    whole = reports.read_day_texts(root, day)
+    whole = texts.read_day_texts(root, day)
     vocabulary = Vocabulary.build(tokenize(whole.column("text").slice(0, 40)), 200, 1)
     expected = monitoring.input_stats(whole.column("text"), vocabulary, 12)
-    real_batches = reports._day_text_batches
-    monkeypatch.setattr(reports, "_day_text_batches", lambda r, d, rows_per_file=None: real_batches(r, d, rows_per_file, batch_rows=7))
+    real_batches = texts._day_text_batches
+    monkeypatch.setattr(texts, "_day_text_batches", lambda r, d, rows_per_file=None: real_batches(r, d, rows_per_file, batch_rows=7))
     stats = monitoring.InputStatsAccumulator(vocabulary, 12)
     wanted = {whole.column("review_id")[i].as_py() for i in (0, 45, 89)}
-    sample, texts = reports.scan_day_texts(root, day, 12, wanted, stats)
+    sample, found = texts.scan_day_texts(root, day, 12, wanted, stats)
     assert stats.result() == expected
     firsts = [whole.column("text")[i].as_py() for start in (0, 30, 60) for i in range(start, start + 4)]
     assert sample.to_pylist() == firsts  # 12 rows: the first 4 of each of the 3 files
     ids = whole.column("review_id").to_pylist()
-    assert texts == {review_id: whole.column("text")[ids.index(review_id)].as_py() for review_id in wanted}
+    assert found == {review_id: whole.column("text")[ids.index(review_id)].as_py() for review_id in wanted}

@@ -17,7 +17,8 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import CANONICAL_SCHEMA, EMPTY_TEXT_LABEL, LABELS
 from sentiment_model.ingest.canonical import write_incoming_batches
 from sentiment_model.model.registry import load_classifier
-from sentiment_model.reporting.reports import ModelContext, build_report
+from sentiment_model.reporting.context import ModelContext
+from sentiment_model.reporting.reports import build_report
 from sentiment_model.scoring.batch import read_scored_day, score_day, score_table
 from tests.conftest import canonical_rows, synthetic_reviews
 
