@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sentiment_model.core.schema import MAX_TEXT_CHARS, STAGED_SCHEMA
-from sentiment_model.ingest.readers import RECORD_NUMBER, Rejected
+from sentiment_model.ingest.chunks import RECORD_NUMBER, Rejected
 from sentiment_model.ingest.sources import SourceSpec
 
 _RATING_PATTERN = r"^(?P<value>[0-9]+(?:\.[0-9]+)?)(?:\s*(?:/|out of)\s*5(?:\.0)?(?:\s+stars?)?)?$"

@@ -31,6 +31,7 @@ from sentiment_model.core.pointers import swap_json
 from sentiment_model.core.schema import CANONICAL_SCHEMA, QUARANTINE_SCHEMA
 from sentiment_model.core.settings import INGEST_BUCKET_ROWS, INGEST_CHUNK_ROWS
 from sentiment_model.ingest.canonical import damaged_snapshot_parts, snapshot_part_sizes
+from sentiment_model.ingest.chunks import Rejected
 from sentiment_model.ingest.dedup import (
     BucketedStageWriter,
     BucketOutcome,
@@ -39,7 +40,7 @@ from sentiment_model.ingest.dedup import (
     merge_conflicts,
 )
 from sentiment_model.ingest.normalize import normalize_chunk
-from sentiment_model.ingest.readers import Rejected, read_raw_chunks
+from sentiment_model.ingest.readers import read_raw_chunks
 from sentiment_model.ingest.sources import SourceSpec
 from sentiment_model.ingest.staged import file_key, load_staged, remove_unused_staged, save_staged, source_identity
 

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sentiment_model.core.errors import SourceFormatError
+from sentiment_model.ingest.chunks import looks_like_utf16
 from sentiment_model.ingest.normalize import normalize_chunk
-from sentiment_model.ingest.readers import looks_like_utf16, read_raw_chunks
+from sentiment_model.ingest.readers import read_raw_chunks
 from sentiment_model.ingest.sources import build_spec
 from sentiment_model.model.text import OOV_ID, Vocabulary, tokenize
 

@@ -264,9 +264,9 @@ def test_csv_field_longer_than_a_block_does_not_fail_the_file(root, tmp_path):
 def test_csv_record_numbers_count_rejected_rows_and_survive_re_reads(root, tmp_path, monkeypatch):
     """Issue 12: the short row gets its own record number and later rows keep theirs,
     across pyarrow blocks (read ahead) and a re-read with a bigger block."""
-    from sentiment_model.ingest import readers
+    from sentiment_model.ingest import csv_reader
 
-    monkeypatch.setattr(readers, "_CSV_BLOCK_BYTES", 64)
+    monkeypatch.setattr(csv_reader, "_CSV_BLOCK_BYTES", 64)
     lines = ["product,rating,text"]
     for i in range(1, 61):
         if i % 7 == 0:
