@@ -37,6 +37,22 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 1.0):
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def create_flow_run(api: str, deployment_id: str, parameters: dict) -> dict:
+    """A run of the deployment, created through the API. The test server is SQLite-backed:
+    on a busy machine it can answer 503 (database busy) or time out; that is retried, any
+    other refusal fails the test with the server's answer."""
+    for attempt in range(5):
+        try:
+            response = httpx.post(f"{api}/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}, timeout=30)
+        except httpx.TimeoutException:
+            continue
+        if response.status_code < 500:
+            assert response.status_code == 201, f"create_flow_run answered {response.status_code}: {response.text[:2000]}"
+            return response.json()
+        time.sleep(2 * (attempt + 1))
+    raise AssertionError("the Prefect API did not create the flow run after 5 tries")
+
+
 def stop(process: subprocess.Popen, sig: int) -> None:
     """Stop a process group: the worker ignores SIGTERM, so it gets SIGINT."""
     if process.poll() is None:
@@ -131,11 +147,7 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        flow_run = httpx.post(
-            f"{api}/deployments/{nightly['id']}/create_flow_run",
-            json={"parameters": {"config": {"run_date": DAY.isoformat()}}},
-            timeout=10,
-        ).json()
+        flow_run = create_flow_run(api, nightly["id"], {"config": {"run_date": DAY.isoformat()}})
 
         def final_state(run_id: str = flow_run["id"]) -> str | None:
             state = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
@@ -152,11 +164,7 @@ def test_deployed_nightly_scoring_runs_on_a_real_server_and_worker(tmp_path, e2e
         assert [a["description"] for a in artifacts if a["type"] == "progress"] == [f"scoring 1 file of {DAY}"]
 
         # Bad parameters are refused by the flow's parameter model on the worker, before TensorFlow loads.
-        bad = httpx.post(
-            f"{api}/deployments/{nightly['id']}/create_flow_run",
-            json={"parameters": {"config": {"run_date": DAY.isoformat(), "end_date": "2015-08-01"}}},
-            timeout=10,
-        ).json()
+        bad = create_flow_run(api, nightly["id"], {"config": {"run_date": DAY.isoformat(), "end_date": "2015-08-01"}})
         started = time.monotonic()
         assert wait_for(lambda: final_state(bad["id"]), 120, "the run with bad parameters", interval=1) == "FAILED"
         refused = httpx.get(f"{api}/flow_runs/{bad['id']}", timeout=10).json()
