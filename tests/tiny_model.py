@@ -28,9 +28,22 @@ def train_into(root: DataRoot) -> None:
     from tests.conftest import synthetic_reviews
 
     splits = split_train_validation_test(synthetic_reviews(600, seed=4), seed=4)
-    # A long review keeps its first 8 tokens and its last 16, as the default's 50 + 150 of 200.
+    # A long review keeps its first 8 tokens and its last 16, as the default's 50 + 150 of 200;
+    # 1,021 n-gram buckets, not 262,139, keep the committed model.keras at ~100 KB.
     config = TrainConfig(
-        frozen_embeddings=None, embeddings="word2vec", ensemble_size=1, embedding_dim=16, lstm_units=8, epochs=3, batch_size=32, max_length=24, truncation_head=8, vocab_size=500, min_count=1, seed=3
+        frozen_embeddings=None,
+        embeddings="word2vec",
+        ensemble_size=1,
+        embedding_dim=16,
+        lstm_units=8,
+        epochs=3,
+        batch_size=32,
+        max_length=24,
+        truncation_head=8,
+        vocab_size=500,
+        min_count=1,
+        seed=3,
+        ngram_buckets=1_021,
     )
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     texts, labels = texts_and_labels(splits["test"])
