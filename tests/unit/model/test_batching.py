@@ -7,7 +7,17 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentiment_model.model.batching import INFERENCE_WIDTHS, BucketedSequence, inference_batches, inference_widths, predict_bucketed
+from sentiment_model.model.batching import (
+    INFERENCE_WIDTHS,
+    MAX_BATCH_ROWS,
+    MAX_BATCH_TOKENS,
+    STEP_COST_ROWS,
+    BucketedSequence,
+    bucket_widths,
+    inference_batches,
+    inference_widths,
+    predict_bucketed,
+)
 from sentiment_model.model.network import attention_model
 from sentiment_model.model.registry import load_classifier
 from sentiment_model.model.text import OOV_ID, PAD_ID
@@ -36,6 +46,40 @@ def test_batches_respect_the_token_budget_and_bucket_edges():
     long_batches = [rows for rows, width in inference_batches(lengths, BUCKETS, 2_048, 100) if width == 200]
     assert max(len(rows) for rows in long_batches) == 2_048 // 200
     assert inference_batches(np.array([], dtype=np.int64), BUCKETS) == []
+
+
+def test_a_few_rows_of_many_widths_share_one_call_and_a_nights_rows_keep_their_widths():
+    """Each padded step costs a fixed overhead: 32 reviews spread over 13 widths take a few
+    calls (the service's batches), while thousands per width keep the fine widths (a
+    night's scoring), since padding them would cost more than the calls saved."""
+    lengths = np.array([3, 9, 14, 20, 30, 38, 45, 60, 75, 90, 120, 150, 199] * 2 + [5] * 6)
+    assert len(unmerged_batches(lengths, INFERENCE_WIDTHS)) == 13
+    batches = inference_batches(lengths, INFERENCE_WIDTHS)
+    assert len(batches) <= 3 and batches[-1][1] == 200
+    night = np.repeat(lengths, 500)
+    widths = [width for _, width in inference_batches(night, INFERENCE_WIDTHS)]
+    assert sorted(set(widths)) == sorted(set(bucket_widths(lengths, INFERENCE_WIDTHS).tolist()))
+
+
+def test_merging_never_costs_more_than_one_call_per_width():
+    rng = np.random.default_rng(3)
+    for size in (1, 5, 40, 300, 3_000):
+        lengths = rng.integers(0, 260, size)
+        merged = inference_batches(lengths, INFERENCE_WIDTHS)
+        per_width = unmerged_batches(lengths, INFERENCE_WIDTHS)
+        assert row_steps(merged) <= row_steps(per_width), size
+
+
+def unmerged_batches(lengths: np.ndarray, buckets: tuple[int, ...]) -> list[tuple[np.ndarray, int]]:
+    """One call group per bucket width (the batching before merging)."""
+    order = np.argsort(lengths, kind="stable")
+    widths = bucket_widths(lengths[order], buckets)
+    step = lambda width: max(1, min(MAX_BATCH_ROWS, MAX_BATCH_TOKENS // width))  # noqa: E731
+    return [(rows[i : i + step(w)], w) for w in np.unique(widths).tolist() for rows in [order[widths == w]] for i in range(0, len(rows), step(w))]
+
+
+def row_steps(batches: list[tuple[np.ndarray, int]]) -> int:
+    return sum(width * (STEP_COST_ROWS + len(rows)) for rows, width in batches)
 
 
 def test_a_row_wider_than_the_budget_still_gets_a_batch_of_its_own():
