@@ -120,11 +120,11 @@ class BucketedSequence(keras.utils.PyDataset):
 MAX_BATCH_TOKENS = 16_384
 MAX_BATCH_ROWS = 1_024
 # A call's cost in row-steps: each time step costs a fixed overhead (the recurrent loop's,
-# about as much as 24 rows' arithmetic on CPU) plus one per row. So a few reviews of
+# about as much as 12 rows' arithmetic on CPU) plus one per row. So a few reviews of
 # several widths are cheaper in one call padded to the widest than in one call per width:
 # the service's batch of 32 reviews spread over ten widths took 10 calls and ~900 steps,
 # now one or two. A night's thousands of rows per width keep the fine widths.
-STEP_COST_ROWS = 24
+STEP_COST_ROWS = 12
 
 
 def _call_cost(rows: int, width: int, max_tokens: int, max_rows: int) -> int:

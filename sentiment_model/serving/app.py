@@ -220,9 +220,11 @@ def create_app(settings: Settings, holder: ModelHolder | None = None, metrics: S
             if explanations is not None:
                 prediction["top_tokens"] = explanations[i]["top_tokens"]
             predictions.append(prediction)
+        # A response, not a dict: the fields are built above as the schema says, so FastAPI's
+        # validate-and-serialize pass (response_model: the documented schema) is skipped.
         if body.reviews is None:
-            return {**predictions[0], "model_version": scored.version}
-        return {"model_version": scored.version, "predictions": predictions}
+            return JSONResponse({**predictions[0], "model_version": scored.version})
+        return JSONResponse({"model_version": scored.version, "predictions": predictions})
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

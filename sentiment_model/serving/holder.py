@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import threading
 import time
@@ -54,6 +55,17 @@ def warm_up(classifier: SentimentClassifier) -> None:
     for rows in (2, 3):
         for width in classifier.prediction_widths[:2]:
             classifier.predict_proba([" ".join(["good"] * width)] * rows)
+
+
+def freeze_heap() -> None:
+    """Move every object alive now (the framework, the model, its graphs) out of the
+    garbage collector's sight: a full collection otherwise walks them all, and under load
+    one such pause held a whole batch of requests ~0.35 s (p99 583 ms at 64 clients;
+    docs/benchmarks.md). Unfrozen first, so a model replaced since the last load is
+    collected now: at most one old model outlives its swap."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def pointer_stamp(root: DataRoot) -> tuple[Any, ...] | None:
@@ -100,6 +112,7 @@ class ModelHolder:
 
                 classifier = onnx_twin(classifier, quantize=self.runtime == "onnx-quantized")
         warm_up(classifier)
+        freeze_heap()
         return Served(classifier, classifier.version or reference)
 
     def refresh(self) -> bool:
