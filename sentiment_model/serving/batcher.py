@@ -90,7 +90,7 @@ class MicroBatcher:
 
     score: Callable[[list[str]], Sliceable]
     max_batch_size: int = 256
-    max_wait_seconds: float = 0.004
+    max_wait_seconds: float = 0.020  # settings.serve_max_wait_ms says why
     max_queue: int = 1024
     metrics: ServiceMetrics | None = None
     latency_budget_seconds: float | None = None  # None: no shedding by predicted time
