@@ -2,7 +2,8 @@
 
 One worker drains a bounded queue: it takes the first waiting request, then keeps taking
 requests until the batch holds ``max_batch_size`` reviews or ``max_wait`` has passed since
-the first one, and runs the scoring function on all their texts in a single worker thread
+the first one (``SOLO_WAIT_SECONDS`` after a batch of one request: a lone client waits for
+no one), and runs the scoring function on all their texts in a single worker thread
 (the event loop never runs the model). The scoring function does the length bucketing and
 token budget, so a long review in the batch does not pad the short ones.
 
@@ -33,6 +34,7 @@ from sentiment_model.serving.metrics import ServiceMetrics
 
 log = logging.getLogger("sentiment_model.serving")
 MIN_FILL = 32  # reviews always admitted to the next batch, whatever the prediction
+SOLO_WAIT_SECONDS = 0.004  # the batch window after a batch of one request
 
 
 class QueueFullError(RuntimeError):
@@ -98,6 +100,7 @@ class MicroBatcher:
     _waiting: collections.deque[_Pending] = field(default_factory=collections.deque, init=False)
     _queued_reviews: int = field(default=0, init=False)
     _in_call: tuple[float, int] | None = field(default=None, init=False)  # (started, reviews) of the call running
+    _last_requests: int = field(default=1, init=False)  # requests in the last batch: was there company to wait for?
     _arrived: asyncio.Event = field(init=False)
     _worker: asyncio.Task[None] | None = field(default=None, init=False)
     _accepting: bool = field(default=False, init=False)
@@ -214,11 +217,17 @@ class MicroBatcher:
                     if not pending.future.done():
                         pending.future.set_exception(exc)
 
+    def _window(self) -> float:
+        """How long a batch waits for company: the whole ``max_wait_seconds`` when the last
+        batch had several requests (concurrent clients, whose answered ones come back within
+        it), at most ``SOLO_WAIT_SECONDS`` when it had one (a lone client waits for no one)."""
+        return self.max_wait_seconds if self._last_requests > 1 else min(self.max_wait_seconds, SOLO_WAIT_SECONDS)
+
     async def _gather(self, first: _Pending) -> tuple[list[_Pending], _Pending | None]:
         """The first request plus whoever arrives within the wait, up to the batch size;
         and a request that did not fit."""
         batch, size = [first], len(first.texts)
-        deadline = time.monotonic() + self.max_wait_seconds
+        deadline = time.monotonic() + self._window()
         while size < self.max_batch_size:
             item = await self._next(max(0.0, deadline - time.monotonic()))
             if item is None:
@@ -234,7 +243,7 @@ class MicroBatcher:
     async def _score_batch(self, batch: list[_Pending]) -> None:
         texts = [text for pending in batch for text in pending.texts]
         started = time.monotonic()
-        self._in_call = (started, len(texts))
+        self._in_call, self._last_requests = (started, len(texts)), len(batch)
         try:
             scored = await asyncio.get_running_loop().run_in_executor(self._executor, self.score, texts)
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the error

@@ -205,3 +205,22 @@ def test_loading_a_model_freezes_the_heap_and_collects_the_model_it_replaced():
         assert gone() is None, "the next load frees it"
     finally:
         gc.unfreeze()
+
+
+def test_the_batch_window_is_long_only_while_clients_come_in_company():
+    """Concurrent clients get the whole window (answered ones come back within it, so 64
+    clients make one batch, not two alternating); a lone client only the short one."""
+    from sentiment_model.serving.batcher import SOLO_WAIT_SECONDS, MicroBatcher
+
+    async def scenario() -> list[float]:
+        batcher = MicroBatcher(lambda texts: list(texts), max_wait_seconds=0.5)
+        batcher.start()
+        windows = [batcher._window()]
+        await batcher.submit(["alone"])
+        windows.append(batcher._window())
+        await asyncio.gather(*(batcher.submit([f"together {i}"]) for i in range(3)))
+        windows.append(batcher._window())
+        await batcher.stop()
+        return windows
+
+    assert asyncio.run(scenario()) == [SOLO_WAIT_SECONDS, SOLO_WAIT_SECONDS, 0.5]
