@@ -158,12 +158,12 @@ def _batch_stats(base: str) -> tuple[float, float]:
 
 
 def _serving_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
-    test = labelled_splits()["test"]
-    reviews = [{"text": text or "", "title": title or ""} for title, text in zip(test.column("title").to_pylist(), test.column("text").to_pylist(), strict=True)]
     from sentiment_model.core.settings import get_settings
 
-    batching = f"on (max 256 reviews, {get_settings().serve_max_wait_ms:g} ms)"
-    setups = [("keras", 256, batching), ("keras", 1, "off"), ("onnx", 256, batching)]
+    test = labelled_splits()["test"]
+    reviews = [{"text": text or "", "title": title or ""} for title, text in zip(test.column("title").to_pylist(), test.column("text").to_pylist(), strict=True)]
+    batching_on = f"on (max 256 reviews, {get_settings().serve_max_wait_ms:g} ms)"
+    setups = [("keras", 256, batching_on), ("keras", 1, "off"), ("onnx", 256, batching_on)]
     rows = []
     for runtime, batch_size, batching in setups:
         port, log = child.free_port(), work / f"serve-{runtime}-{batch_size}.log"

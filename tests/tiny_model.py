@@ -14,9 +14,31 @@ import tempfile
 from pathlib import Path
 
 from sentiment_model.core.layout import DataRoot
+from sentiment_model.training.config import TrainConfig
 
 VERSION = "20260101T000000Z-cafe0001"
 FOLDER = Path(__file__).parent / "fixtures" / "tiny_model" / VERSION
+
+
+def tiny_config(**changes: object) -> TrainConfig:
+    """The tiny network's training config (16-dim word2vec, BiLSTM 8, 24 tokens of which
+    the first 8 and the last 16 of a long review, as the default's 50 + 150 of 200), with
+    ``changes``."""
+    fields = {
+        "frozen_embeddings": None,
+        "embeddings": "word2vec",
+        "ensemble_size": 1,
+        "embedding_dim": 16,
+        "lstm_units": 8,
+        "epochs": 3,
+        "batch_size": 32,
+        "max_length": 24,
+        "truncation_head": 8,
+        "vocab_size": 500,
+        "min_count": 1,
+        "seed": 3,
+    }
+    return TrainConfig(**{**fields, **changes})
 
 
 def train_into(root: DataRoot) -> None:
@@ -24,27 +46,11 @@ def train_into(root: DataRoot) -> None:
     from sentiment_model.model.registry import save_model
     from sentiment_model.training.data import split_train_validation_test
     from sentiment_model.training.metrics import classification_metrics
-    from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
+    from sentiment_model.training.train import texts_and_labels, train_classifier
     from tests.conftest import synthetic_reviews
 
     splits = split_train_validation_test(synthetic_reviews(600, seed=4), seed=4)
-    # A long review keeps its first 8 tokens and its last 16, as the default's 50 + 150 of 200;
-    # 1,021 n-gram buckets, not 262,139, keep the committed model.keras at ~100 KB.
-    config = TrainConfig(
-        frozen_embeddings=None,
-        embeddings="word2vec",
-        ensemble_size=1,
-        embedding_dim=16,
-        lstm_units=8,
-        epochs=3,
-        batch_size=32,
-        max_length=24,
-        truncation_head=8,
-        vocab_size=500,
-        min_count=1,
-        seed=3,
-        ngram_buckets=1_021,
-    )
+    config = tiny_config(ngram_buckets=1_021)  # not 262,139: keeps the committed model.keras at ~100 KB
     result = train_classifier(splits["train"], splits["validation"], config, log=lambda _: None)
     texts, labels = texts_and_labels(splits["test"])
     probabilities = result.classifier.predict_proba(texts)

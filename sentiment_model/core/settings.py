@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     serve_max_batch_size: int = Field(default=256, ge=1, description="Most reviews gathered into one model call (1 = micro-batching off).")
     # 20, not 4: under load, answered clients come back 5-20 ms later; a 4 ms window left
     # them for the next call, so two cohorts alternated and each request waited a whole call
-    # for the other (64 clients: p99 292 ms at 267/s; 20-25 ms: ~260 ms at 330/s, one cohort).
+    # for the other (64 clients: p99 292 ms at 267/s; 20 ms: 228-249 ms at 318-358/s, one cohort).
     serve_max_wait_ms: float = Field(default=20.0, ge=0, description="Longest a request waits for others to join its model call.")
     serve_max_queue: int = Field(default=1024, ge=1, description="Requests waiting for the model; beyond it the service answers 503.")
     serve_max_items: int = Field(default=256, ge=1, description="Most reviews in one request (413 beyond).")

@@ -159,15 +159,13 @@ def inference_batches(
         cheapest[j], cut[j] = min(options)
     groups, j = [], len(edges)
     while j > 0:
-        groups.append(order[bounds[cut[j]] : bounds[j]])
+        groups.append((bounds[cut[j]], bounds[j], int(edges[j - 1])))
         j = cut[j]
     batches = []
-    for rows in reversed(groups):
-        group_width = int(bucket_width(int(lengths[rows[-1]]), buckets))
-        step = _rows_per_call(group_width, max_tokens, max_rows)
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            batches.append((chunk, int(bucket_width(int(lengths[chunk[-1]]), buckets))))
+    for start, stop, width in reversed(groups):
+        step = _rows_per_call(width, max_tokens, max_rows)
+        # a chunk is padded to its own longest row's bucket (sorted: its last row)
+        batches.extend((order[i : min(i + step, stop)], int(widths[min(i + step, stop) - 1])) for i in range(start, stop, step))
     return batches
 
 

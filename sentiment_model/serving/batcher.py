@@ -30,11 +30,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sentiment_model.core.settings import Settings
 from sentiment_model.serving.metrics import ServiceMetrics
 
 log = logging.getLogger("sentiment_model.serving")
 MIN_FILL = 32  # reviews always admitted to the next batch, whatever the prediction
 SOLO_WAIT_SECONDS = 0.004  # the batch window after a batch of one request
+
+
+def _default(setting: str) -> Any:
+    """A limit's default: its home is the service's settings (``sentiment serve``'s options)."""
+    return Settings.model_fields[setting].default
 
 
 class QueueFullError(RuntimeError):
@@ -91,9 +97,9 @@ class MicroBatcher:
     """``await batcher.submit(texts)`` -> the scoring function's result for those texts."""
 
     score: Callable[[list[str]], Sliceable]
-    max_batch_size: int = 256
-    max_wait_seconds: float = 0.020  # settings.serve_max_wait_ms says why
-    max_queue: int = 1024
+    max_batch_size: int = _default("serve_max_batch_size")
+    max_wait_seconds: float = _default("serve_max_wait_ms") / 1000
+    max_queue: int = _default("serve_max_queue")
     metrics: ServiceMetrics | None = None
     latency_budget_seconds: float | None = None  # None: no shedding by predicted time
     cost: CallCost = field(default_factory=CallCost)

@@ -15,22 +15,9 @@ from sentiment_model.training.data import split_train_validation_test
 from sentiment_model.training.retrain import promotion_gate
 from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
 from tests.conftest import synthetic_reviews
+from tests.tiny_model import tiny_config
 
-TINY = TrainConfig(
-    frozen_embeddings=None,
-    embeddings="word2vec",
-    ensemble_size=1,
-    embedding_dim=16,
-    lstm_units=8,
-    epochs=3,
-    batch_size=32,
-    max_length=24,
-    truncation_head=8,
-    vocab_size=500,
-    min_count=1,
-    patience=1,
-    seed=3,
-)
+TINY = tiny_config(patience=1)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from sentiment_model.model.batching import (
     MAX_BATCH_TOKENS,
     STEP_COST_ROWS,
     BucketedSequence,
+    _rows_per_call,
     bucket_widths,
     inference_batches,
     inference_widths,
@@ -74,8 +75,11 @@ def unmerged_batches(lengths: np.ndarray, buckets: tuple[int, ...]) -> list[tupl
     """One call group per bucket width (the batching before merging)."""
     order = np.argsort(lengths, kind="stable")
     widths = bucket_widths(lengths[order], buckets)
-    step = lambda width: max(1, min(MAX_BATCH_ROWS, MAX_BATCH_TOKENS // width))  # noqa: E731
-    return [(rows[i : i + step(w)], w) for w in np.unique(widths).tolist() for rows in [order[widths == w]] for i in range(0, len(rows), step(w))]
+    batches = []
+    for width in np.unique(widths).tolist():
+        rows, step = order[widths == width], _rows_per_call(width, MAX_BATCH_TOKENS, MAX_BATCH_ROWS)
+        batches.extend((rows[i : i + step], width) for i in range(0, len(rows), step))
+    return batches
 
 
 def row_steps(batches: list[tuple[np.ndarray, int]]) -> int:
