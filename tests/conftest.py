@@ -19,6 +19,30 @@ PROJECT_ROOT = Path(__file__).parent.parent
 SHARED_AMAZON = PROJECT_ROOT.parent / "shared" / "data" / "amazon"
 
 
+#: A session fixture too costly to build in both test processes (``-n 2``): the files
+#: that use it run in one process, one after the other.
+SHARED_IN_ONE_PROCESS = "shared_ingest"
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Two test processes (``-n 2``, the default options) take whole files, so a module
+    fixture is built once; the files that use :data:`SHARED_IN_ONE_PROCESS` go to one
+    process together. (pytest-xdist's own groups, ``--dist loadgroup``, do not apply
+    under pytest 9.2, whose node ids no longer take xdist's group suffix.)"""
+    from xdist.scheduler import LoadFileScheduling
+
+    here = Path(__file__).parent
+    sharing = {str(path.relative_to(here.parent)) for path in here.rglob("test_*.py") if SHARED_IN_ONE_PROCESS in path.read_text(encoding="utf-8")}
+
+    class FilesSharingTheCorpusTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_IN_ONE_PROCESS if path in sharing else path
+
+    return FilesSharingTheCorpusTogether(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     """Markers by folder. ``tests/unit/<package>/``: the quick in-process suite,
     ``uv run pytest -m "not slow"``. ``tests/training/`` (tests that train networks) and

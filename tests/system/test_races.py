@@ -9,8 +9,9 @@ What runs in CI, per backend (local disk, GCS emulator), to keep its cost modest
 - scoring and publishing one tiny day (library path, with a classifier double: the race
   is the publishing, so no process starts TensorFlow): 2 processes for 20 rounds, 8
   processes for 10 rounds;
-- the `sentiment score` CLI: 2 and 8 whole CLI processes, started together once (each is
-  a Prefect flow run and a TensorFlow start, ~10 s of CPU apiece).
+- the `sentiment score` CLI: 2 and 8 whole CLI processes started together once, each a
+  Prefect flow run on the session's API that publishes the day and builds its report; they
+  too score with the classifier double (``tests/system/race_cli.py``).
 ``RACE_REPEAT=N`` runs every case N times in one session (docs/reliability.md has the
 50-times run)."""
 
@@ -21,7 +22,6 @@ import multiprocessing
 import os
 import posixpath
 import queue
-import shutil
 import subprocess
 import sys
 import traceback
@@ -196,8 +196,7 @@ def test_sentiment_score_cli_processes_started_together(backend, workers, tiny_c
     url, options = backend
     root = tiny_day_root(url, options, tiny_champion_root)
     env = {**cli_env, "SENTIMENT_STORAGE_OPTIONS": json.dumps(options)}
-    sentiment = shutil.which("sentiment", path=str(Path(sys.executable).parent)) or "sentiment"
-    command = [sentiment, "score", "--run-date", DAY.isoformat(), "--data-root", url]
+    command = [sys.executable, "-m", "tests.system.race_cli", "score", "--run-date", DAY.isoformat(), "--data-root", url]
     processes = [subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(workers)]
     outputs: list[str] = []
     try:

@@ -45,7 +45,7 @@ def settings_for(root: DataRoot, **overrides: Any):
     return get_settings(data_root=root.url, serve_poll_seconds=0.05, **overrides)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # each start loads and warms the model (~2 s); no test changes it
 def client(tiny_champion_root):
     with TestClient(create_app(settings_for(tiny_champion_root, serve_max_items=5, serve_max_text_chars=300, serve_max_body_bytes=20_000))) as client:
         wait_for(lambda: client.get("/readyz").status_code == 200, "the model to load")
