@@ -29,7 +29,10 @@ def pytest_xdist_make_scheduler(config, log):
     """Two test processes (``-n 2``, the default options) take whole files, so a module
     fixture is built once; the files that use :data:`SHARED_IN_ONE_PROCESS` go to one
     process together. (pytest-xdist's own groups, ``--dist loadgroup``, do not apply
-    under pytest 9.2, whose node ids no longer take xdist's group suffix.)"""
+    under pytest 9.2, whose node ids no longer take xdist's group suffix.) Another
+    ``--dist`` given on the command line is left to pytest-xdist."""
+    if config.getvalue("dist") != "loadfile":
+        return None
     from xdist.scheduler import LoadFileScheduling
 
     here = Path(__file__).parent
