@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 BARRIER_TIMEOUT_S = 300
-#: The first wait also covers starting Python and TensorFlow in every worker at once.
+#: The first wait also covers starting Python and the storage libraries in every worker at once.
 START_TIMEOUT_S = 1200
 
 

@@ -13,7 +13,7 @@ What runs in CI, per backend (local disk, GCS emulator), to keep its cost modest
   Prefect flow run on the session's API that publishes the day and builds its report; they
   too score with the classifier double (``tests/system/race_cli.py``).
 ``RACE_REPEAT=N`` runs every case N times in one session (docs/reliability.md has the
-50-times run)."""
+repeated runs and their times)."""
 
 from __future__ import annotations
 
