@@ -177,14 +177,16 @@ def text_drift(day_texts: Sequence[str], reference_texts: Sequence[str], top_k: 
     from the reference window's. Its cross-validated ROC AUC is the drift score (0.5: the
     same kind of text); its largest coefficients are the tokens that say "today" (or
     "reference"). None when either side has too few reviews to cross-validate."""
+    n = min(len(day_texts), len(reference_texts))
+    if n < 20:
+        return None
+    # Imported only when there is something to compare: scikit-learn costs ~2 s of CPU to
+    # import, and a first night (or a small one) has no text drift to measure.
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    n = min(len(day_texts), len(reference_texts))
-    if n < 20:
-        return None
     rng = np.random.default_rng(seed)
     day = [day_texts[i] for i in rng.choice(len(day_texts), n, replace=False)]
     reference = [reference_texts[i] for i in rng.choice(len(reference_texts), n, replace=False)]
