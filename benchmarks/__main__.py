@@ -11,7 +11,7 @@ from typing import Any
 
 BENCHMARKS = ("ingest", "tokenize", "scoring", "training", "orchestration")
 # Each trains the default BiLSTM on ~60K reviews (minutes to an hour on 2 cores): run on their own.
-MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source")
+MODEL_BENCHMARKS = ("quality", "quality-9k", "cross-source", "behaviour")
 #: Every name, with what it measures (the --help listing).
 NAMES = {
     "all": f"{', '.join(BENCHMARKS)} (~20 min on 2 cores)",
@@ -23,6 +23,7 @@ NAMES = {
     "quality": "the default BiLSTM against TF-IDF+LR on all the training data (--runs N)",
     "quality-9k": "the same on 9,000 training reviews",
     "cross-source": "the same with one source family held out at a time (--families, --runs N)",
+    "behaviour": "templated cases per capability (negation, contrast, ...): network alone, default model, TF-IDF+LR (--reviews N to train on N)",
     "load": "the nightly-scoring flow over a day of --reviews (1,000,000): rate and peak memory",
     "ingest-scale": "a synthetic dump of --reviews (5,000,000) through the ingest flow, then unchanged",
     "report": "the report flow over a day of --reviews (200,000) with a 30-day trailing window",
@@ -52,6 +53,10 @@ def run_benchmark(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], 
         if families != quality.DEFAULT_FAMILIES:  # a partial run keeps the full one's file
             name = "cross-source-" + "-".join("".join(c for c in family.lower() if c.isalnum()) for family in families)
         return result, name
+    if name == "behaviour":
+        from benchmarks.behaviour.evaluate import behaviour
+
+        return behaviour(reviews=args.reviews, quick=args.quick), _sized(name, args.reviews, None)
     if name in ("ingest", "tokenize", "training"):
         from benchmarks import in_process
 
@@ -97,7 +102,7 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("name", choices=tuple(NAMES), metavar="NAME", help="one of the benchmarks below")
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
-    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000) or the dump (ingest-scale: 5,000,000)")
+    parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000), the dump (ingest-scale: 5,000,000) or training (behaviour: all)")
     parser.add_argument("--runs", type=int, default=1, help="quality, cross-source: train the BiLSTM this many times (seeds 13, 14, ...) and report the mean difference")
     parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
     parser.add_argument("--signals-out", default=None, help="monitoring: also write every replayed night's signals to this JSON file")

@@ -37,7 +37,8 @@ def replicated_day_root(reviews: int) -> tuple[Any, Path, float]:
     from sentiment_model.model.registry import promote
     from sentiment_model.model.text import Vocabulary, review_text
     from sentiment_model.model.text import tokenize as our_tokenize
-    from sentiment_model.training.train import RetrainConfig, default_shaped_network, default_shaped_wide
+    from sentiment_model.training.config import RetrainConfig
+    from sentiment_model.training.train import default_shaped_network, default_shaped_wide
 
     work = temporary_folder("bench-score-")
     root = DataRoot(str(work / "root"))

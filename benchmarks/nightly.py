@@ -55,7 +55,8 @@ def load(reviews: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
     two threads, publish, report) over one day of ``reviews`` reviews, in its own process,
     with peak memory (VmHWM) and an RSS sample every second."""
     from sentiment_model.scoring.batch import read_scored_day
-    from sentiment_model.training.train import RetrainConfig, scoring_networks
+    from sentiment_model.training.config import RetrainConfig
+    from sentiment_model.training.train import scoring_networks
 
     reviews = 20_000 if quick else reviews
     networks, _ = scoring_networks(RetrainConfig().train)

@@ -108,9 +108,10 @@ def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False,
     no-training reference."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+    from sentiment_model.training.config import RetrainConfig
     from sentiment_model.training.data import stratified_sample
     from sentiment_model.training.metrics import bootstrap_macro_f1
-    from sentiment_model.training.train import RetrainConfig, texts_and_labels
+    from sentiment_model.training.train import texts_and_labels
 
     config = RetrainConfig().train
     if quick:
@@ -151,8 +152,8 @@ def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = Fal
     """For each held-out family: the default BiLSTM and TF-IDF+LR, both trained on the
     other families, scored on the held-out one."""
     from sentiment_model.ingest.canonical import read_canonical
+    from sentiment_model.training.config import RetrainConfig
     from sentiment_model.training.data import add_labels, stratified_sample
-    from sentiment_model.training.train import RetrainConfig
 
     config = RetrainConfig().train
     if quick:

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.behaviour.cases import CAPABILITIES, WORD_ORDER
 from benchmarks.common import PROJECT_ROOT, RESULTS_DIR
 
 DOC = PROJECT_ROOT / "docs" / "benchmarks.md"
@@ -77,6 +78,23 @@ def _retrain_time(r: Result) -> tuple[str, str]:
     row = r["rows"][-1]
     seconds = row["bilstm_train_seconds"] + row["tfidf_train_seconds"]
     return f"{row['bilstm_train_seconds']:.0f} s training (wide and deep) + {row['tfidf_train_seconds']:.0f} s TF-IDF+LR", "yes" if seconds < 20 * 60 else "no"
+
+
+# Issue 32's behaviour targets for the default model.
+BEHAVIOUR_FLOOR, BEHAVIOUR_MARGIN = 0.90, 0.20
+
+
+def _behaviour(r: Result) -> tuple[str, str]:
+    """The default model on the word-order capabilities (each, and together against
+    TF-IDF+LR), and the capabilities where it is below TF-IDF+LR."""
+    rows = {row["capability"]: row for row in r["rows"]}
+    together = rows[" + ".join(WORD_ORDER)]
+    margin = together["default model"] - together["TF-IDF+LR"]
+    below = [name for name in CAPABILITIES if name in rows and rows[name]["default model"] < rows[name]["TF-IDF+LR"]]
+    below_text = ", ".join(below) if len(below) <= 2 else f"{len(below)} capabilities"
+    measured = ", ".join(f"{name} {rows[name]['default model']:.2f}" for name in WORD_ORDER) + f"; together {_signed(margin)} over TF-IDF+LR; below it: {below_text or 'none'}"
+    met = all(rows[name]["default model"] >= BEHAVIOUR_FLOOR for name in WORD_ORDER) and margin >= BEHAVIOUR_MARGIN and not below
+    return measured, "yes" if met else "no"
 
 
 def _scoring_rate(r: Result) -> tuple[str, str]:
@@ -172,6 +190,11 @@ SUMMARY: tuple[Target, ...] = (
     Target("quality", f"default model >= TF-IDF+LR + {MARGIN} test macro-F1, interval above 0 (issue 10)", _quality),
     Target("cross-source", f"default model >= TF-IDF+LR + {MARGIN} on every held-out source family (issue 10)", _cross_source),
     Target("quality", "`sentiment retrain` default under 20 min on 2 cores (issue 10)", _retrain_time),
+    Target(
+        "behaviour",
+        f"default model >= {BEHAVIOUR_FLOOR} on negated positive, negated negative and contrast each, >= {BEHAVIOUR_MARGIN} above TF-IDF+LR on them together, no capability below it (issue 32)",
+        _behaviour,
+    ),
     Target("scoring", "scoring >= 3,000 reviews/s end to end (issue 5); >= 2,000 (issue 10)", _scoring_rate),
     Target("scoring", "scoring >= 2.5x the seed style, same run (issue 5)", _scoring_speedup),
     Target("load", "a 1,000,000-review night under 2 GB peak memory (VmHWM; issue 6)", _load),

@@ -51,7 +51,8 @@ def _matmul_gflops() -> float:
 
 def scoring(reviews: int = 200_000, quick: bool = False) -> dict[str, Any]:
     """Parquet in -> scored Parquet out on CPU with the default-size model, vs seed style."""
-    from sentiment_model.training.train import RetrainConfig, scoring_networks
+    from sentiment_model.training.config import RetrainConfig
+    from sentiment_model.training.train import scoring_networks
 
     reviews = 20_000 if quick else reviews
     root, work, mean_tokens = replicated_day_root(reviews)

@@ -65,6 +65,8 @@ RESULT_FILES = {
     ("quality-9k",): "quality-9k",
     ("cross-source",): "cross-source",
     ("cross-source", "--families", "AWS TSVs"): "cross-source-awstsvs",
+    ("behaviour",): "behaviour",
+    ("behaviour", "--reviews", "9000"): "behaviour-9000",
     ("monitoring",): "monitoring",
     ("serving",): "serving",
     ("serving-hostile",): "serving-hostile",
@@ -75,6 +77,7 @@ RESULT_FILES = {
 def stubbed_benchmarks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict]]:
     """Every benchmark function replaced by one that records its call."""
     from benchmarks import in_process, ingest_scale, monitoring, nightly, quality, scoring, serving, serving_hostile
+    from benchmarks.behaviour import evaluate
 
     calls: list[tuple[str, dict]] = []
 
@@ -86,7 +89,7 @@ def stubbed_benchmarks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict]
         return record
 
     targets = {in_process: ("ingest", "tokenize", "training"), nightly: ("load", "report", "orchestration"), quality: ("quality", "cross_source")}
-    targets |= {scoring: ("scoring",), ingest_scale: ("ingest_scale",), monitoring: ("monitoring_benchmark",), serving: ("serving",), serving_hostile: ("hostile",)}
+    targets |= {scoring: ("scoring",), ingest_scale: ("ingest_scale",), monitoring: ("monitoring_benchmark",), serving: ("serving",), serving_hostile: ("hostile",), evaluate: ("behaviour",)}
     for module, functions in targets.items():
         for function in functions:
             monkeypatch.setattr(module, function, stub(f"{module.__name__}.{function}"))

@@ -1,0 +1,74 @@
+"""`python -m benchmarks behaviour`: the default model and TF-IDF+LR trained on the same
+rows of the shared corpus, and per capability of the behaviour cases the accuracy of the
+network alone, the default model and TF-IDF+LR."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from benchmarks.behaviour.cases import DEFAULT_SEED, WORD_ORDER, Case, generate
+from sentiment_model.core.schema import LABELS
+
+Predict = Callable[[list[str]], Sequence[str]]
+
+
+def network_alone(result: Any) -> Any:
+    """The trained classifier without its wide part, deciding with the prior correction
+    tuned for the network alone (as `benchmarks.quality` scores it), so its labels come
+    through the product's one path, `SentimentClassifier.predict`."""
+    wide = result.extra.get("wide")
+    if wide is None:  # no wide part: the network is the model
+        return result.classifier
+    offsets = wide["network_class_offsets"]
+    return dataclasses.replace(result.classifier, wide=None, class_offsets=None if offsets is None else np.asarray(offsets))
+
+
+def baseline_predict(baseline: Any) -> Predict:
+    return lambda texts: [LABELS[i] for i in baseline.predict_proba(pa.array(texts, type=pa.string())).argmax(1)]
+
+
+def _row(name: str, chosen: list[int], cases: list[Case], predicted: dict[str, Sequence[str]]) -> dict[str, Any]:
+    row: dict[str, Any] = {"capability": name, "cases": len(chosen)}
+    for model, labels in predicted.items():
+        row[model] = float(np.mean([labels[i] == cases[i].label for i in chosen]))
+    return row
+
+
+def accuracy_rows(cases: list[Case], models: dict[str, Predict]) -> list[dict[str, Any]]:
+    """One row per capability (then the word-order three together, then every case): its
+    number of cases and each model's accuracy."""
+    texts = [case.text for case in cases]
+    predicted = {model: predict(texts) for model, predict in models.items()}
+    rows = [_row(name, [i for i, case in enumerate(cases) if case.capability == name], cases, predicted) for name in dict.fromkeys(case.capability for case in cases)]
+    together = [i for i, case in enumerate(cases) if case.capability in WORD_ORDER]
+    if together:
+        rows.append(_row(" + ".join(WORD_ORDER), together, cases, predicted))
+    rows.append(_row("all", list(range(len(cases))), cases, predicted))
+    return rows
+
+
+def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Train the default `sentiment retrain` model and TF-IDF+LR on ``reviews`` training
+    reviews (all of the random split's by default; 3,000 and one epoch with ``quick``) and
+    score both, and the network alone, on the cases generated from ``seed``."""
+    from benchmarks.common import labelled_splits
+    from sentiment_model.training.baseline import TfidfBaseline
+    from sentiment_model.training.config import RetrainConfig
+    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.train import texts_and_labels, train_classifier
+
+    config = RetrainConfig().train
+    if quick:
+        config = config.model_copy(update={"epochs": 1, "ensemble_size": 1, "distill": False})
+        reviews = reviews or 3_000
+    splits = labelled_splits()
+    train = stratified_sample(splits["train"], n=reviews, seed=13) if reviews else splits["train"]
+    baseline = TfidfBaseline.fit(*texts_and_labels(train))
+    result = train_classifier(train, splits["validation"], config, log=lambda _: None)
+    models = {"network alone": network_alone(result).predict, "default model": result.classifier.predict, "TF-IDF+LR": baseline_predict(baseline)}
+    return {"config": config.to_dict(), "train_rows": train.num_rows, "case_seed": seed, "rows": accuracy_rows(generate(seed), models)}
