@@ -64,6 +64,22 @@ class TrainConfig(BaseModel):
     distill: bool = Field(False, description="Distil the seed ensemble into one network, kept when within distill_tolerance of the ensemble's validation macro-F1.")
     distill_alpha: float = Field(0.7, ge=0.0, le=1.0, description="Weight of the ensemble's averaged probabilities (vs the hard labels) in distillation.")
     distill_tolerance: float = Field(0.005, description="The distilled network is kept when its validation macro-F1 is within this of the ensemble's.")
+    teacher_alpha: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="Student training (a teacher's probabilities given): weight of the teacher's probabilities vs the hard labels in a real row's target (augmented rows: the teacher's alone); as distill_alpha, until measured.",
+    )
+    augment_factor: int = Field(
+        1,
+        ge=0,
+        description="Student training: augmented texts (training/augment.py) per training text, labelled by the teacher (0: none); each adds the training split's size to every epoch and to the teacher's inference.",
+    )
+    augment_mask: float = Field(0.1, ge=0.0, le=1.0, description="Augmentation: share of words masked (Tang et al. 2019: 0.1).")
+    augment_replace: float = Field(0.1, ge=0.0, le=1.0, description="Augmentation: share of words replaced by a training word of similar frequency (Tang et al.: 0.1, by part of speech).")
+    augment_ngram: float = Field(0.25, ge=0.0, le=1.0, description="Augmentation: share of texts cut to a random run of 1-5 tokens (Tang et al.: 0.25).")
+    augment_negation: float = Field(0.15, ge=0.0, le=1.0, description='Augmentation: share of texts with a "not" removed or inserted after is/was/do/...')
+    augment_contrast: float = Field(0.15, ge=0.0, le=1.0, description='Augmentation: share of texts joined with a clause of another review ("A, but B" / "although A, B").')
     wide_terms: int = Field(200_000, ge=0, description="Most common words and word pairs of the wide part, a linear model fitted beside the network (0: the network alone; round 9).")
     wide_c: float = Field(4.0, gt=0.0, description="The inverse L2 strength of the wide part's logistic regression.")
     wide_combiner: Literal["stacked_length", "stacked", "share"] = Field(
@@ -86,6 +102,12 @@ class TrainConfig(BaseModel):
     def _stars_need_the_star_loss(self) -> TrainConfig:
         if self.classes == "stars" and self.star_loss_weight <= 0:
             raise ValueError("classes='stars' learns the stars from the star loss: star_loss_weight must be > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _augmentation_rules_share_one_draw(self) -> TrainConfig:
+        if self.augment_mask + self.augment_replace > 1 or self.augment_ngram + self.augment_negation + self.augment_contrast > 1:
+            raise ValueError("augment_mask + augment_replace and augment_ngram + augment_negation + augment_contrast must each be <= 1 (one draw picks at most one rule)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
