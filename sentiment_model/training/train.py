@@ -5,10 +5,11 @@ network, then prior correction tuned on validation. The test split is never seen
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -26,6 +27,9 @@ from sentiment_model.model.wide import WideNgrams, combiner_rows, review_lengths
 from sentiment_model.training.config import TrainConfig
 from sentiment_model.training.metrics import fit_stacked_blend, macro_f1, tune_blend, tune_class_offsets
 
+if TYPE_CHECKING:
+    from sentiment_model.training.student import TeacherTargets
+
 
 @dataclass
 class TrainResult:
@@ -36,6 +40,21 @@ class TrainResult:
     seconds: float
     train_samples_per_second: float
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """The rows a network trains on: token ids, true lengths, class targets (one-hot or
+    soft), star targets (None: no star head) and sample weights."""
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    classes: np.ndarray
+    stars: np.ndarray | None
+    weights: np.ndarray
+
+    def fit_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | tuple[np.ndarray, ...], np.ndarray]:
+        return self.ids, self.lengths, self.classes if self.stars is None else (self.classes, self.stars), self.weights
 
 
 def balanced_class_weights(labels: np.ndarray, num_classes: int = 3) -> np.ndarray:
@@ -212,8 +231,9 @@ def fit_ngram_branch(model: keras.Model, ids: np.ndarray, lengths: np.ndarray, c
     linear.fit(batches, epochs=config.ngram_warmup_epochs, verbose=0)
 
 
-def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig, log: Callable[[str], None] = print) -> TrainResult:
-    """Train the BiLSTM on ``train`` (labelled canonical rows), select on ``validation``."""
+def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig, log: Callable[[str], None] = print, teacher: TeacherTargets | None = None) -> TrainResult:
+    """Train the BiLSTM on ``train`` (labelled canonical rows), select on ``validation``;
+    with ``teacher``, on its soft targets and augmented rows too (student.py's train_student)."""
     keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -231,11 +251,15 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
     one_hot = np.eye(3, dtype=np.float32)[train_labels[rows]]
     star_one_hot = np.eye(5, dtype=np.float32)[star_ids(train)[rows]] if config.star_loss_weight else None
 
+    training = TrainingRows(train_ids[rows], train_lengths[rows], one_hot, star_one_hot, sample_weights)
+    extra: dict[str, Any] = {}
+    if teacher is not None:
+        from sentiment_model.training.student import student_rows  # student.py builds on this module
+
+        training, extra["student"] = student_rows(teacher, training, rows, weights_per_class, vocabulary, config, log)
+
     embedding_matrix, frozen_matrix, hits = initial_embeddings(config, vocabulary, train_texts, train_tokens, log)
     model_config = model_config_for(config, len(vocabulary), 0 if frozen_matrix is None else frozen_matrix.shape[1])
-
-    def targets_for(class_targets: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
-        return class_targets if star_one_hot is None else (class_targets, star_one_hot)
 
     def stopper() -> MacroF1EarlyStopping:
         return MacroF1EarlyStopping(validation_ids, validation_lengths, validation_labels, config.patience, config.tune_offsets, inference_widths(config.max_length), log)
@@ -255,12 +279,11 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         if config.ensemble_size > 1:
             log(f"ensemble member {member_index + 1}/{config.ensemble_size} (seed {member_seed})")
         member_stopper = stopper()
-        members.append(_fit_member(model_config, config, member_seed, (train_ids[rows], train_lengths[rows], targets_for(one_hot), sample_weights), member_stopper, matrices))
+        members.append(_fit_member(model_config, config, member_seed, training.fit_data(), member_stopper, matrices))
         history += [{**h, "member": member_index} for h in member_stopper.history]
         best_epochs.append(member_stopper.best_epoch)
     model = members[0] if len(members) == 1 else average_members(members)
     network_probabilities, offsets, validation_f1 = validation_score(model)
-    extra: dict[str, Any] = {}
     if len(members) > 1:
         log(f"ensemble of {len(members)}: val macro-F1 {validation_f1:.4f}")
     if config.distill and len(members) > 1:
@@ -271,7 +294,7 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         student_seed = config.seed + config.ensemble_size
         log(f"distilling the ensemble into one network (seed {student_seed})")
         student_stopper = stopper()
-        student = _fit_member(model_config, config, student_seed, (train_ids[rows], train_lengths[rows], targets_for(soft.astype(np.float32)), sample_weights), student_stopper, matrices)
+        student = _fit_member(model_config, config, student_seed, dataclasses.replace(training, classes=soft.astype(np.float32)).fit_data(), student_stopper, matrices)
         history += [{**h, "member": "student"} for h in student_stopper.history]
         student_probabilities, student_offsets, student_f1 = validation_score(student)
         kept = student_is_kept(student_f1, validation_f1, config.distill_tolerance)
@@ -297,7 +320,7 @@ def train_classifier(train: pa.Table, validation: pa.Table, config: TrainConfig,
         best_epoch=best_epochs[-1],
         validation_macro_f1=validation_f1,
         seconds=time.perf_counter() - started,
-        train_samples_per_second=len(rows) * len(history) / max(epoch_seconds, 1e-9),
+        train_samples_per_second=len(training.ids) * len(history) / max(epoch_seconds, 1e-9),
         extra={"model_config": model_config.to_dict(), "class_weights": weights_per_class.tolist(), "embedding_hits": hits, "fit_seconds": fit_seconds, "best_epochs": best_epochs, **extra},
     )
 
