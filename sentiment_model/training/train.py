@@ -25,6 +25,7 @@ from sentiment_model.model.text import Vocabulary, review_text, tokenize
 from sentiment_model.model.vectors import load_word_vectors, read_vectors, vocabulary_matrix, word2vec_matrix
 from sentiment_model.model.wide import WideNgrams, combiner_rows, review_lengths, select_terms
 from sentiment_model.training.config import TrainConfig
+from sentiment_model.training.early_stopping import MacroF1EarlyStopping
 from sentiment_model.training.metrics import fit_stacked_blend, macro_f1, tune_blend, tune_class_offsets
 
 if TYPE_CHECKING:
@@ -123,48 +124,6 @@ def initial_embeddings(
     return trainable, frozen, hits
 
 
-class MacroF1EarlyStopping(keras.callbacks.Callback):
-    """Stop when validation macro-F1 (after prior correction, if enabled) stops improving;
-    restore the best epoch's weights at the end."""
-
-    def __init__(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, patience: int, tune_offsets: bool, widths: tuple[int, ...], log: Callable[[str], None]) -> None:
-        super().__init__()
-        self.ids, self.lengths, self.labels = ids, lengths, labels
-        self.patience, self.tune_offsets, self.widths, self.log = patience, tune_offsets, widths, log
-        self.best, self.best_epoch, self.best_weights, self.wait = -1.0, -1, None, 0
-        self.best_offsets: np.ndarray | None = None
-        self.history: list[dict[str, float]] = []
-        self._epoch_started = 0.0
-        self._inference: keras.Model | None = None
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        seconds = time.perf_counter() - self._epoch_started
-        if self._inference is None:  # one model for every epoch: each new one retraces predict
-            self._inference = inference_model(self.model)
-        probabilities = predict_bucketed(self._inference, self.ids, self.lengths, self.widths)
-        raw = macro_f1(self.labels, probabilities.argmax(1))
-        offsets = tune_class_offsets(probabilities, self.labels) if self.tune_offsets else np.zeros(3)
-        tuned = macro_f1(self.labels, apply_offsets(probabilities, offsets))
-        score = tuned if self.tune_offsets else raw
-        record = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", np.nan)), "val_macro_f1": raw, "val_macro_f1_tuned": tuned, "epoch_seconds": seconds}
-        self.history.append(record)
-        self.log(f"epoch {epoch + 1}: loss {record['loss']:.4f}, val macro-F1 {raw:.4f} (tuned {tuned:.4f}), {seconds:.0f}s")
-        if score > self.best:
-            self.best, self.best_epoch, self.best_offsets, self.wait = score, epoch + 1, offsets, 0
-            self.best_weights = self.model.get_weights()
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                self.model.stop_training = True
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
-
-
 def learning_rate_for(config: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The optimizer's learning rate: a constant, or a cosine decay to 0 over every step."""
     if config.learning_rate_schedule == "cosine":
@@ -207,7 +166,7 @@ def _fit_member(
         fit_ngram_branch(model, ids, lengths, targets[0] if isinstance(targets, tuple) else targets, weights, config, seed)
     build_training_state(model, ids, targets, weights)
     model.fit(batches, epochs=config.epochs, callbacks=[stopper], verbose=0)
-    return inference_model(model)
+    return stopper.inference
 
 
 def build_training_state(model: keras.Model, ids: np.ndarray, targets: np.ndarray | tuple[np.ndarray, ...], weights: np.ndarray) -> None:
