@@ -9,23 +9,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from sentiment_model.core.schema import LABELS
-from sentiment_model.model.decision import apply_offsets
+from sentiment_model.model.decision import apply_offsets, confusion, macro_f1
 from sentiment_model.model.wide import stack_features, stacked_probabilities
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> np.ndarray:
-    """Counts: rows are true classes, columns predicted."""
-    return np.bincount(num_classes * np.asarray(y_true, dtype=np.int64) + np.asarray(y_pred, dtype=np.int64), minlength=num_classes**2).reshape(num_classes, num_classes)
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> float:
-    """Unweighted mean of per-class F1 over all classes (absent classes count as 0)."""
-    matrix = confusion(y_true, y_pred, num_classes)
-    tp = np.diag(matrix).astype(float)
-    precision = np.divide(tp, matrix.sum(0), out=np.zeros(num_classes), where=matrix.sum(0) > 0)
-    recall = np.divide(tp, matrix.sum(1), out=np.zeros(num_classes), where=matrix.sum(1) > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(num_classes), where=(precision + recall) > 0)
-    return float(f1.mean())
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, y_pred: np.ndarray | None = None) -> dict[str, Any]:
