@@ -72,12 +72,20 @@ class _Run:
     steps: int = 0
     rows: int = 0
     train_seconds: float = 0.0
+    #: After the first two steps: Keras's TF graph is traced then (twice: two batch widths).
+    steady_rows: int = 0
+    steady_seconds: float = 0.0
     out_of_budget: bool = False
     best: float = -1.0
     best_epoch: int = 0
     best_weights: list[np.ndarray] | None = None
     waited: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+
+    def count_step(self, rows: int, seconds: float) -> None:
+        self.steps, self.rows, self.train_seconds = self.steps + 1, self.rows + rows, self.train_seconds + seconds
+        if self.steps > 2:
+            self.steady_rows, self.steady_seconds = self.steady_rows + rows, self.steady_seconds + seconds
 
     def validate(self, teacher: Teacher, epoch: int, loss: float, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray, log: Callable[[str], None]) -> bool:
         """Score the epoch on validation, keep its weights if best; True: stop (patience spent)."""
@@ -128,15 +136,15 @@ def fine_tune(train: pa.Table, validation: pa.Table, config: TeacherConfig, log:
             x, y, sample_weight = batches[index]
             step_started = time.perf_counter()
             losses.append(float(np.asarray(teacher.model.train_on_batch(x, y, sample_weight=sample_weight))))
-            run.train_seconds += time.perf_counter() - step_started
-            run.steps, run.rows = run.steps + 1, run.rows + len(x)
+            run.count_step(len(x), time.perf_counter() - step_started)
             if budget is not None and time.perf_counter() - started > budget:
                 run.out_of_budget = True
                 break
         batches.on_epoch_end()
         if run.validate(teacher, epoch, float(np.mean(losses)), validation_ids, validation_lengths, validation_labels, log) or run.out_of_budget:
             break
-    teacher.model.set_weights(run.best_weights)
+    if run.best_weights is not None:
+        teacher.model.set_weights(run.best_weights)
     teacher.facts = {
         "train_rows": train.num_rows,
         "validation_rows": validation.num_rows,
@@ -147,8 +155,10 @@ def fine_tune(train: pa.Table, validation: pa.Table, config: TeacherConfig, log:
         "stopped_by_budget": run.out_of_budget,
         "seconds": time.perf_counter() - started,
         "train_examples_per_second": run.rows / run.train_seconds if run.train_seconds else None,
+        "steady_train_examples_per_second": run.steady_rows / run.steady_seconds if run.steady_seconds else None,
+        "train_seconds": run.train_seconds,
         "class_weights": weights.tolist(),
         "mean_pieces": float(lengths.mean()) if len(lengths) else 0.0,
-        "cut_share": float((lengths >= config.max_length).mean()) if len(lengths) else 0.0,
+        "truncated_share": float((lengths >= config.max_length).mean()) if len(lengths) else 0.0,
     }
     return teacher
