@@ -140,6 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--budget-minutes", type=float, default=None, help="stop training after this long (then validate once more)")
     parser.add_argument("--speed", action="store_true", help="only the training and prediction rates at widths 128 and 64, batches of 16 and 32")
     args = parser.parse_args(argv)
+    from benchmarks.child import set_benchmark_env, stop_children_on_sigterm
+
+    set_benchmark_env()  # before TensorFlow or Prefect is imported
+    stop_children_on_sigterm()  # under `timeout`: the temporary corpus copy is removed
     command = ("python -m benchmarks.teacher " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     if args.speed:
         path = save("teacher-speed", {"command": command, **speed()})
