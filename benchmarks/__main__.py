@@ -33,7 +33,8 @@ NAMES = {
 }
 ELSEWHERE = """not run from here (their own options):
   python -m benchmarks.faithfulness MODEL_FOLDER   is attention a faithful explanation
-  python -m benchmarks.network_training --help     one training epoch on a GPU machine"""
+  python -m benchmarks.network_training --help     one training epoch on a GPU machine
+  python -m benchmarks.teacher --help              the fine-tuned MiniLM teacher against TF-IDF+LR"""
 
 
 def _sized(name: str, reviews: int | None, default: int) -> str:

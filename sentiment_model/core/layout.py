@@ -12,6 +12,7 @@ every path and folder name, and parses the keyed folder names back (``date=``, `
     <root>/scored/date=YYYY-MM-DD/...                                     scored batches
     <root>/reports/date=YYYY-MM-DD/...                                    nightly reports
     <root>/models/<version>/...  and  <root>/models/champion.json         model registry
+    <root>/teachers/<key>/...                                             fine-tuned teachers, by snapshot and config
 
 The root is any fsspec URL: a local folder, ``gs://bucket/prefix`` or ``memory://``.
 """
@@ -226,6 +227,14 @@ class DataRoot:
 
     def champion_pointer(self) -> str:
         return self.join("models", "champion.json")
+
+    def teacher_dir(self, key: str) -> str:
+        """A fine-tuned teacher (weights, facts, cached probabilities), keyed by the
+        canonical snapshot and the teacher's config (``teacher.cache.teacher_key``)."""
+        return self.join("teachers", key)
+
+    def teacher_file(self, key: str, name: str) -> str:
+        return posixpath.join(self.teacher_dir(key), name)
 
     def model_file(self, model_dir: str, name: str) -> str:
         """A file of a model folder (``models_dir(version)``, or a folder given by path)."""

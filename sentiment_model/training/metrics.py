@@ -9,29 +9,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from sentiment_model.core.schema import LABELS
-from sentiment_model.model.decision import apply_offsets
+from sentiment_model.model.decision import apply_offsets, confusion, macro_f1, macro_f1_of_confusions
 from sentiment_model.model.wide import stack_features, stacked_probabilities
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> np.ndarray:
-    """Counts: rows are true classes, columns predicted."""
-    return np.bincount(num_classes * np.asarray(y_true, dtype=np.int64) + np.asarray(y_pred, dtype=np.int64), minlength=num_classes**2).reshape(num_classes, num_classes)
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 3) -> float:
-    """Unweighted mean of per-class F1 over all classes (absent classes count as 0)."""
-    return float(macro_f1_of_confusions(confusion(y_true, y_pred, num_classes)[None])[0])
-
-
-def macro_f1_of_confusions(matrices: np.ndarray) -> np.ndarray:
-    """:func:`macro_f1` of each of a stack of confusion matrices ``(m, k, k)``."""
-    tp = np.diagonal(matrices, axis1=1, axis2=2).astype(float)
-    predicted, support = matrices.sum(1), matrices.sum(2)
-    zeros = np.zeros(tp.shape)
-    precision = np.divide(tp, predicted, out=zeros.copy(), where=predicted > 0)
-    recall = np.divide(tp, support, out=zeros.copy(), where=support > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=zeros.copy(), where=(precision + recall) > 0)
-    return f1.mean(1)
 
 
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, y_pred: np.ndarray | None = None) -> dict[str, Any]:

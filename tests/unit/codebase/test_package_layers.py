@@ -10,7 +10,10 @@ ALLOWED = {
     "core": set(),
     "ingest": {"core"},
     "model": {"core"},
-    "training": {"core", "ingest", "model"},
+    # The fine-tuned MiniLM: a leaf beside model (its optional extra stays out of the rest),
+    # that training may call for soft labels.
+    "teacher": {"core", "model"},
+    "training": {"core", "ingest", "model", "teacher"},
     "scoring": {"core", "model"},
     "serving": {"core", "model"},
     "reporting": {"core", "model", "scoring"},

