@@ -1,5 +1,6 @@
 """Flow `retrain` (on demand, GPU work pool in production): canonical data -> split ->
-train the BiLSTM -> compare with TF-IDF+LR on the same split -> register -> promotion gate."""
+(optionally: fine-tune the MiniLM teacher, or find it cached) -> train the BiLSTM (the
+teacher's student) -> compare with TF-IDF+LR on the same split -> register -> promotion gate."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tasks.model import (
     register_model,
     train_bilstm,
 )
+from tasks.teacher import fit_teacher, side_by_side, train_student_of
 
 
 def retrain_run_name() -> str:
@@ -61,7 +63,8 @@ def retrain(data_root: str | None = None, config: RetrainConfig | None = None) -
         ingest(data_root=settings.data_root)
 
     splits, fingerprint = load_labelled_splits(root, config)
-    result = train_bilstm(splits, config.train)
+    teacher = fit_teacher(root, splits, config, fingerprint) if config.student_of_teacher else None
+    result = train_bilstm(splits, config.train) if teacher is None else train_student_of(root, splits, config.train, teacher)
     test_metrics, predictions = evaluate_on_test(result.classifier, splits)
     baseline_metrics, baseline_predictions = fit_tfidf_baseline(splits, config.train.seed)
     comparison = compare_with_baseline(splits, predictions, baseline_predictions, config.bootstrap_resamples)
@@ -77,6 +80,9 @@ def retrain(data_root: str | None = None, config: RetrainConfig | None = None) -
         "train_samples_per_second": result.train_samples_per_second,
         "training": {key: value for key, value in result.extra.items() if key != "model_config"},
     }
+    if teacher is not None:
+        metrics["teacher"] = side_by_side(root, teacher, result, splits, predictions, baseline_predictions, config.bootstrap_resamples)
+        logger.info("test macro-F1 side by side: %s", metrics["teacher"]["test_macro_f1"])
     version = register_model(root, result, config, metrics, fingerprint, input_reference(result.classifier, splits))
     decision = promotion_gate(root, version, splits, config.promotion_tolerance)
     publish_model_artifacts(root, version, metrics, decision)

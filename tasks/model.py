@@ -113,6 +113,11 @@ def publish_model_artifacts(root: DataRoot, version: str, metrics: dict[str, Any
             }
         )
     create_table_artifact(key="retrain-metrics", table=rows, description=f"Test split metrics, model {version}")
+    side = metrics.get("teacher")
+    if side is not None:  # a student of the teacher: the four models side by side
+        differences = side["difference_from_tfidf_lr"]
+        table = [{"model": name, "test_macro_f1": round(value, 4), "vs TF-IDF+LR": _difference(differences.get(name))} for name, value in side["test_macro_f1"].items()]
+        create_table_artifact(key="retrain-teacher-student", table=table, description=f"Teacher, student, network alone and TF-IDF+LR on the test split, model {version}")
     matrix = "\n".join("| " + LABELS[i] + " | " + " | ".join(str(c) for c in row) + " |" for i, row in enumerate(bilstm["confusion_matrix"]))
     create_markdown_artifact(
         key="retrain-summary",
@@ -125,3 +130,11 @@ def publish_model_artifacts(root: DataRoot, version: str, metrics: dict[str, Any
     )
     png = root.uri(root.model_file(root.models_dir(version), "confusion_matrix.png"))
     create_link_artifact(link=png if "://" in png else f"file://{png}", link_text="confusion matrix (PNG)", key="retrain-confusion-matrix")
+
+
+def _difference(row: dict[str, Any] | None) -> str:
+    """``+0.0123 (+0.0040 .. +0.0210), better``; empty for the reference itself."""
+    if row is None:
+        return ""
+    low, high = row["ci"]
+    return f"{row['difference']:+.4f} ({low:+.4f} .. {high:+.4f}), {row['verdict']}"

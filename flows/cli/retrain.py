@@ -31,6 +31,8 @@ def retrain(data_root: str | None = None, **options: Any) -> None:
         s = m["test"]["stars"]
         typer.echo(f"stars: exact {s['exact_accuracy']:.4f}, within one star {s['within_one_star']:.4f}, 5-class macro-F1 {s['macro_f1']:.4f}, mean absolute error {s['mean_absolute_error']:.3f}")
     typer.echo(m["comparison_with_baseline"]["line"])
+    if "teacher" in m:
+        typer.echo("test macro-F1 side by side: " + ", ".join(f"{name} {value:.4f}" for name, value in m["teacher"]["test_macro_f1"].items()))
     typer.echo(out["decision"]["reason"])
 
 
@@ -43,7 +45,7 @@ def retrain_fields() -> dict[str, Any]:
     TrainConfig's (the field ``train`` is the latter). Field name -> pydantic FieldInfo."""
     from sentiment_model.training.config import RetrainConfig, TrainConfig
 
-    run = {name: info for name, info in RetrainConfig.model_fields.items() if name != "train"}
+    run = {name: info for name, info in RetrainConfig.model_fields.items() if name not in ("train", "teacher")}  # teacher: its defaults, or the UI's form
     assert not run.keys() & TrainConfig.model_fields.keys(), "a RetrainConfig field shadows a TrainConfig one"
     return {**run, **TrainConfig.model_fields}
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sentiment_model.model.sizes import DEFAULT_BUCKETS, MAX_LENGTH, NGRAM_MAX_VOCAB
+from sentiment_model.teacher.config import TeacherConfig
 
 #: The seed a run starts from unless told otherwise (training, split, samples, baseline).
 SEED = 13
@@ -126,7 +127,12 @@ class RetrainConfig(BaseModel):
     train_before: dt.date | None = Field(None, description="Learn only from reviews dated before this day, as production retrains do (no leak into later nightly batches).")
     promotion_tolerance: float = Field(0.0, description="Promote when test macro-F1 >= the champion's minus this.")
     bootstrap_resamples: int = Field(1_000, ge=1, description="Paired bootstrap resamples of the test split for the intervals.")
+    student_of_teacher: bool = Field(
+        False,
+        description="Fine-tune the MiniLM teacher (the teacher extra; kept under teachers/ by snapshot, rows and config) and train the network as its student on its soft labels and augmented text.",
+    )
     train: TrainConfig = Field(default_factory=TrainConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
 
     @field_validator("sample_size")
     @classmethod
