@@ -12,7 +12,6 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from sentiment_model.core.layout import DataRoot
-from sentiment_model.model.decision import apply_offsets
 from sentiment_model.training.config import RetrainConfig, TrainConfig
 from sentiment_model.training.metrics import bootstrap_macro_f1
 from sentiment_model.training.train import TrainResult, texts_and_labels
@@ -50,14 +49,11 @@ def side_by_side(root: DataRoot, teacher: Any, result: TrainResult, splits: dict
     from sentiment_model.teacher.cache import cached_probabilities
 
     texts, labels = texts_and_labels(splits["test"])
-    classifier = result.classifier
-    network = classifier.predict_proba_ids(*classifier.encode(texts))
-    wide = result.extra.get("wide")
-    offsets = None if wide is None or wide["network_class_offsets"] is None else np.asarray(wide["network_class_offsets"])
+    network = result.network_alone()
     decided = {
         "teacher": cached_probabilities(root, teacher, texts, log=get_run_logger().info).argmax(1),
         "student": predictions,
-        "network alone": predictions if wide is None else apply_offsets(network, offsets),
+        "network alone": network.decide(network.predict_proba(texts)),
     }
     rows = {name: bootstrap_macro_f1(labels, chosen, baseline_predictions, resamples=resamples) for name, chosen in decided.items()}
     return {

@@ -4,7 +4,6 @@ network alone, the default model and TF-IDF+LR."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,17 +14,6 @@ from benchmarks.behaviour.cases import DEFAULT_SEED, WORD_ORDER, Case, generate
 from sentiment_model.core.schema import LABELS
 
 Predict = Callable[[list[str]], Sequence[str]]
-
-
-def network_alone(result: Any) -> Any:
-    """The trained classifier without its wide part, deciding with the prior correction
-    tuned for the network alone (as `benchmarks.quality` scores it), so its labels come
-    through the product's one path, `SentimentClassifier.predict`."""
-    wide = result.extra.get("wide")
-    if wide is None:  # no wide part: the network is the model
-        return result.classifier
-    offsets = wide["network_class_offsets"]
-    return dataclasses.replace(result.classifier, wide=None, class_offsets=None if offsets is None else np.asarray(offsets))
 
 
 def baseline_predict(baseline: Any) -> Predict:
@@ -70,5 +58,5 @@ def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAU
     train = stratified_sample(splits["train"], n=reviews, seed=13) if reviews else splits["train"]
     baseline = TfidfBaseline.fit(*texts_and_labels(train))
     result = train_classifier(train, splits["validation"], config, log=lambda _: None)
-    models = {"network alone": network_alone(result).predict, "default model": result.classifier.predict, "TF-IDF+LR": baseline_predict(baseline)}
+    models = {"network alone": result.network_alone().predict, "default model": result.classifier.predict, "TF-IDF+LR": baseline_predict(baseline)}
     return {"config": config.to_dict(), "train_rows": train.num_rows, "case_seed": seed, "rows": accuracy_rows(generate(seed), models)}

@@ -42,6 +42,15 @@ class TrainResult:
     train_samples_per_second: float
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def network_alone(self) -> SentimentClassifier:
+        """The classifier without its wide part, deciding with the prior correction tuned
+        for the network alone: what the network is worth by itself."""
+        wide = self.extra.get("wide")
+        if wide is None:  # no wide part: the network is the model
+            return self.classifier
+        offsets = wide["network_class_offsets"]
+        return dataclasses.replace(self.classifier, wide=None, class_offsets=None if offsets is None else np.asarray(offsets))
+
 
 @dataclass(frozen=True)
 class TrainingRows:
