@@ -157,6 +157,9 @@ def main(argv: list[str]) -> None:
     """The child's side of :func:`run`: call the function, write its result (with the
     process's peak memory) to the result file, or print it when none is given."""
     target, args_json, *result_file = argv
+    # SIGINT is how run() stops a child; a parent started in the background (or by
+    # pytest-xdist) may pass SIGINT down ignored, which would leave the grace period to run out.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     module_name, function_name = target.split(":")
     result = getattr(importlib.import_module(module_name), function_name)(*json.loads(args_json))
     result.setdefault("peak_rss_mb", status_mb("VmHWM:"))
