@@ -53,7 +53,7 @@ def side_by_side(root: DataRoot, teacher: Any, result: TrainResult, splits: dict
     decided = {
         "teacher": cached_probabilities(root, teacher, texts, log=get_run_logger().info).argmax(1),
         "student": predictions,
-        "network alone": network.decide(network.predict_proba(texts)),
+        "network alone": predictions if network is result.classifier else network.decide(network.predict_proba(texts)),
     }
     rows = {name: bootstrap_macro_f1(labels, chosen, baseline_predictions, resamples=resamples) for name, chosen in decided.items()}
     return {

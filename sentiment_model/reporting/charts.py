@@ -48,6 +48,7 @@ def class_colors(classes: Sequence[str]) -> list[str]:
 #: axis label and a title. Fixed margins instead of matplotlib's tight layout, which
 #: draws every chart twice (about half of a report's chart time).
 MARGINS = (0.75, 0.5, 0.15, 0.35)
+DATED_MARGINS = (0.75, 0.75, 0.15, 0.35)  # dates on the x axis, turned 30 degrees
 
 
 def _figure(width: float, height: float, columns: int = 1, margins: tuple[float, float, float, float] = MARGINS, **options: Any) -> tuple[Any, Any]:
@@ -65,9 +66,6 @@ def _png(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
-
-
-DATED_MARGINS = (0.75, 0.75, 0.15, 0.35)  # dates on the x axis, turned 30 degrees
 
 
 def class_distribution(chart: ChartInput) -> bytes:
