@@ -9,9 +9,12 @@ What runs in CI, per backend (local disk, GCS emulator), to keep its cost modest
 - scoring and publishing one tiny day (library path, with a classifier double: the race
   is the publishing, so no process starts TensorFlow): 2 processes for 20 rounds, 8
   processes for 10 rounds;
-- the `sentiment score` CLI: 2 and 8 whole CLI processes started together once, each a
-  Prefect flow run on the session's API that publishes the day and builds its report; they
-  too score with the classifier double (``tests/system/race_cli.py``).
+- the `sentiment score` CLI: 8 whole CLI processes started together once, each a Prefect
+  flow run on the session's API that publishes the day and builds its report; they too
+  score with the classifier double, and write the report's charts undrawn
+  (``tests/system/race_cli.py``). A 2-process CLI case was merged into this one: any
+  interleaving of two processes can happen among eight, and the library path above keeps
+  both sizes over many rounds.
 ``RACE_REPEAT=N`` runs every case N times in one session (docs/reliability.md has the
 repeated runs and their times)."""
 
@@ -181,9 +184,9 @@ def cli_env(prefect_harness) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("repeat", REPEAT)
-@pytest.mark.parametrize("workers", [2, 8])
-def test_sentiment_score_cli_processes_started_together(backend, workers, tiny_champion_root, cli_env, repeat, request, tmp_path):
-    if backend[0].startswith("gs://") and workers > 2:
+def test_sentiment_score_cli_processes_started_together(backend, tiny_champion_root, cli_env, repeat, request, tmp_path):
+    workers = 8
+    if backend[0].startswith("gs://"):
         # Runs, but does not fail CI yet: two causes were found and fixed (docs/reliability.md,
         # test_report_rebuild.py); a third is the session's SQLite-backed Prefect API
         # answering 503 (database busy) to one process's flow-run creation past the
@@ -202,7 +205,10 @@ def test_sentiment_score_cli_processes_started_together(backend, workers, tiny_c
     try:
         outputs += [p.communicate(timeout=600)[0] for p in processes]
         assert [p.returncode for p in processes] == [0] * workers, "\n".join(o[-3000:] for o in outputs)
-        assert_day_published_once(root)
+        manifest = assert_day_published_once(root)
+        # The report of the day stands and counts the day as published, charts included.
+        report = root.fs.cat(root.report_file(DAY, "report.html")).decode()
+        assert f"{manifest['rows']} reviews scored" in report and "alt='sentiment_trend.png'" in report
     except BaseException:
         # An xfail's report shows only its reason: keep the traceback and every process's
         # output in this test's tmp_path (pytest keeps the last three runs' folders).
