@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
 import posixpath
 import re
@@ -325,11 +326,19 @@ class DataRoot:
     def exists(self, path: str) -> bool:
         return self.fs.exists(path)
 
-    def remove_tree(self, path: str) -> None:
-        """Remove a folder and its contents; gone already (or going: another run may be
-        clearing the same old folder at the same moment) is fine."""
-        try:
-            if self.fs.exists(path):
-                self.fs.rm(path, recursive=True)
-        except FileNotFoundError:
-            pass
+    def remove_tree(self, path: str, attempts: int = 5) -> None:
+        """Remove a folder and its contents; gone already is fine. Another process may be
+        clearing the same folder at the same moment (a file vanishes under this one), or
+        still writing into it (a superseded scoring run, until it finds itself superseded
+        and removes its own folder: the folder is not empty when it is removed last): then
+        look again, up to ``attempts`` times."""
+        for attempt in range(attempts):
+            try:
+                if self.fs.exists(path):
+                    self.fs.rm(path, recursive=True)
+                return
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                if error.errno != errno.ENOTEMPTY or attempt == attempts - 1:
+                    raise

@@ -89,14 +89,17 @@ def score_table(classifier: SentimentClassifier, table: pa.Table, scored_at: dt.
 
 def _create(root: DataRoot, path: str) -> Any:
     """Open a new output file, making its folder. A newer run of the day that published
-    meanwhile removes this (then superseded) run's folder; make it again rather than
-    fail: the run finds itself superseded when it publishes and removes its own files."""
+    meanwhile removes this (then superseded) run's folder, even while it is being made
+    (the folder exists, then is gone before it is checked: ``FileExistsError``); make it
+    again rather than fail: the run finds itself superseded when it publishes and removes
+    its own files."""
     for _ in range(3):
-        root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
         try:
+            root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
             return root.fs.open(path, "wb")
-        except FileNotFoundError:
+        except (FileNotFoundError, FileExistsError):
             continue
+    root.fs.makedirs(posixpath.dirname(path), exist_ok=True)
     return root.fs.open(path, "wb")
 
 

@@ -3,7 +3,10 @@ module of the library, the tasks or the flows joins paths itself."""
 
 import ast
 import datetime as dt
+import errno
 from pathlib import Path
+
+import pytest
 
 from sentiment_model.core.layout import DataRoot
 
@@ -53,3 +56,54 @@ def test_layout_names_every_scored_and_model_file():
     assert root.report_file(day, "report.html") == "/data/reports/date=2026-01-02/report.html"
     assert root.model_file(root.models_dir("v1"), "model.keras") == "/data/models/v1/model.keras"
     assert root.from_relative(root.relative("/data/canonical/runs/x")) == "/data/canonical/runs/x"
+
+
+def folder_with_a_part(tmp_path: Path) -> tuple[DataRoot, Path]:
+    root = DataRoot(str(tmp_path / "root"))
+    folder = tmp_path / "root" / "scored" / "date=2016-04-02" / "run=older"
+    folder.mkdir(parents=True)
+    (folder / "part-00000.parquet").write_bytes(b"part")
+    return root, folder
+
+
+def test_a_folder_written_into_while_it_is_removed_goes_on_a_second_look(tmp_path, monkeypatch):
+    """A newer scoring run removes an older run's folder while that run still writes its
+    next part: the last rmdir finds the folder not empty (found by RACE_REPEAT=50)."""
+    root, folder = folder_with_a_part(tmp_path)
+    real_rm, calls = root.fs.rm, []
+
+    def rm_while_the_older_run_writes(path, recursive=False):
+        calls.append(path)
+        if len(calls) == 1:
+            real_rm(str(folder / "part-00000.parquet"))
+            (folder / "part-00001.parquet").write_bytes(b"next part")
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", str(folder))
+        return real_rm(path, recursive=recursive)
+
+    monkeypatch.setattr(root.fs, "rm", rm_while_the_older_run_writes)
+    root.remove_tree(str(folder))
+    assert len(calls) == 2 and not folder.exists()
+    root.remove_tree(str(folder))  # gone already: fine
+
+
+def test_removing_a_folder_still_raises_what_a_second_look_cannot_mend(tmp_path, monkeypatch):
+    root, folder = folder_with_a_part(tmp_path)
+    calls = []
+
+    def refuse(path, recursive=False):
+        calls.append(path)
+        raise OSError(errno.EACCES, "Permission denied", path)
+
+    monkeypatch.setattr(root.fs, "rm", refuse)
+    with pytest.raises(PermissionError):
+        root.remove_tree(str(folder))
+    assert len(calls) == 1
+
+    def never_empty(path, recursive=False):
+        calls.append(path)
+        raise OSError(errno.ENOTEMPTY, "Directory not empty", path)
+
+    monkeypatch.setattr(root.fs, "rm", never_empty)
+    with pytest.raises(OSError, match="not empty"):
+        root.remove_tree(str(folder), attempts=3)
+    assert len(calls) == 1 + 3
