@@ -14,6 +14,7 @@ from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import LABELS
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.registry import new_version, save_model
+from sentiment_model.reporting.charts import confusion_png
 from sentiment_model.reporting.monitoring import training_reference
 from sentiment_model.training.baseline import TfidfBaseline
 from sentiment_model.training.config import RetrainConfig, TrainConfig
@@ -22,6 +23,8 @@ from sentiment_model.training.retrain import labelled_splits
 from sentiment_model.training.retrain import promotion_gate as gate
 from sentiment_model.training.train import TrainResult, star_ids, texts_and_labels, train_classifier
 from tasks.retry import transient_storage_error
+
+CONFUSION_FIGURE = "confusion_matrix.png"  # beside the model: the test split's confusion matrix
 
 
 @task(name="load-labelled-splits", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=transient_storage_error, cache_policy=NONE)
@@ -87,7 +90,8 @@ def register_model(root: DataRoot, result: TrainResult, config: RetrainConfig, m
     fingerprint = {**fingerprint, "input_reference": input_reference}
     version = new_version(fingerprint)
     saved = {"train": config.train.to_dict(), "retrain": config.model_dump(mode="json", exclude={"train"}), "model": result.extra["model_config"]}
-    save_model(root, version, result.classifier, saved, metrics, fingerprint)
+    confusion = confusion_png(np.asarray(metrics["test"]["confusion_matrix"]), LABELS, f"BiLSTM {version} (test split)")
+    save_model(root, version, result.classifier, saved, metrics, fingerprint, figures={CONFUSION_FIGURE: confusion})
     get_run_logger().info("registered model %s", version)
     return version
 
@@ -128,7 +132,7 @@ def publish_model_artifacts(root: DataRoot, version: str, metrics: dict[str, Any
             "| true \\ predicted | " + " | ".join(LABELS) + " |\n|---|---|---|---|\n" + matrix + "\n"
         ),
     )
-    png = root.uri(root.model_file(root.models_dir(version), "confusion_matrix.png"))
+    png = root.uri(root.model_file(root.models_dir(version), CONFUSION_FIGURE))
     create_link_artifact(link=png if "://" in png else f"file://{png}", link_text="confusion matrix (PNG)", key="retrain-confusion-matrix")
 
 

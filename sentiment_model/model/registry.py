@@ -1,8 +1,9 @@
 """Model registry under ``<root>/models/``: one folder per version, a champion pointer.
 
 A version folder holds ``model.keras``, ``vocabulary.json``, ``config.json``,
-``metrics.json``, ``confusion_matrix.png``, ``fingerprint.json`` and ``versions.json``, and
-``wide.npz`` for a wide-and-deep model (its ``config.json`` names it as ``wide_file``).
+``metrics.json``, ``fingerprint.json`` and ``versions.json``, ``wide.npz`` for a
+wide-and-deep model (its ``config.json`` names it as ``wide_file``), and the figures the
+caller drew (a retrain: ``confusion_matrix.png``, drawn by ``reporting.charts``).
 Versions sort by time: ``YYYYMMDDTHHMMSSZ-<8 hex of the training-data fingerprint>``.
 ``champion.json`` names the live model and is replaced atomically.
 
@@ -23,6 +24,7 @@ import platform
 import posixpath
 import tempfile
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,6 @@ import orjson
 from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.pointers import swap_json
-from sentiment_model.core.schema import LABELS
 from sentiment_model.model.sizes import DEFAULT_BUCKETS
 from sentiment_model.model.subword import SubwordVocabulary
 from sentiment_model.model.text import Vocabulary
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # Keras (and TensorFlow) load only when a model does: the CLI
     from sentiment_model.model.classifier import SentimentClassifier
 
 MODEL_FILE = "model.keras"
-_ARTIFACTS = ("vocabulary.json", "config.json", "metrics.json", "fingerprint.json", "versions.json", "confusion_matrix.png", MODEL_FILE)
+_ARTIFACTS = ("vocabulary.json", "config.json", "metrics.json", "fingerprint.json", "versions.json", MODEL_FILE)
 
 
 def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
@@ -93,10 +94,12 @@ def save_model(
     config: dict[str, Any],
     metrics: dict[str, Any],
     fingerprint: dict[str, Any],
+    figures: Mapping[str, bytes] | None = None,
 ) -> str:
     """Write every artifact of a trained model to ``<root>/models/<version>/`` (all or
-    nothing: see the module's note). A write the storage refuses (a full disk) is one
-    :class:`StorageWriteError` line and leaves no folder for the version."""
+    nothing: see the module's note), with ``figures`` (file name -> PNG bytes) beside
+    them. A write the storage refuses (a full disk) is one :class:`StorageWriteError`
+    line and leaves no folder for the version."""
     target = root.models_dir(version)
     if root.exists(target):
         raise FileExistsError(f"model version {version} already exists at {root.uri(target)}")
@@ -120,8 +123,10 @@ def save_model(
         _dump(folder / "metrics.json", metrics)
         _dump(folder / "fingerprint.json", fingerprint)
         _dump(folder / "versions.json", library_versions())
-        save_confusion_png(metrics["test"]["confusion_matrix"], folder / "confusion_matrix.png", f"BiLSTM {version} (test split)")
-        names = (WIDE_FILE, *_ARTIFACTS) if classifier.wide is not None else _ARTIFACTS
+        for name, data in (figures or {}).items():
+            (folder / name).write_bytes(data)
+        # model.keras stays last: on an object store, the file that makes a version complete.
+        names = (*(figures or {}), *((WIDE_FILE,) if classifier.wide is not None else ()), *_ARTIFACTS)
         _publish_version(root, version, folder, names)
     return target
 
@@ -311,27 +316,3 @@ def promote(root: DataRoot, version: str, macro_f1: float, reason: str, expected
 
     _, pointer = swap_json(root, root.champion_pointer(), decide)
     return pointer
-
-
-def save_confusion_png(matrix: list[list[int]] | np.ndarray, path: str | Path, title: str = "Confusion matrix") -> None:
-    """A labelled heatmap of counts with row-normalized shares."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = np.asarray(matrix)
-    shares = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=110)
-    ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(LABELS)), LABELS)
-    ax.set_yticks(range(len(LABELS)), LABELS)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true (stars)")
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            ax.text(j, i, f"{counts[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", color="white" if shares[i, j] > 0.5 else "black", fontsize=9)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -63,6 +63,7 @@ def test_pipeline_with_data_root_and_sources_on_gcs(gcs_emulator, tmp_path, monk
         root.canonical_pointer(),
         root.champion_pointer(),
         f"{root.models_dir(model['version'])}/model.keras",
+        f"{root.models_dir(model['version'])}/confusion_matrix.png",  # drawn by the retrain, beside its model
         f"{root.reports_dir(DAY)}/report.html",
         f"{root.reports_dir(DAY)}/summary.json",
     ):
