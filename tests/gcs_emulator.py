@@ -6,6 +6,11 @@ Failed. The pointer compare-and-swap depends on that answer, so the emulator's u
 route is wrapped to check the precondition first, as GCS documents it: the object's
 current generation must equal the value, 0 meaning "must not exist". The emulator's HTTP
 server handles one request at a time, so check-then-write is atomic there too.
+
+Its in-memory mode also still serializes all of its metadata (every object and every
+deleted generation, as indented JSON) after every write, and never reads it back once
+started: each write costs more the more was written before, so a long session
+(``RACE_REPEAT=50``) slowed down the longer it ran. In memory, that snapshot is skipped.
 """
 
 from __future__ import annotations
@@ -57,12 +62,30 @@ def install_generation_preconditions() -> None:
             methods[server.POST] = _honour_generation_match(objects.insert)
 
 
+def skip_the_metadata_snapshot_in_memory() -> None:
+    """Make the storage's metadata snapshot a no-op in memory (idempotent); on disk it
+    is how the emulator restarts, and is kept."""
+    from gcp_storage_emulator.storage import Storage
+
+    snapshot = Storage._write_config_to_file
+    if getattr(snapshot, "skipped_in_memory", False):
+        return
+
+    def snapshot_unless_in_memory(self: Any) -> None:
+        if not self._use_memory_fs:
+            snapshot(self)
+
+    snapshot_unless_in_memory.skipped_in_memory = True
+    Storage._write_config_to_file = snapshot_unless_in_memory
+
+
 @contextlib.contextmanager
 def gcs_emulator_running(bucket: str) -> Iterator[dict[str, str]]:
     """Start an in-memory emulator with ``bucket``; yields gcsfs storage options."""
     from gcp_storage_emulator.server import create_server
 
     install_generation_preconditions()
+    skip_the_metadata_snapshot_in_memory()
     port = free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket)
     server.start()
