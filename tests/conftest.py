@@ -66,10 +66,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One temporary Prefect API for the whole session (each start costs ~10 s)."""
-    from prefect.testing.utilities import prefect_test_harness
+    """One temporary Prefect API for the whole session (each start costs ~10 s); its
+    SQLite transactions begin IMMEDIATE (tests/prefect_api.py says why)."""
+    from tests.prefect_api import prefect_api_running
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_api_running():
         yield
 
 

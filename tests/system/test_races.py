@@ -21,6 +21,7 @@ repeated runs and their times)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import multiprocessing
 import os
 import posixpath
@@ -174,28 +175,15 @@ def test_scoring_runs_of_one_date_started_together(backend, workers, repeat):
 @pytest.fixture
 def cli_env(prefect_harness) -> dict[str, str]:
     """Environment for `sentiment` subprocesses: this session's Prefect API (no ephemeral
-    server per process), offline. The API is SQLite-backed and answers 503 while its
-    database stays busy (docs/reliability.md); 7 client retries instead of 5 wait up to
-    ~4 min instead of ~1 for 8 processes' writes to clear."""
+    server per process), offline."""
     from prefect.settings import PREFECT_API_URL
 
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_CLIENT_MAX_RETRIES": "7", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT)}
-    return env
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(PROJECT_ROOT)}
 
 
 @pytest.mark.parametrize("repeat", REPEAT)
-def test_sentiment_score_cli_processes_started_together(backend, tiny_champion_root, cli_env, repeat, request, tmp_path):
+def test_sentiment_score_cli_processes_started_together(backend, tiny_champion_root, cli_env, repeat, tmp_path):
     workers = 8
-    if backend[0].startswith("gs://"):
-        # Runs, but does not fail CI yet: two causes were found and fixed (docs/reliability.md,
-        # test_report_rebuild.py); a third is the session's SQLite-backed Prefect API
-        # answering 503 (database busy) to one process's flow-run creation past the
-        # client's retries: the CLI now says so in one line (exit 75) and this test's
-        # processes retry longer, but no repeated run has shown it gone. A failure here is
-        # reported as XFAIL and a pass as XPASS.
-        request.applymarker(pytest.mark.xfail(strict=False, reason="open (issue 11): 8 CLI runs of one day on the GCS emulator; the test's SQLite Prefect API can answer 503 to a flow-run creation"))
-    import json
-
     url, options = backend
     root = tiny_day_root(url, options, tiny_champion_root)
     env = {**cli_env, "SENTIMENT_STORAGE_OPTIONS": json.dumps(options)}
@@ -210,8 +198,8 @@ def test_sentiment_score_cli_processes_started_together(backend, tiny_champion_r
         report = root.fs.cat(root.report_file(DAY, "report.html")).decode()
         assert f"{manifest['rows']} reviews scored" in report and "alt='sentiment_trend.png'" in report
     except BaseException:
-        # An xfail's report shows only its reason: keep the traceback and every process's
-        # output in this test's tmp_path (pytest keeps the last three runs' folders).
+        # Keep the traceback and every process's output in this test's tmp_path (pytest
+        # keeps the last three runs' folders): xdist prints a failure only at the end.
         (tmp_path / "failure.txt").write_text(traceback.format_exc() + "\n\n".join(outputs), encoding="utf-8")
         raise
     finally:
