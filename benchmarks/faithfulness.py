@@ -48,7 +48,7 @@ def faithfulness(model_folder: str, k: int = 3, seed: int = 0, resamples: int = 
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.model.batching import predict_bucketed
     from sentiment_model.model.registry import load_model_dir
-    from sentiment_model.training.train import texts_and_labels
+    from sentiment_model.training.data import texts_and_labels
 
     classifier = load_model_dir(DataRoot("."), model_folder)
     explainer = classifier.attention_explainer()

@@ -141,8 +141,7 @@ def training(samples: int = 4_000, quick: bool = False) -> dict[str, Any]:
     from sentiment_model.model.batching import BucketedSequence
     from sentiment_model.model.text import Vocabulary
     from sentiment_model.model.text import tokenize as our_tokenize
-    from sentiment_model.training.data import stratified_sample
-    from sentiment_model.training.train import texts_and_labels
+    from sentiment_model.training.data import stratified_sample, texts_and_labels
 
     samples = 1_000 if quick else samples
     train = stratified_sample(labelled_splits()["train"], n=samples, seed=1)

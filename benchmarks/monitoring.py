@@ -158,9 +158,9 @@ def _prepare(quick: bool) -> dict[str, Any]:
     from sentiment_model.ingest.canonical import read_canonical
     from sentiment_model.model.text import review_text
     from sentiment_model.reporting.monitoring import training_reference
-    from sentiment_model.training.data import add_labels, split_train_validation_test, stratified_sample
+    from sentiment_model.training.data import add_labels, split_train_validation_test, stratified_sample, texts_and_labels
     from sentiment_model.training.metrics import classification_metrics
-    from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
+    from sentiment_model.training.train import TrainConfig, train_classifier
 
     table = add_labels(read_canonical(shared_root()))
     food = np.zeros(table.num_rows, dtype=bool)

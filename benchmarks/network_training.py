@@ -30,7 +30,8 @@ def write_inputs(folder: Path) -> None:
     full environment and ../shared)."""
     from benchmarks.common import labelled_splits
     from sentiment_model.model.text import tokenize
-    from sentiment_model.training.train import TrainConfig, build_vocabulary, model_config_for, scoring_networks, texts_and_labels
+    from sentiment_model.training.data import texts_and_labels
+    from sentiment_model.training.train import TrainConfig, build_vocabulary, model_config_for, scoring_networks
 
     config = TrainConfig(embeddings="random", frozen_embeddings=None)
     texts, _labels = texts_and_labels(labelled_splits()["train"])

@@ -46,8 +46,9 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
     correction tuned for it alone): what the BiLSTM is worth by itself."""
     from sentiment_model.model.decision import apply_offsets
     from sentiment_model.training.baseline import TfidfBaseline
+    from sentiment_model.training.data import texts_and_labels
     from sentiment_model.training.metrics import bootstrap_macro_f1, bootstrap_mean_difference, comparison_line
-    from sentiment_model.training.train import texts_and_labels, train_classifier
+    from sentiment_model.training.train import train_classifier
 
     test_texts, y_test = texts_and_labels(test)
     started = time.perf_counter()
@@ -109,9 +110,8 @@ def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False,
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from sentiment_model.training.config import RetrainConfig
-    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.data import stratified_sample, texts_and_labels
     from sentiment_model.training.metrics import bootstrap_macro_f1
-    from sentiment_model.training.train import texts_and_labels
 
     config = RetrainConfig().train
     if quick:

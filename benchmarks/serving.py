@@ -32,9 +32,9 @@ def _trained_root(work: Path, quick: bool) -> Any:
     """A data root whose champion is a freshly trained default-size single network."""
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.model.registry import promote, save_model
-    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.data import stratified_sample, texts_and_labels
     from sentiment_model.training.metrics import classification_metrics
-    from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
+    from sentiment_model.training.train import TrainConfig, train_classifier
 
     splits = labelled_splits()
     train = stratified_sample(splits["train"], n=2_000 if quick else 6_000, seed=13)
@@ -54,8 +54,8 @@ def _export_rows(root: Any, work: Path, quick: bool) -> list[dict[str, Any]]:
     """Size, single-review latency, batch throughput and test macro-F1 of each format."""
     from sentiment_model.model.export import export_classifier, load_exported
     from sentiment_model.model.registry import load_classifier
+    from sentiment_model.training.data import texts_and_labels
     from sentiment_model.training.metrics import classification_metrics
-    from sentiment_model.training.train import texts_and_labels
 
     keras_model = load_classifier(root)
     texts, labels = texts_and_labels(labelled_splits()["test"])

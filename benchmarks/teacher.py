@@ -82,9 +82,8 @@ def teacher_benchmark(
     from sentiment_model.teacher.finetune import fine_tune
     from sentiment_model.training.baseline import TfidfBaseline
     from sentiment_model.training.config import SEED
-    from sentiment_model.training.data import stratified_sample
+    from sentiment_model.training.data import stratified_sample, texts_and_labels
     from sentiment_model.training.metrics import bootstrap_macro_f1, comparison_line
-    from sentiment_model.training.train import texts_and_labels
 
     started = time.perf_counter()
     splits = labelled_splits()

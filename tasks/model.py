@@ -1,8 +1,12 @@
-"""Prefect tasks for the model: training data, train, evaluate, register, gate."""
+"""Prefect tasks for the model: training data, train, evaluate, register, gate.
+
+Keras and scikit-learn load inside the tasks that use them: Prefect imports this module
+(through the retrain flow) to validate a run's parameters and to deploy the flows, which
+then takes seconds instead of TensorFlow's load."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -12,17 +16,19 @@ from prefect.cache_policies import NONE
 
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.core.schema import LABELS
-from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.registry import new_version, save_model
 from sentiment_model.reporting.charts import confusion_png
 from sentiment_model.reporting.monitoring import training_reference
-from sentiment_model.training.baseline import TfidfBaseline
 from sentiment_model.training.config import RetrainConfig, TrainConfig
+from sentiment_model.training.data import star_ids, texts_and_labels
 from sentiment_model.training.metrics import bootstrap_macro_f1, classification_metrics, comparison_line, star_metrics
 from sentiment_model.training.retrain import labelled_splits
 from sentiment_model.training.retrain import promotion_gate as gate
-from sentiment_model.training.train import TrainResult, star_ids, texts_and_labels, train_classifier
 from tasks.retry import transient_storage_error
+
+if TYPE_CHECKING:
+    from sentiment_model.model.classifier import SentimentClassifier
+    from sentiment_model.training.train import TrainResult
 
 CONFUSION_FIGURE = "confusion_matrix.png"  # beside the model: the test split's confusion matrix
 
@@ -37,6 +43,8 @@ def load_labelled_splits(root: DataRoot, config: RetrainConfig) -> tuple[dict[st
 
 @task(name="train-bilstm", cache_policy=NONE)
 def train_bilstm(splits: dict[str, pa.Table], config: TrainConfig) -> TrainResult:
+    from sentiment_model.training.train import train_classifier
+
     logger = get_run_logger()
     return train_classifier(splits["train"], splits["validation"], config, log=logger.info)
 
@@ -58,6 +66,8 @@ def evaluate_on_test(classifier: SentimentClassifier, splits: dict[str, pa.Table
 @task(name="fit-tfidf-baseline", cache_policy=NONE)
 def fit_tfidf_baseline(splits: dict[str, pa.Table], seed: int) -> tuple[dict[str, Any], np.ndarray]:
     """TF-IDF + logistic regression on exactly the same train/test rows."""
+    from sentiment_model.training.baseline import TfidfBaseline
+
     texts, labels = texts_and_labels(splits["train"])
     baseline = TfidfBaseline.fit(texts, labels, seed)
     test_texts, test_labels = texts_and_labels(splits["test"])

@@ -4,7 +4,7 @@ split beside the student, the network alone and TF-IDF+LR."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -13,8 +13,11 @@ from prefect.cache_policies import NONE
 
 from sentiment_model.core.layout import DataRoot
 from sentiment_model.training.config import RetrainConfig, TrainConfig
+from sentiment_model.training.data import texts_and_labels
 from sentiment_model.training.metrics import bootstrap_macro_f1
-from sentiment_model.training.train import TrainResult, texts_and_labels
+
+if TYPE_CHECKING:
+    from sentiment_model.training.train import TrainResult
 
 
 @task(name="fit-teacher", cache_policy=NONE)

@@ -44,9 +44,9 @@ def tiny_config(**changes: object) -> TrainConfig:
 def train_into(root: DataRoot) -> None:
     """Train the tiny model on synthetic reviews and register it under :data:`VERSION`."""
     from sentiment_model.model.registry import save_model
-    from sentiment_model.training.data import split_train_validation_test
+    from sentiment_model.training.data import split_train_validation_test, texts_and_labels
     from sentiment_model.training.metrics import classification_metrics
-    from sentiment_model.training.train import texts_and_labels, train_classifier
+    from sentiment_model.training.train import train_classifier
     from tests.conftest import synthetic_reviews
 
     splits = split_train_validation_test(synthetic_reviews(600, seed=4), seed=4)

@@ -47,8 +47,8 @@ def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAU
     from benchmarks.common import labelled_splits
     from sentiment_model.training.baseline import TfidfBaseline
     from sentiment_model.training.config import RetrainConfig
-    from sentiment_model.training.data import stratified_sample
-    from sentiment_model.training.train import texts_and_labels, train_classifier
+    from sentiment_model.training.data import stratified_sample, texts_and_labels
+    from sentiment_model.training.train import train_classifier
 
     config = RetrainConfig().train
     if quick:

@@ -227,10 +227,12 @@ def lime_explanations(
 ) -> list[dict[str, Any]]:
     """LIME's text explainer on each text (normalized, so LIME's words are the model's
     tokens): the words that push ``classes[explained_class]`` up or down, and the seconds
-    each explanation cost."""
+    each explanation cost. The words are the largest weights of one ridge fit over every
+    word: LIME's default for 6 words or fewer, forward selection, fits a ridge per word
+    per step (~600 fits a review, 0.64 s of CPU against 0.04 s, measured)."""
     from lime.lime_text import LimeTextExplainer
 
-    explainer = LimeTextExplainer(class_names=list(classes), split_expression=r"\s+", bow=True, random_state=seed)
+    explainer = LimeTextExplainer(class_names=list(classes), split_expression=r"\s+", bow=True, random_state=seed, feature_selection="highest_weights")
     out = []
     for text in normalize_text(list(texts)).to_pylist():
         started = time.perf_counter()

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sentiment_model.core.schema import LABELS, STAR_LABEL_IDS
+from sentiment_model.model.text import review_text
 from sentiment_model.training.config import SEED
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -25,6 +26,17 @@ def label_ids_from_ratings(ratings: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if ((stars < 1) | (stars > 5)).any():
         raise ValueError("ratings must all be 1..5 to be labelled")
     return np.asarray(STAR_LABEL_IDS, dtype=np.int64)[stars - 1]
+
+
+def texts_and_labels(table: pa.Table) -> tuple[pa.Array, np.ndarray]:
+    """Model input text (title + body) and label ids of a labelled table."""
+    labels = np.asarray(table.column("label_id").to_numpy(), dtype=np.int64)
+    return review_text(table.column("title"), table.column("text")), labels
+
+
+def star_ids(table: pa.Table) -> np.ndarray:
+    """Star rating 1-5 as ids 0-4 (the auxiliary head's target)."""
+    return np.asarray(pc.fill_null(table.column("rating"), 3).to_numpy(zero_copy_only=False), dtype=np.int64).clip(1, 5) - 1
 
 
 def add_labels(table: pa.Table) -> pa.Table:

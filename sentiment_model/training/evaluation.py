@@ -57,7 +57,7 @@ def read_labelled_source(spec: SourceSpec, base_uri: str = ".", storage_options:
 
 def evaluate_labelled(classifier: SentimentClassifier, labelled: dict[str, Any]) -> dict[str, Any]:
     """Score what :func:`read_labelled_source` read, and measure."""
-    from sentiment_model.training.train import texts_and_labels
+    from sentiment_model.training.data import texts_and_labels
 
     texts, labels = texts_and_labels(labelled["table"])
     probabilities = classifier.predict_proba(texts)

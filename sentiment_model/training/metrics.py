@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from sentiment_model.core.schema import LABELS
 from sentiment_model.model.decision import apply_offsets, confusion, macro_f1, macro_f1_of_confusions
@@ -16,6 +15,8 @@ from sentiment_model.model.wide import stack_features, stacked_probabilities
 def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray, y_pred: np.ndarray | None = None) -> dict[str, Any]:
     """The metrics JSON: n, accuracy, macro_f1, macro_f1_present, weighted_f1, roc_auc_ovr,
     per_class.{label}.{precision,recall,f1,support}, confusion_matrix (+ normalized)."""
+    from sklearn.metrics import roc_auc_score  # here, not at the top: the flows' modules import this one
+
     y_true = np.asarray(y_true, dtype=np.int64)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     y_pred = probabilities.argmax(1) if y_pred is None else np.asarray(y_pred, dtype=np.int64)

@@ -15,9 +15,8 @@ from sentiment_model.core.schema import LABELS
 from sentiment_model.ingest.canonical import current_snapshot, read_canonical
 from sentiment_model.model.registry import ChampionChanged, load_classifier, promote, promotion_decision, read_champion
 from sentiment_model.training.config import RetrainConfig
-from sentiment_model.training.data import add_labels, reviews_before, split_train_validation_test, stratified_sample
+from sentiment_model.training.data import add_labels, reviews_before, split_train_validation_test, stratified_sample, texts_and_labels
 from sentiment_model.training.metrics import classification_metrics
-from sentiment_model.training.train import texts_and_labels
 
 log = logging.getLogger(__name__)
 

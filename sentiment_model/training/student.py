@@ -26,7 +26,8 @@ from sentiment_model.model.subword import SubwordVocabulary
 from sentiment_model.model.text import Vocabulary
 from sentiment_model.training.augment import augment, for_student
 from sentiment_model.training.config import TrainConfig
-from sentiment_model.training.train import TrainingRows, TrainResult, texts_and_labels, train_classifier
+from sentiment_model.training.data import texts_and_labels
+from sentiment_model.training.train import TrainingRows, TrainResult, train_classifier
 
 #: The teacher as the student sees it: review texts -> (n, len(LABELS)) probabilities.
 TeacherProbabilities = Callable[[list[str]], np.ndarray]

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sentiment_model.model.batching import BucketedSequence, inference_widths, predict_bucketed
 from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.decision import apply_offsets
 from sentiment_model.model.network import CLASS_HEAD, STAR_HEAD, ModelConfig, average_members, build_model, inference_model
 from sentiment_model.model.subword import SubwordVocabulary
-from sentiment_model.model.text import Vocabulary, review_text, tokenize
+from sentiment_model.model.text import Vocabulary, tokenize
 from sentiment_model.model.vectors import load_word_vectors, read_vectors, vocabulary_matrix, word2vec_matrix
 from sentiment_model.model.wide import WideNgrams, combiner_rows, review_lengths, select_terms
 from sentiment_model.training.config import TrainConfig
+from sentiment_model.training.data import star_ids, texts_and_labels
 from sentiment_model.training.early_stopping import MacroF1EarlyStopping
 from sentiment_model.training.metrics import fit_stacked_blend, macro_f1, tune_blend, tune_class_offsets
 
@@ -94,17 +94,6 @@ def oversample_indices(labels: np.ndarray, seed: int) -> np.ndarray:
         extra = rng.choice(rows, counts.max() - count, replace=True) if count < counts.max() else np.array([], dtype=np.int64)
         parts.append(np.concatenate([rows, extra]))
     return np.sort(np.concatenate(parts))
-
-
-def texts_and_labels(table: pa.Table) -> tuple[pa.Array, np.ndarray]:
-    """Model input text (title + body) and label ids of a labelled table."""
-    labels = np.asarray(table.column("label_id").to_numpy(), dtype=np.int64)
-    return review_text(table.column("title"), table.column("text")), labels
-
-
-def star_ids(table: pa.Table) -> np.ndarray:
-    """Star rating 1-5 as ids 0-4 (the auxiliary head's target)."""
-    return np.asarray(pc.fill_null(table.column("rating"), 3).to_numpy(zero_copy_only=False), dtype=np.int64).clip(1, 5) - 1
 
 
 def build_vocabulary(texts: pa.Array, token_lists: pa.ListArray, config: TrainConfig) -> Vocabulary | SubwordVocabulary:

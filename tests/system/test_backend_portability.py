@@ -20,7 +20,8 @@ TRAIN_UNDER_JAX = textwrap.dedent(
     from sentiment_model.training.data import split_train_validation_test
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.model.registry import save_model
-    from sentiment_model.training.train import TrainConfig, train_classifier, texts_and_labels
+    from sentiment_model.training.data import texts_and_labels
+    from sentiment_model.training.train import TrainConfig, train_classifier
     from sentiment_model.training.metrics import classification_metrics
     from tests.conftest import synthetic_reviews
     splits = split_train_validation_test(synthetic_reviews(400, seed=2), seed=2)
@@ -45,8 +46,7 @@ def test_jax_trained_model_scores_the_same_under_tensorflow(tmp_path):
 
     from sentiment_model.core.layout import DataRoot
     from sentiment_model.model.registry import load_classifier
-    from sentiment_model.training.data import split_train_validation_test
-    from sentiment_model.training.train import texts_and_labels
+    from sentiment_model.training.data import split_train_validation_test, texts_and_labels
     from tests.conftest import synthetic_reviews
 
     classifier = load_classifier(DataRoot(str(tmp_path / "root")), "20260101T000000Z-0000jax0")

@@ -11,9 +11,9 @@ from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.network import ModelConfig, build_model
 from sentiment_model.model.registry import load_classifier, promotion_decision, read_champion, resolve_model_dir, save_model
 from sentiment_model.serving.holder import Served, score_texts
-from sentiment_model.training.data import split_train_validation_test
+from sentiment_model.training.data import split_train_validation_test, texts_and_labels
 from sentiment_model.training.retrain import promotion_gate
-from sentiment_model.training.train import TrainConfig, texts_and_labels, train_classifier
+from sentiment_model.training.train import TrainConfig, train_classifier
 from tests.conftest import synthetic_reviews
 from tests.tiny_model import tiny_config
 

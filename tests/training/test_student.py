@@ -7,8 +7,8 @@ import pytest
 
 from sentiment_model.model.text import tokenize
 from sentiment_model.training.config import TrainConfig
-from sentiment_model.training.data import split_train_validation_test
-from sentiment_model.training.train import class_weights, texts_and_labels
+from sentiment_model.training.data import split_train_validation_test, texts_and_labels
+from sentiment_model.training.train import class_weights
 from tests.conftest import synthetic_reviews
 from tests.training.test_training_options import TINY
 

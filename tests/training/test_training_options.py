@@ -8,8 +8,8 @@ import pytest
 
 from sentiment_model.model.text import Vocabulary, tokenize
 from sentiment_model.model.vectors import VectorsNotFound, read_vectors, vocabulary_matrix
-from sentiment_model.training.data import split_train_validation_test
-from sentiment_model.training.train import TrainConfig, class_weights, star_ids, train_classifier
+from sentiment_model.training.data import split_train_validation_test, star_ids
+from sentiment_model.training.train import TrainConfig, class_weights, train_classifier
 from tests.conftest import synthetic_reviews
 
 TINY = dict(frozen_embeddings=None, embedding_dim=16, lstm_units=8, epochs=2, batch_size=32, max_length=24, vocab_size=400, min_count=1, seed=3, embeddings="random")
@@ -183,7 +183,8 @@ def test_ngram_warmup_fits_the_branch_alone_before_the_network(splits):
     import keras
 
     from sentiment_model.model.network import build_model
-    from sentiment_model.training.train import fit_ngram_branch, model_config_for, texts_and_labels
+    from sentiment_model.training.data import texts_and_labels
+    from sentiment_model.training.train import fit_ngram_branch, model_config_for
 
     config = TrainConfig(**TINY, ngram_buckets=1_009, ngram_warmup_epochs=5)
     texts, labels = texts_and_labels(splits["train"])

@@ -88,6 +88,18 @@ def test_text_drift_scores_a_new_topic_and_names_its_tokens():
     assert monitoring.text_drift(day[:5], reference) is None
 
 
+def test_lime_names_the_words_that_move_the_explained_class():
+    def predict_proba(texts: list[str]) -> np.ndarray:  # "terrible" makes a review negative, "refund" a little
+        negative = np.array([0.1 + 0.7 * ("terrible" in t.split()) + 0.1 * ("refund" in t.split()) for t in texts])
+        return np.stack([negative, (1 - negative) / 2, (1 - negative) / 2], axis=1)
+
+    text = "Great sound, but the battery died and I asked for a refund. Terrible!"
+    [explanation] = monitoring.lime_explanations(predict_proba, [text], ["negative", "neutral", "positive"], 0, num_samples=200, seed=0)
+    weights = {w["token"]: w["weight"] for w in explanation["weights"]}
+    assert [w["token"] for w in explanation["weights"][:2]] == ["terrible", "refund"]
+    assert weights["terrible"] > 0.5 > weights["refund"] > 0.05 and explanation["seconds"] > 0
+
+
 def test_per_class_quality():
     confusion = np.array([[40, 5, 5], [10, 20, 20], [0, 10, 890]])
     rows = monitoring.per_class_quality(confusion, ("negative", "neutral", "positive"))

@@ -182,9 +182,9 @@ def test_bad_parameters_are_refused_by_the_flow_before_it_runs():
 
 
 def test_importing_the_flows_loads_no_deep_learning_framework():
-    """Prefect imports the flow's module to validate its parameters: bad ones are refused
-    in seconds, not after TensorFlow's ~50 s of loading."""
-    code = "import sys, flows.nightly_scoring, flows.report; print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax', 'torch'}))"
+    """Prefect imports a flow's module to validate its parameters and to deploy it: bad
+    ones are refused in seconds, not after TensorFlow's ~50 s of loading."""
+    code = "import sys, flows.nightly_scoring, flows.report, flows.retrain, flows.ingest; print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax', 'torch'}))"
     done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[3], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
 
