@@ -1,4 +1,5 @@
-"""Labels, the stratified subsample and the train/validation/test split.
+"""Labels, a labelled table's model input and targets, the stratified subsample and the
+train/validation/test split.
 
 All pure functions of a table and a seed: the same input gives the same output,
 whatever order the rows arrive in.
