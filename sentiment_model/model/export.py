@@ -32,16 +32,18 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import orjson
 
 from sentiment_model.core.errors import ConfigError, is_write_refusal, storage_write_error
 from sentiment_model.core.schema import LABELS
-from sentiment_model.model.classifier import SentimentClassifier
 from sentiment_model.model.text import Vocabulary
 from sentiment_model.model.wide import WIDE_FILE, WideNgrams
+
+if TYPE_CHECKING:  # imports Keras, and so TensorFlow: `sentiment export` checks its folder first
+    from sentiment_model.model.classifier import SentimentClassifier
 
 ExportFormat = Literal["onnx", "tflite"]
 MODEL_FILES: dict[str, str] = {"onnx": "model.onnx", "tflite": "model.tflite"}
@@ -275,6 +277,8 @@ def _write_export(classifier: SentimentClassifier, target: Path, format: ExportF
 
 def load_exported(folder: str | Path, threads: int = 0) -> SentimentClassifier:
     """A classifier that scores with an export folder's ONNX or TFLite model."""
+    from sentiment_model.model.classifier import SentimentClassifier
+
     folder = Path(folder)
     try:
         config = orjson.loads((folder / "config.json").read_bytes())

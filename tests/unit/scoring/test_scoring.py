@@ -181,12 +181,23 @@ def test_bad_parameters_are_refused_by_the_flow_before_it_runs():
     assert state.is_failed() and "end_date 2015-08-30 needs a run_date" in state.message
 
 
+def frameworks_loaded_by_importing(modules: str) -> str:
+    code = f"import sys, {modules}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {{'tensorflow', 'keras', 'jax', 'torch'}}))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[3], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
 def test_importing_the_flows_loads_no_deep_learning_framework():
     """Prefect imports a flow's module to validate its parameters and to deploy it: bad
     ones are refused in seconds, not after TensorFlow's ~50 s of loading."""
-    code = "import sys, flows.nightly_scoring, flows.report, flows.retrain, flows.ingest; print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax', 'torch'}))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[3], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr[-2000:]
+    assert frameworks_loaded_by_importing("flows.nightly_scoring, flows.report, flows.retrain, flows.ingest") == "[]"
+
+
+def test_export_checks_its_folder_before_tensorflow_loads():
+    """`sentiment export` refuses a bad folder in one line: TensorFlow, once loaded, may
+    write start-up notices to stderr that no log level silences (oneDNN's, on AMD EPYC)."""
+    assert frameworks_loaded_by_importing("sentiment_model.model.export, sentiment_model.model.registry") == "[]"
 
 
 def test_artifact_keys_and_report_links():
