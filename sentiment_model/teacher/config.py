@@ -25,7 +25,9 @@ class TeacherConfig(BaseModel):
         "sqrt_class_weight", description="Per-class loss weights against the 78% positive prior, as the student's: balanced, its square root, or none."
     )
     train_rows: int | None = Field(None, gt=0, description="Most training reviews (a seeded sample); none: all.")
-    budget_minutes: float | None = Field(None, gt=0.0, description="Stop training after this long (then validate once more and keep the best); none: no limit.")
+    budget_minutes: float | None = Field(
+        None, gt=0.0, description="Stop training after this long, with the learning rate's decay ending by then (then validate once more and keep the best); none: no limit."
+    )
     eager: bool = Field(False, description="Run the steps eagerly: no TensorFlow tracing (~35 s for the first two batch widths), steps ~2x slower; for a few steps (tests, smoke runs).")
     seed: int = Field(0, description="Seed of the head's initialization, the shuffles and the row sample.")
 

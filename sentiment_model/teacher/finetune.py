@@ -1,5 +1,5 @@
 """Fine-tuning the pretrained encoder as a 3-class classifier: AdamW with a linear warmup
-and linear decay, class-weighted cross-entropy (as the student weighs its classes),
+and linear decay (ending within the time budget, when there is one), class-weighted cross-entropy (as the student weighs its classes),
 length-bucketed batches, early stopping on validation macro-F1 with the best weights
 kept, and an optional time budget. The test split is never seen here."""
 
@@ -13,7 +13,6 @@ from typing import Any
 import keras
 import numpy as np
 import pyarrow as pa
-from keras import ops
 
 from sentiment_model.model.batching import BucketedSequence, predict_bucketed
 from sentiment_model.model.decision import macro_f1
@@ -23,6 +22,8 @@ from sentiment_model.teacher.weights import bert_shape
 from sentiment_model.teacher.wordpiece import WordPieceTokenizer, bucket_edges, table_texts
 
 NUM_CLASSES = 3
+#: Steps between re-estimates of where a time budget ends the learning-rate decay.
+BUDGET_CHECK_STEPS = 25
 
 
 @dataclass
@@ -41,20 +42,22 @@ class Teacher:
         return predict_bucketed(self.model, ids, lengths, bucket_edges(self.config.max_length))
 
 
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Rises linearly to ``peak`` over ``warmup`` steps, then falls linearly to 0 at ``total``."""
+def warmup_linear_decay(step: int, peak: float, warmup: int, end: int) -> float:
+    """The learning rate at ``step``: rising linearly to ``peak`` over ``warmup`` steps, then
+    falling linearly to 0 at step ``end``."""
+    rise = (step + 1) / warmup if warmup else 1.0
+    decay = (end - step) / max(end - warmup, 1)
+    return peak * min(max(min(rise, decay), 0.0), 1.0)
 
-    def __init__(self, peak: float, warmup: int, total: int) -> None:
-        self.peak, self.warmup, self.total = peak, warmup, max(total, 1)
 
-    def __call__(self, step: Any) -> Any:
-        step = ops.cast(step, "float32")
-        decay = (self.total - step) / max(self.total - self.warmup, 1)
-        rise = (step + 1.0) / self.warmup if self.warmup else 1.0
-        return self.peak * ops.clip(ops.minimum(rise, decay), 0.0, 1.0)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"peak": self.peak, "warmup": self.warmup, "total": self.total}
+def budgeted_decay_end(planned_end: int, steps: int, seconds_left: float, seconds_per_step: float) -> int:
+    """Where the learning rate should reach 0: at the planned end, or sooner when the time
+    left at the steady pace allows fewer steps. A budget that cuts the schedule short
+    leaves the rate high and the teacher worse (validation macro-F1 0.7080 against 0.7687
+    for a whole schedule on fewer reviews: docs/experiments.md)."""
+    if seconds_per_step <= 0:
+        return planned_end
+    return min(planned_end, steps + max(int(seconds_left / seconds_per_step), 1))
 
 
 def class_loss_weights(labels: np.ndarray, imbalance: str) -> np.ndarray:
@@ -121,10 +124,9 @@ def fine_tune(train: pa.Table, validation: pa.Table, config: TeacherConfig, log:
     teacher = Teacher(pretrained_teacher(bert_shape(), config.dropout, seed=config.seed), tokenizer, config)
     weights = class_loss_weights(labels, config.imbalance)
     batches = BucketedSequence(ids, lengths, labels, weights[labels], config.batch_size, buckets=bucket_edges(config.max_length), seed=config.seed, num_classes=NUM_CLASSES)
-    total_steps = len(batches) * config.epochs
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=WarmupLinearDecay(config.learning_rate, int(config.warmup_share * total_steps), total_steps), weight_decay=config.weight_decay, global_clipnorm=1.0
-    )
+    planned_end = decay_end = len(batches) * config.epochs
+    warmup = int(config.warmup_share * planned_end)
+    optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate, weight_decay=config.weight_decay, global_clipnorm=1.0)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     teacher.model.compile(optimizer=optimizer, loss="categorical_crossentropy", run_eagerly=config.eager)
     budget = None if config.budget_minutes is None else config.budget_minutes * 60.0
@@ -133,12 +135,17 @@ def fine_tune(train: pa.Table, validation: pa.Table, config: TeacherConfig, log:
     for epoch in range(1, config.epochs + 1):
         losses = []
         for index in range(len(batches)):
+            if budget is not None and run.steady_seconds and run.steps % BUDGET_CHECK_STEPS == 0:
+                decay_end = budgeted_decay_end(decay_end, run.steps, budget - (time.perf_counter() - started), run.steady_seconds / (run.steps - 2))
+            # Set from Python each step (not a Keras schedule): the end can move as the budget's pace is measured.
+            optimizer.learning_rate = warmup_linear_decay(run.steps, config.learning_rate, warmup, decay_end)
             x, y, sample_weight = batches[index]
             step_started = time.perf_counter()
             losses.append(float(np.asarray(teacher.model.train_on_batch(x, y, sample_weight=sample_weight))))
             run.count_step(len(x), time.perf_counter() - step_started)
-            if budget is not None and time.perf_counter() - started > budget:
-                run.out_of_budget = True
+            over_time = budget is not None and time.perf_counter() - started > budget
+            if run.steps >= decay_end or over_time:
+                run.out_of_budget = over_time or decay_end < planned_end
                 break
         batches.on_epoch_end()
         if run.validate(teacher, epoch, float(np.mean(losses)), validation_ids, validation_lengths, validation_labels, log) or run.out_of_budget:
@@ -153,6 +160,7 @@ def fine_tune(train: pa.Table, validation: pa.Table, config: TeacherConfig, log:
         "validation_macro_f1": run.best,
         "history": run.history,
         "stopped_by_budget": run.out_of_budget,
+        "decay_end_step": decay_end,
         "seconds": time.perf_counter() - started,
         "train_examples_per_second": run.rows / run.train_seconds if run.train_seconds else None,
         "steady_train_examples_per_second": run.steady_rows / run.steady_seconds if run.steady_seconds else None,

@@ -87,7 +87,8 @@ def test_a_two_step_fine_tune_lowers_the_loss_and_the_second_run_comes_from_the_
     monkeypatch.setattr(cache, "fine_tune", lambda *args, **kwargs: calls.append(1) or finetune.fine_tune(*args, **kwargs))
     root, lines = DataRoot(str(tmp_path / "root")), []
     teacher = cache.cached_teacher(root, "snapshot-1", rows, rows, config, log=lines.append)
-    assert teacher.facts["steps"] == 2 and not teacher.facts["cached"] and teacher.facts["train_examples_per_second"] > 0
+    assert teacher.facts["steps"] == teacher.facts["decay_end_step"] == 2 and not teacher.facts["stopped_by_budget"]
+    assert not teacher.facts["cached"] and teacher.facts["train_examples_per_second"] > 0
     probabilities = teacher.predict_proba(table_texts(rows))
     assert _cross_entropy(probabilities, labels) < loss_before
     assert root.exists(root.teacher_file(teacher.facts["key"], cache.WEIGHTS_FILE))
@@ -101,3 +102,19 @@ def test_a_two_step_fine_tune_lowers_the_loss_and_the_second_run_comes_from_the_
 
     other = cache.teacher_key("snapshot-2", config)
     assert other != cache.teacher_key("snapshot-1", config) != cache.teacher_key("snapshot-1", config.model_copy(update={"max_length": 32}))
+
+
+def test_the_learning_rate_warms_up_peaks_and_reaches_zero_at_the_decay_end():
+    rates = [finetune.warmup_linear_decay(step, 1e-4, warmup=4, end=20) for step in range(22)]
+    assert rates[0] == pytest.approx(2.5e-5) and rates[3] == pytest.approx(1e-4)
+    assert all(a >= b for a, b in zip(rates[3:], rates[4:], strict=False))  # only falls after the peak
+    assert rates[12] == pytest.approx(0.5e-4) and rates[20] == rates[21] == 0.0
+    assert finetune.warmup_linear_decay(0, 1e-4, warmup=0, end=2) == pytest.approx(1e-4)
+
+
+def test_a_time_budget_moves_the_decay_end_to_the_steps_it_leaves_time_for():
+    # 1,844 steps planned; after 100 steps, 600 s left at 2 s a step: 300 more steps.
+    assert finetune.budgeted_decay_end(1_844, 100, seconds_left=600.0, seconds_per_step=2.0) == 400
+    assert finetune.budgeted_decay_end(1_844, 100, seconds_left=1e6, seconds_per_step=2.0) == 1_844  # never later than planned
+    assert finetune.budgeted_decay_end(1_844, 100, seconds_left=-5.0, seconds_per_step=2.0) == 101  # spent: end now
+    assert finetune.budgeted_decay_end(1_844, 100, seconds_left=600.0, seconds_per_step=0.0) == 1_844  # pace not yet measured
