@@ -1,4 +1,4 @@
-"""python -m benchmarks NAME [--quick] [--reviews N] [--runs N] [--families F] [--signals-out FILE]
+"""python -m benchmarks NAME [--quick] [--reviews N] [--runs N] [--families F] [--teacher-minutes M] [--signals-out FILE]
 
 Runs one benchmark (or `all`), writes benchmarks/results/<name>.json and, unless --quick,
 regenerates docs/benchmarks.md. `python -m benchmarks --help` lists the names."""
@@ -42,22 +42,29 @@ def _sized(name: str, reviews: int | None, default: int) -> str:
     return name if reviews in (None, default) else f"{name}-{reviews}"
 
 
+def _student(args: argparse.Namespace) -> str:
+    """A student's results (``--teacher-minutes``) keep the default model's file."""
+    return "-student" if args.teacher_minutes is not None else ""
+
+
 def run_benchmark(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """One benchmark's result and the name of its results file."""
     if name in ("quality", "quality-9k", "cross-source"):
         from benchmarks import quality
 
+        student = _student(args)
+
         if name != "cross-source":
-            return quality.quality(sample_sizes=(None,) if name == "quality" else (9_000,), quick=args.quick, runs=args.runs), name
+            return quality.quality(sample_sizes=(None,) if name == "quality" else (9_000,), quick=args.quick, runs=args.runs, teacher_minutes=args.teacher_minutes), name + student
         families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
-        result = quality.cross_source(families, quick=args.quick, runs=args.runs)
+        result = quality.cross_source(families, quick=args.quick, runs=args.runs, teacher_minutes=args.teacher_minutes)
         if families != quality.DEFAULT_FAMILIES:  # a partial run keeps the full one's file
             name = "cross-source-" + "-".join("".join(c for c in family.lower() if c.isalnum()) for family in families)
-        return result, name
+        return result, name + student
     if name == "behaviour":
         from benchmarks.behaviour.evaluate import behaviour
 
-        return behaviour(reviews=args.reviews, quick=args.quick), _sized(name, args.reviews, None)
+        return behaviour(reviews=args.reviews, quick=args.quick, teacher_minutes=args.teacher_minutes), _sized(name, args.reviews, None) + _student(args)
     if name in ("ingest", "tokenize", "training"):
         from benchmarks import in_process
 
@@ -106,6 +113,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000), the dump (ingest-scale: 5,000,000) or training (behaviour: all)")
     parser.add_argument("--runs", type=int, default=1, help="quality, cross-source: train the BiLSTM this many times (seeds 13, 14, ...) and report the mean difference")
     parser.add_argument("--families", default=None, help="cross-source: comma-separated held-out families, or 'all' (default: the four in benchmarks/quality.py)")
+    parser.add_argument(
+        "--teacher-minutes",
+        type=float,
+        default=None,
+        help="quality, cross-source, behaviour: train the BiLSTM as the student of a MiniLM teacher fine-tuned on the same rows for at most this long (issue 32; the teacher extra)",
+    )
     parser.add_argument("--signals-out", default=None, help="monitoring: also write every replayed night's signals to this JSON file")
     return parser
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from benchmarks.common import labelled_splits, shared_root
+from benchmarks.student import Trainer, plain_trainer, teacher_row, trainer_for
 from sentiment_model.core.schema import LABELS
 
 # Source families of ../shared/data/amazon (folders), as a user's own catalog would be: a
@@ -36,19 +37,20 @@ def _per_class_f1(y: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     return {f"f1_{name}": metrics["per_class"][name]["f1"] for name in LABELS} | {"accuracy": metrics["accuracy"]}
 
 
-def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: Any, resamples: int = 1_000, runs: int = 1) -> dict[str, Any]:
+def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: Any, resamples: int = 1_000, runs: int = 1, trainer: Trainer = plain_trainer) -> dict[str, Any]:
     """Train the BiLSTM (``config``) and TF-IDF+LR on the same rows; score both on ``test``.
     With ``runs`` > 1 the BiLSTM is trained that many times (seeds ``config.seed`` + 0, 1,
     ...): the first run's figures stay the row's, and ``over_runs`` gives every run's
     difference and the mean's paired interval, so one lucky training run cannot pass for a
     win (the same seed also varies by up to ~0.02 on test between runs: threaded float sums).
     ``network_alone`` scores each run's network without its wide part (with the prior
-    correction tuned for it alone): what the BiLSTM is worth by itself."""
+    correction tuned for it alone): what the BiLSTM is worth by itself. ``trainer``: how
+    the network is trained (benchmarks/student.py: plainly, or as a teacher's student,
+    the teacher then judged too)."""
     from sentiment_model.model.decision import apply_offsets
     from sentiment_model.training.baseline import TfidfBaseline
     from sentiment_model.training.data import texts_and_labels
     from sentiment_model.training.metrics import bootstrap_macro_f1, bootstrap_mean_difference, comparison_line
-    from sentiment_model.training.train import train_classifier
 
     test_texts, y_test = texts_and_labels(test)
     started = time.perf_counter()
@@ -56,9 +58,9 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
     baseline_predictions = baseline.predict_proba(test_texts).argmax(1)
     baseline_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    result = train_classifier(train, validation, config, log=lambda _: None)
+    result = trainer(train, validation, config)
     train_seconds = time.perf_counter() - started
-    results = [result] + [train_classifier(train, validation, config.model_copy(update={"seed": config.seed + offset}), log=lambda _: None) for offset in range(1, runs)]
+    results = [result] + [trainer(train, validation, config.model_copy(update={"seed": config.seed + offset})) for offset in range(1, runs)]
     run_predictions, network_predictions, network_facts = [], [], []
     for run in results:
         ids, lengths, words = run.classifier.encode_with_tokens(test_texts)
@@ -100,13 +102,15 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
         "network_mean_difference": network_alone["mean_difference"],
         "network_mean_difference_ci": network_alone["mean_difference_ci"],
         "network_alone": network_alone,
+        **teacher_row(trainer, test_texts, y_test, baseline_predictions, resamples),
     }
 
 
-def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False, runs: int = 1) -> dict[str, Any]:
+def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False, runs: int = 1, teacher_minutes: float | None = None) -> dict[str, Any]:
     """The default `sentiment retrain` model vs TF-IDF+LR on the random split (after dedup),
-    for each training-set size (the BiLSTM trained ``runs`` times), plus VADER as a
-    no-training reference."""
+    for each training-set size (the BiLSTM trained ``runs`` times, as the student of a
+    teacher fine-tuned for ``teacher_minutes`` when given), plus VADER as a no-training
+    reference."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from sentiment_model.training.config import RetrainConfig
@@ -125,7 +129,8 @@ def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False,
     rows: list[dict[str, Any]] = [{"train": "VADER (lexicon, no training)", **bootstrap_macro_f1(y_test, vader)}]
     for size in sample_sizes:
         train = stratified_sample(splits["train"], n=size, seed=13) if size else splits["train"]
-        rows.append({"train": f"random split, {train.num_rows:,} training reviews", **compare_on(train, splits["validation"], splits["test"], config, runs=runs)})
+        trainer = trainer_for(teacher_minutes, shared_root())
+        rows.append({"train": f"random split, {train.num_rows:,} training reviews", **compare_on(train, splits["validation"], splits["test"], config, runs=runs, trainer=trainer)})
     return {"config": config.to_dict(), "test_rows": int(len(y_test)), "rows": rows}
 
 
@@ -148,9 +153,10 @@ def family_holdout(labelled: pa.Table, prefixes: tuple[str, ...], seed: int = 13
     return {"train": splits["train"], "validation": splits["validation"], "test": test}
 
 
-def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False, runs: int = 1) -> dict[str, Any]:
+def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False, runs: int = 1, teacher_minutes: float | None = None) -> dict[str, Any]:
     """For each held-out family: the default BiLSTM and TF-IDF+LR, both trained on the
-    other families, scored on the held-out one."""
+    other families, scored on the held-out one (the BiLSTM as the student of a teacher
+    fine-tuned on the same rows for ``teacher_minutes``, when given)."""
     from sentiment_model.ingest.canonical import read_canonical
     from sentiment_model.training.config import RetrainConfig
     from sentiment_model.training.data import add_labels, stratified_sample
@@ -164,6 +170,7 @@ def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = Fal
         splits = family_holdout(labelled, FAMILIES[family])
         if quick:
             splits["train"] = stratified_sample(splits["train"], n=3_000, seed=13)
-        rows.append({"held_out": family, **compare_on(splits["train"], splits["validation"], splits["test"], config, runs=runs)})
+        trainer = trainer_for(teacher_minutes, shared_root())
+        rows.append({"held_out": family, **compare_on(splits["train"], splits["validation"], splits["test"], config, runs=runs, trainer=trainer)})
         print("   ", rows[-1]["held_out"], rows[-1]["line"], flush=True)
     return {"config": config.to_dict(), "rows": rows}

@@ -40,15 +40,17 @@ def accuracy_rows(cases: list[Case], models: dict[str, Predict]) -> list[dict[st
     return rows
 
 
-def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAULT_SEED, teacher_minutes: float | None = None) -> dict[str, Any]:
     """Train the default `sentiment retrain` model and TF-IDF+LR on ``reviews`` training
     reviews (all of the random split's by default; 3,000 and one epoch with ``quick``) and
-    score both, and the network alone, on the cases generated from ``seed``."""
-    from benchmarks.common import labelled_splits
+    score both, and the network alone, on the cases generated from ``seed``. With
+    ``teacher_minutes``, the model is the student of a MiniLM teacher fine-tuned on the
+    same rows for that long, and the teacher is scored too."""
+    from benchmarks.common import labelled_splits, shared_root
+    from benchmarks.student import StudentTrainer, trainer_for
     from sentiment_model.training.baseline import TfidfBaseline
     from sentiment_model.training.config import RetrainConfig
     from sentiment_model.training.data import stratified_sample, texts_and_labels
-    from sentiment_model.training.train import train_classifier
 
     config = RetrainConfig().train
     if quick:
@@ -57,6 +59,9 @@ def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAU
     splits = labelled_splits()
     train = stratified_sample(splits["train"], n=reviews, seed=13) if reviews else splits["train"]
     baseline = TfidfBaseline.fit(*texts_and_labels(train))
-    result = train_classifier(train, splits["validation"], config, log=lambda _: None)
+    trainer = trainer_for(teacher_minutes, shared_root())
+    result = trainer(train, splits["validation"], config)
     models = {"network alone": result.network_alone().predict, "default model": result.classifier.predict, "TF-IDF+LR": baseline_predict(baseline)}
+    if isinstance(trainer, StudentTrainer):
+        models["teacher"] = lambda texts: [LABELS[i] for i in trainer.probabilities(texts).argmax(1)]
     return {"config": config.to_dict(), "train_rows": train.num_rows, "case_seed": seed, "rows": accuracy_rows(generate(seed), models)}
