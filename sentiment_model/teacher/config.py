@@ -18,7 +18,7 @@ class TeacherConfig(BaseModel):
     epochs: int = Field(2, gt=0, description="Most epochs (early stopping on validation macro-F1).")
     patience: int = Field(0, ge=0, description="Epochs without a better validation macro-F1 before training stops.")
     learning_rate: float = Field(5e-5, gt=0.0, description="AdamW's peak learning rate, reached after the warmup and decayed linearly to 0.")
-    warmup_share: float = Field(0.1, ge=0.0, lt=1.0, description="Share of the training steps with a linearly rising learning rate.")
+    warmup_share: float = Field(0.1, ge=0.0, lt=1.0, description="Share of the planned training steps (epochs x batches) with a linearly rising learning rate.")
     weight_decay: float = Field(0.01, ge=0.0, description="AdamW's decoupled weight decay (not on biases and LayerNorm).")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout in the encoder (as pretrained) and before the class scores.")
     imbalance: Literal["class_weight", "sqrt_class_weight", "none"] = Field(
