@@ -53,7 +53,6 @@ def run_benchmark(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], 
         from benchmarks import quality
 
         student = _student(args)
-
         if name != "cross-source":
             return quality.quality(sample_sizes=(None,) if name == "quality" else (9_000,), quick=args.quick, runs=args.runs, teacher_minutes=args.teacher_minutes), name + student
         families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))

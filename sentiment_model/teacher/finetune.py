@@ -1,7 +1,8 @@
 """Fine-tuning the pretrained encoder as a 3-class classifier: AdamW with a linear warmup
-and linear decay (ending within the time budget, when there is one), class-weighted cross-entropy (as the student weighs its classes),
+and linear decay, class-weighted cross-entropy (as the student weighs its classes),
 length-bucketed batches, early stopping on validation macro-F1 with the best weights
-kept, and an optional time budget. The test split is never seen here."""
+kept, and an optional time budget that the decay is fitted to. The test split is never
+seen here."""
 
 from __future__ import annotations
 
