@@ -53,7 +53,8 @@ def warmup_linear_decay(step: int, peak: float, warmup: int, end: int) -> float:
 
 def budgeted_decay_end(planned_end: int, steps: int, seconds_left: float, seconds_per_step: float) -> int:
     """Where the learning rate should reach 0: at the planned end, or sooner when the time
-    left at the steady pace allows fewer steps. A budget that cuts the schedule short
+    left at the steady pace allows fewer steps (re-estimated from the plan each time, so a
+    pace that picks up moves the end later again). A budget that cuts the schedule short
     leaves the rate high and the teacher worse (validation macro-F1 0.7080 against 0.7687
     for a whole schedule on fewer reviews: docs/experiments.md)."""
     if seconds_per_step <= 0:
@@ -137,7 +138,7 @@ def fine_tune(train: pa.Table, validation: pa.Table, config: TeacherConfig, log:
         losses = []
         for index in range(len(batches)):
             if budget is not None and run.steady_seconds and run.steps % BUDGET_CHECK_STEPS == 0:
-                decay_end = budgeted_decay_end(decay_end, run.steps, budget - (time.perf_counter() - started), run.steady_seconds / (run.steps - 2))
+                decay_end = budgeted_decay_end(planned_end, run.steps, budget - (time.perf_counter() - started), run.steady_seconds / (run.steps - 2))
             # Set from Python each step (not a Keras schedule): the end can move as the budget's pace is measured.
             optimizer.learning_rate = warmup_linear_decay(run.steps, config.learning_rate, warmup, decay_end)
             x, y, sample_weight = batches[index]
