@@ -141,6 +141,7 @@ def main() -> None:
             + (f" --reviews {args.reviews}" if args.reviews else "")
             + (f" --runs {args.runs}" if args.runs > 1 else "")
             + (f" --families '{args.families}'" if args.families else "")
+            + (f" --teacher-minutes {args.teacher_minutes:g}" if args.teacher_minutes is not None else "")
         )
         path = save(file_name + ("-quick" if args.quick else ""), result)
         print(f"{file_name}: {result['seconds']:.0f}s -> {path}")

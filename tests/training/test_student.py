@@ -83,22 +83,26 @@ def test_a_student_is_one_three_class_network_and_the_teacher_must_answer_per_te
 
 def test_the_benchmarks_student_mode_fine_tunes_one_teacher_for_two_students_and_judges_it(tmp_path, monkeypatch):
     """`python -m benchmarks quality --teacher-minutes M --runs 2`: both training runs are
-    students of one teacher (the second takes it from the cache), and the row holds the
-    teacher's test figures beside the students'."""
+    students of one teacher (the second takes it from the cache) and share its labels of
+    the augmented texts (the teacher predicts twice: the training texts, then the test
+    split), and the row holds the teacher's test figures beside the students'."""
     from benchmarks.quality import compare_on
     from benchmarks.student import StudentTrainer
     from sentiment_model.core.layout import DataRoot
-    from sentiment_model.teacher import cache
+    from sentiment_model.teacher import cache, finetune
     from sentiment_model.teacher.config import TeacherConfig
     from tests.tiny_model import tiny_config
 
     fine_tunes = []
     fine_tune = cache.fine_tune
     monkeypatch.setattr(cache, "fine_tune", lambda *args, **kwargs: fine_tunes.append(1) or fine_tune(*args, **kwargs))
+    predictions, predict = [], finetune.Teacher.predict_proba
+    monkeypatch.setattr(finetune.Teacher, "predict_proba", lambda self, texts: predictions.append(len(texts)) or predict(self, texts))
     splits = split_train_validation_test(synthetic_reviews(240, seed=5), seed=5)
     teacher = TeacherConfig(max_length=24, batch_size=16, epochs=1, train_rows=32, learning_rate=1e-4, warmup_share=0.0, seed=1, eager=True)
     trainer = StudentTrainer(teacher, DataRoot(str(tmp_path / "root")))
     row = compare_on(splits["train"], splits["validation"], splits["test"], tiny_config(epochs=1, augment_factor=1), resamples=50, runs=2, trainer=trainer)
     assert len(fine_tunes) == 1 and row["teacher"]["cached"] and row["teacher"]["steps"] == 2
+    assert predictions == [2 * splits["train"].num_rows, splits["test"].num_rows]  # training texts + one augmented copy, then the test split
     assert 0 <= row["teacher_macro_f1"] <= 1 and len(row["teacher_difference_ci"]) == 2
     assert row["training"]["student"]["augmented_rows"] > 0 and len(row["over_runs"]["seeds"]) == 2
