@@ -1,6 +1,7 @@
-"""python -m benchmarks NAME [--quick] [--reviews N] [--runs N] [--families F] [--teacher-minutes M] [--signals-out FILE]
+"""python -m benchmarks NAME[,NAME...] [--quick] [--reviews N] [--runs N] [--families F] [--teacher-minutes M] [--signals-out FILE]
 
-Runs one benchmark (or `all`), writes benchmarks/results/<name>.json and, unless --quick,
+Runs one benchmark (or `all`, or several named with commas, in one process: the model
+benchmarks then share the ingested corpus and, in student mode, the teacher and its labels), writes benchmarks/results/<name>.json and, unless --quick,
 regenerates docs/benchmarks.md. `python -m benchmarks --help` lists the names."""
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ ELSEWHERE = """not run from here (their own options):
   python -m benchmarks.faithfulness MODEL_FOLDER   is attention a faithful explanation
   python -m benchmarks.network_training --help     one training epoch on a GPU machine
   python -m benchmarks.teacher --help              the fine-tuned MiniLM teacher against TF-IDF+LR"""
+
+
+def benchmark_names(value: str) -> str:
+    """``NAME`` or ``NAME,NAME,...`` (argparse's check; the text is kept for the results' command)."""
+    for name in value.split(","):
+        if name not in NAMES:
+            raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (see the names below)")
+    return value
+
+
+def names_to_run(value: str) -> tuple[str, ...]:
+    """The benchmarks that ``value`` names, in its order (`all`: the fast ones)."""
+    return tuple(dict.fromkeys(name for part in value.split(",") for name in (BENCHMARKS if part == "all" else (part,))))
 
 
 def _sized(name: str, reviews: int | None, default: int) -> str:
@@ -107,7 +121,12 @@ def parser() -> argparse.ArgumentParser:
         epilog=f"benchmarks:\n{names}\n\n{ELSEWHERE}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("name", choices=tuple(NAMES), metavar="NAME", help="one of the benchmarks below")
+    parser.add_argument(
+        "name",
+        type=benchmark_names,
+        metavar="NAME",
+        help="one of the benchmarks below, or several joined by commas: one process, so a student mode's teacher (~1 h on 2 cores) is trained once for them all",
+    )
     parser.add_argument("--quick", action="store_true", help="small inputs, for a smoke run (results are written to *-quick.json)")
     parser.add_argument("--reviews", type=int, default=None, help="reviews in the day (scoring, report: 200,000; load: 1,000,000), the dump (ingest-scale: 5,000,000) or training (behaviour: all)")
     parser.add_argument("--runs", type=int, default=1, help="quality, cross-source: train the BiLSTM this many times (seeds 13, 14, ...) and report the mean difference")
@@ -131,7 +150,7 @@ def main() -> None:
 
     set_benchmark_env()
     stop_children_on_sigterm()
-    for name in BENCHMARKS if args.name == "all" else (args.name,):
+    for name in names_to_run(args.name):
         started = time.perf_counter()
         result, file_name = run_benchmark(name, args)
         result["seconds"] = time.perf_counter() - started

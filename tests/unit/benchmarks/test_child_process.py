@@ -13,7 +13,7 @@ import pytest
 
 import benchmarks
 from benchmarks import child
-from benchmarks.__main__ import NAMES, parser, run_benchmark
+from benchmarks.__main__ import BENCHMARKS, NAMES, names_to_run, parser, run_benchmark
 from benchmarks.common import PROJECT_ROOT
 
 
@@ -105,6 +105,12 @@ def test_each_name_runs_its_benchmark_under_its_results_file(argv: tuple[str, ..
     assert stubbed_benchmarks[0][1]["quick"] is True
 
 
+def test_names_joined_by_commas_run_in_their_order_and_all_means_the_fast_ones() -> None:
+    assert names_to_run(parser().parse_args(["quality,behaviour"]).name) == ("quality", "behaviour")
+    assert names_to_run("all") == BENCHMARKS
+    assert names_to_run("behaviour,all,scoring") == ("behaviour", *BENCHMARKS)
+
+
 def test_help_lists_every_name() -> None:
     text = parser().format_help()
     assert all(f"  {name} " in text for name in NAMES)
@@ -112,9 +118,10 @@ def test_help_lists_every_name() -> None:
 
 
 def test_an_unknown_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        parser().parse_args(["nightly"])
-    assert exit_info.value.code == 2
-    assert "invalid choice: 'nightly'" in capsys.readouterr().err
+    for argv in (["nightly"], ["quality,nightly"]):
+        with pytest.raises(SystemExit) as exit_info:
+            parser().parse_args(argv)
+        assert exit_info.value.code == 2
+        assert "invalid choice: 'nightly'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="no benchmark named"):
         run_benchmark("nightly", argparse.Namespace())
