@@ -102,7 +102,7 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
         "network_mean_difference": network_alone["mean_difference"],
         "network_mean_difference_ci": network_alone["mean_difference_ci"],
         "network_alone": network_alone,
-        **teacher_row(trainer, test_texts, y_test, baseline_predictions, resamples),
+        **teacher_row(trainer, baseline, validation, test_texts, y_test, baseline_predictions, resamples),
     }
 
 

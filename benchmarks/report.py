@@ -87,6 +87,8 @@ def _distilled_quality(r: Result) -> tuple[str, str]:
     measured = f"model {_signed(difference)} {_interval(interval)}, network alone {_signed(network)} {_interval(network_interval)}, over {runs} run{'s' * (runs > 1)}"
     if "teacher_difference" in row:
         measured += f"; the teacher {_signed(row['teacher_difference'])} {_interval(row['teacher_difference_ci'])}"
+        if "teacher_validation_difference" in row:  # issue 32's gate: +0.05 on validation
+            measured += f" (validation {_signed(row['teacher_validation_difference'])} {_interval(row['teacher_validation_difference_ci'])})"
     met = difference >= MODEL_MARGIN and interval[0] > 0 and network >= NETWORK_MARGIN and network_interval[0] > 0
     return measured, "yes" if met else "no"
 

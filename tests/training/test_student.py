@@ -103,6 +103,8 @@ def test_the_benchmarks_student_mode_fine_tunes_one_teacher_for_two_students_and
     trainer = StudentTrainer(teacher, DataRoot(str(tmp_path / "root")))
     row = compare_on(splits["train"], splits["validation"], splits["test"], tiny_config(epochs=1, augment_factor=1), resamples=50, runs=2, trainer=trainer)
     assert len(fine_tunes) == 1 and row["teacher"]["cached"] and row["teacher"]["steps"] == 2
-    assert predictions == [2 * splits["train"].num_rows, splits["test"].num_rows]  # training texts + one augmented copy, then the test split
+    # training texts + one augmented copy, then the test split and the validation split (issue 32's +0.05 gate)
+    assert predictions == [2 * splits["train"].num_rows, splits["test"].num_rows, splits["validation"].num_rows]
     assert 0 <= row["teacher_macro_f1"] <= 1 and len(row["teacher_difference_ci"]) == 2
+    assert 0 <= row["teacher_validation_macro_f1"] <= 1 and len(row["teacher_validation_difference_ci"]) == 2
     assert row["training"]["student"]["augmented_rows"] > 0 and len(row["over_runs"]["seeds"]) == 2

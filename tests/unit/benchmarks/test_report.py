@@ -33,3 +33,6 @@ def test_the_model_and_its_network_alone_must_each_clear_their_margin_with_the_i
 def test_a_students_line_names_its_teacher() -> None:
     measured, _ = _distilled_quality(quality_row(0.01, -0.01, -0.01, -0.02, teacher_difference=0.037, teacher_difference_ci=[0.008, 0.065]))
     assert measured.endswith("; the teacher +0.0370 (+0.0080 .. +0.0650)")
+    gate = {"teacher_validation_difference": 0.031, "teacher_validation_difference_ci": [0.02, 0.042]}
+    measured, _ = _distilled_quality(quality_row(0.01, -0.01, -0.01, -0.02, teacher_difference=0.037, teacher_difference_ci=[0.008, 0.065], **gate))
+    assert measured.endswith("; the teacher +0.0370 (+0.0080 .. +0.0650) (validation +0.0310 (+0.0200 .. +0.0420))")
