@@ -69,10 +69,12 @@ class TrainConfig(BaseModel):
         0.7,
         ge=0.0,
         le=1.0,
-        description="Student training (a teacher's probabilities given): weight of the teacher's probabilities vs the hard labels in a real row's target (augmented rows: the teacher's alone); as distill_alpha, until measured.",
+        description="Student training (a teacher's probabilities given): weight of the teacher's probabilities vs the hard labels in a real row's target (augmented rows: the teacher's alone); 0.7 and 0 level on validation (one run each, docs/experiments.md).",
     )
+    # 0: one augmented copy cost the whole-epoch teacher's student 0.025 validation macro-F1
+    # (0.040 for its network alone; docs/experiments.md, "students of a whole-epoch teacher").
     augment_factor: int = Field(
-        1,
+        0,
         ge=0,
         description="Student training: augmented texts (training/augment.py) per training text, labelled by the teacher (0: none); each adds the training split's size to every epoch and to the teacher's inference.",
     )
