@@ -1,8 +1,9 @@
 """python -m benchmarks NAME[,NAME...] [--quick] [--reviews N] [--runs N] [--families F] [--teacher-minutes M] [--signals-out FILE]
 
 Runs one benchmark (or `all`, or several named with commas, in one process: the model
-benchmarks then share the ingested corpus and, in student mode, the teacher and its labels), writes benchmarks/results/<name>.json and, unless --quick,
-regenerates docs/benchmarks.md. `python -m benchmarks --help` lists the names."""
+benchmarks then share the ingested corpus and, in student mode, the teacher and its
+labels), writes benchmarks/results/<name>.json and, unless --quick, regenerates
+docs/benchmarks.md. `python -m benchmarks --help` lists the names."""
 
 from __future__ import annotations
 
