@@ -69,7 +69,7 @@ class TrainConfig(BaseModel):
         0.7,
         ge=0.0,
         le=1.0,
-        description="Student training (a teacher's probabilities given): weight of the teacher's probabilities vs the hard labels in a real row's target (augmented rows: the teacher's alone); 0.7 and 0 level on validation (one run each, docs/experiments.md).",
+        description="Student training (a teacher's probabilities given): weight of the teacher's probabilities vs the hard labels in a real row's target (augmented rows: the teacher's alone); 0, 0.7 and 1 level on validation (one run each, docs/experiments.md).",
     )
     # 0: one augmented copy cost the whole-epoch teacher's student 0.025 validation macro-F1
     # (0.040 for its network alone; docs/experiments.md, "students of a whole-epoch teacher").
