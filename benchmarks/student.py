@@ -4,7 +4,7 @@ with ``student_of_teacher`` trains it (issue 32). The teacher and its probabilit
 cached in the benchmark's temporary data root by the rows and ``TeacherConfig``, and the
 students of one teacher share its targets (the augmented texts and the teacher's labels):
 training runs (``--runs 2``) differ in the network's seed only, and a second one costs no
-teacher predictions (~23 min of CPU on the random split)."""
+teacher predictions (~9 min of CPU on the random split, twice that with an augmented copy)."""
 
 from __future__ import annotations
 

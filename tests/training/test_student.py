@@ -84,8 +84,9 @@ def test_a_student_is_one_three_class_network_and_the_teacher_must_answer_per_te
 def test_the_benchmarks_student_mode_fine_tunes_one_teacher_for_two_students_and_judges_it(tmp_path, monkeypatch):
     """`python -m benchmarks quality --teacher-minutes M --runs 2`: both training runs are
     students of one teacher (the second takes it from the cache) and share its labels of
-    the augmented texts (the teacher predicts twice: the training texts, then the test
-    split), and the row holds the teacher's test figures beside the students'."""
+    the augmented texts (the teacher predicts three times: the training texts, then the
+    test and validation splits), and the row holds the teacher's test and validation
+    figures beside the students'."""
     from benchmarks.quality import compare_on
     from benchmarks.student import StudentTrainer
     from sentiment_model.core.layout import DataRoot
