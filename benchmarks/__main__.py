@@ -1,4 +1,4 @@
-"""python -m benchmarks NAME[,NAME...] [--quick] [--reviews N] [--runs N] [--families F] [--teacher-minutes M] [--signals-out FILE]
+"""python -m benchmarks NAME[,NAME...] [--quick] [--reviews N] [--runs N] [--families F] [--teacher-minutes M [--teacher-epochs E]] [--signals-out FILE]
 
 Runs one benchmark (or `all`, or several named with commas, in one process: the model
 benchmarks then share the ingested corpus and, in student mode, the teacher and its
@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sentiment_model.teacher.config import TeacherConfig
 
 BENCHMARKS = ("ingest", "tokenize", "scoring", "training", "orchestration")
 # Each trains the default BiLSTM on ~60K reviews (minutes to an hour on 2 cores): run on their own.
@@ -62,6 +65,15 @@ def _student(args: argparse.Namespace) -> str:
     return "-student" if args.teacher_minutes is not None else ""
 
 
+def _teacher(args: argparse.Namespace) -> TeacherConfig | None:
+    """Student mode's teacher: at most ``--teacher-epochs``, its decay fitted to ``--teacher-minutes``."""
+    if args.teacher_minutes is None:
+        return None
+    from sentiment_model.teacher.config import TeacherConfig
+
+    return TeacherConfig(epochs=args.teacher_epochs, budget_minutes=args.teacher_minutes)
+
+
 def run_benchmark(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """One benchmark's result and the name of its results file."""
     if name in ("quality", "quality-9k", "cross-source"):
@@ -69,16 +81,16 @@ def run_benchmark(name: str, args: argparse.Namespace) -> tuple[dict[str, Any], 
 
         student = _student(args)
         if name != "cross-source":
-            return quality.quality(sample_sizes=(None,) if name == "quality" else (9_000,), quick=args.quick, runs=args.runs, teacher_minutes=args.teacher_minutes), name + student
+            return quality.quality(sample_sizes=(None,) if name == "quality" else (9_000,), quick=args.quick, runs=args.runs, teacher=_teacher(args)), name + student
         families = quality.DEFAULT_FAMILIES if not args.families else tuple(quality.FAMILIES) if args.families == "all" else tuple(args.families.split(","))
-        result = quality.cross_source(families, quick=args.quick, runs=args.runs, teacher_minutes=args.teacher_minutes)
+        result = quality.cross_source(families, quick=args.quick, runs=args.runs, teacher=_teacher(args))
         if families != quality.DEFAULT_FAMILIES:  # a partial run keeps the full one's file
             name = "cross-source-" + "-".join("".join(c for c in family.lower() if c.isalnum()) for family in families)
         return result, name + student
     if name == "behaviour":
         from benchmarks.behaviour.evaluate import behaviour
 
-        return behaviour(reviews=args.reviews, quick=args.quick, teacher_minutes=args.teacher_minutes), _sized(name, args.reviews, None) + _student(args)
+        return behaviour(reviews=args.reviews, quick=args.quick, teacher=_teacher(args)), _sized(name, args.reviews, None) + _student(args)
     if name in ("ingest", "tokenize", "training"):
         from benchmarks import in_process
 
@@ -138,12 +150,16 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="quality, cross-source, behaviour: train the BiLSTM as the student of a MiniLM teacher fine-tuned on the same rows for at most this long (issue 32; the teacher extra)",
     )
+    parser.add_argument("--teacher-epochs", type=int, default=1, help="student mode: the teacher's most epochs (each ~39 min on 2 cores; the budget above still ends it)")
     parser.add_argument("--signals-out", default=None, help="monitoring: also write every replayed night's signals to this JSON file")
     return parser
 
 
 def main() -> None:
-    args = parser().parse_args()
+    cli = parser()
+    args = cli.parse_args()
+    if args.teacher_epochs < 1:
+        cli.error("--teacher-epochs must be 1 or more")
 
     from benchmarks.child import set_benchmark_env, stop_children_on_sigterm
     from benchmarks.common import save
@@ -162,6 +178,7 @@ def main() -> None:
             + (f" --runs {args.runs}" if args.runs > 1 else "")
             + (f" --families '{args.families}'" if args.families else "")
             + (f" --teacher-minutes {args.teacher_minutes:g}" if args.teacher_minutes is not None else "")
+            + (f" --teacher-epochs {args.teacher_epochs}" if args.teacher_minutes is not None and args.teacher_epochs != 1 else "")
         )
         path = save(file_name + ("-quick" if args.quick else ""), result)
         print(f"{file_name}: {result['seconds']:.0f}s -> {path}")

@@ -5,7 +5,7 @@ on the random split (`quality`) and on source families held out one at a time
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +14,9 @@ import pyarrow.compute as pc
 from benchmarks.common import labelled_splits, shared_root
 from benchmarks.student import Trainer, plain_trainer, teacher_row, trainer_for
 from sentiment_model.core.schema import LABELS
+
+if TYPE_CHECKING:
+    from sentiment_model.teacher.config import TeacherConfig
 
 # Source families of ../shared/data/amazon (folders), as a user's own catalog would be: a
 # different shop, years, categories and export format. The first four are the default.
@@ -106,10 +109,10 @@ def compare_on(train: pa.Table, validation: pa.Table, test: pa.Table, config: An
     }
 
 
-def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False, runs: int = 1, teacher_minutes: float | None = None) -> dict[str, Any]:
+def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False, runs: int = 1, teacher: TeacherConfig | None = None) -> dict[str, Any]:
     """The default `sentiment retrain` model vs TF-IDF+LR on the random split (after dedup),
     for each training-set size (the BiLSTM trained ``runs`` times, as the student of a
-    teacher fine-tuned for ``teacher_minutes`` when given), plus VADER as a no-training
+    teacher fine-tuned as ``teacher`` says when given), plus VADER as a no-training
     reference."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
@@ -129,7 +132,7 @@ def quality(sample_sizes: tuple[int | None, ...] = (None,), quick: bool = False,
     rows: list[dict[str, Any]] = [{"train": "VADER (lexicon, no training)", **bootstrap_macro_f1(y_test, vader)}]
     for size in sample_sizes:
         train = stratified_sample(splits["train"], n=size, seed=13) if size else splits["train"]
-        trainer = trainer_for(teacher_minutes, shared_root())
+        trainer = trainer_for(teacher, shared_root())
         rows.append({"train": f"random split, {train.num_rows:,} training reviews", **compare_on(train, splits["validation"], splits["test"], config, runs=runs, trainer=trainer)})
     return {"config": config.to_dict(), "test_rows": int(len(y_test)), "rows": rows}
 
@@ -153,10 +156,10 @@ def family_holdout(labelled: pa.Table, prefixes: tuple[str, ...], seed: int = 13
     return {"train": splits["train"], "validation": splits["validation"], "test": test}
 
 
-def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False, runs: int = 1, teacher_minutes: float | None = None) -> dict[str, Any]:
+def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = False, runs: int = 1, teacher: TeacherConfig | None = None) -> dict[str, Any]:
     """For each held-out family: the default BiLSTM and TF-IDF+LR, both trained on the
     other families, scored on the held-out one (the BiLSTM as the student of a teacher
-    fine-tuned on the same rows for ``teacher_minutes``, when given)."""
+    fine-tuned on the same rows as ``teacher`` says, when given)."""
     from sentiment_model.ingest.canonical import read_canonical
     from sentiment_model.training.config import RetrainConfig
     from sentiment_model.training.data import add_labels, stratified_sample
@@ -170,7 +173,7 @@ def cross_source(families: tuple[str, ...] = DEFAULT_FAMILIES, quick: bool = Fal
         splits = family_holdout(labelled, FAMILIES[family])
         if quick:
             splits["train"] = stratified_sample(splits["train"], n=3_000, seed=13)
-        trainer = trainer_for(teacher_minutes, shared_root())
+        trainer = trainer_for(teacher, shared_root())
         rows.append({"held_out": family, **compare_on(splits["train"], splits["validation"], splits["test"], config, runs=runs, trainer=trainer)})
         print("   ", rows[-1]["held_out"], rows[-1]["line"], flush=True)
     return {"config": config.to_dict(), "rows": rows}

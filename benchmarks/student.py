@@ -1,4 +1,4 @@
-"""The model benchmarks' student mode (``--teacher-minutes M``): the BiLSTM trained as the
+"""The model benchmarks' student mode (``--teacher-minutes M [--teacher-epochs E]``): the BiLSTM trained as the
 student of a MiniLM teacher fine-tuned on the same training rows, as `sentiment retrain`
 with ``student_of_teacher`` trains it (issue 32). The teacher and its probabilities are
 cached in the benchmark's temporary data root by the rows and ``TeacherConfig``, and the
@@ -69,14 +69,11 @@ class StudentTrainer:
         return cached_probabilities(self.root, self.teacher, array, log=_log)
 
 
-def trainer_for(teacher_minutes: float | None, root: Any) -> Trainer:
-    """The plain trainer, or a student trainer whose teacher trains for ``teacher_minutes``
-    (one epoch at most, the learning rate's decay fitted to the budget)."""
-    if teacher_minutes is None:
-        return plain_trainer
-    from sentiment_model.teacher.config import TeacherConfig
-
-    return StudentTrainer(TeacherConfig(epochs=1, budget_minutes=teacher_minutes), root)
+def trainer_for(teacher: TeacherConfig | None, root: Any) -> Trainer:
+    """The plain trainer, or a student trainer whose teacher is fine-tuned as ``teacher``
+    says (the CLI's: ``--teacher-epochs`` at most, the learning rate's decay fitted to
+    ``--teacher-minutes``)."""
+    return plain_trainer if teacher is None else StudentTrainer(teacher, root)
 
 
 def teacher_row(trainer: Trainer, baseline: Any, validation: pa.Table, test_texts: pa.Array, y_test: np.ndarray, baseline_predictions: np.ndarray, resamples: int) -> dict[str, Any]:

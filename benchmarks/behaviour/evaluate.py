@@ -5,13 +5,16 @@ network alone, the default model and TF-IDF+LR."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
 from benchmarks.behaviour.cases import DEFAULT_SEED, WORD_ORDER, Case, generate
 from sentiment_model.core.schema import LABELS
+
+if TYPE_CHECKING:
+    from sentiment_model.teacher.config import TeacherConfig
 
 Predict = Callable[[list[str]], Sequence[str]]
 
@@ -40,12 +43,12 @@ def accuracy_rows(cases: list[Case], models: dict[str, Predict]) -> list[dict[st
     return rows
 
 
-def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAULT_SEED, teacher_minutes: float | None = None) -> dict[str, Any]:
+def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAULT_SEED, teacher: TeacherConfig | None = None) -> dict[str, Any]:
     """Train the default `sentiment retrain` model and TF-IDF+LR on ``reviews`` training
     reviews (all of the random split's by default; 3,000 and one epoch with ``quick``) and
     score both, and the network alone, on the cases generated from ``seed``. With
-    ``teacher_minutes``, the model is the student of a MiniLM teacher fine-tuned on the
-    same rows for that long, and the teacher is scored too."""
+    ``teacher``, the model is the student of a MiniLM teacher fine-tuned on the same rows
+    with that config, and the teacher is scored too."""
     from benchmarks.common import labelled_splits, shared_root
     from benchmarks.student import StudentTrainer, trainer_for
     from sentiment_model.training.baseline import TfidfBaseline
@@ -59,7 +62,7 @@ def behaviour(reviews: int | None = None, quick: bool = False, seed: int = DEFAU
     splits = labelled_splits()
     train = stratified_sample(splits["train"], n=reviews, seed=13) if reviews else splits["train"]
     baseline = TfidfBaseline.fit(*texts_and_labels(train))
-    trainer = trainer_for(teacher_minutes, shared_root())
+    trainer = trainer_for(teacher, shared_root())
     result = trainer(train, splits["validation"], config)
     models = {"network alone": result.network_alone().predict, "default model": result.classifier.predict, "TF-IDF+LR": baseline_predict(baseline)}
     if isinstance(trainer, StudentTrainer):

@@ -105,6 +105,15 @@ def test_each_name_runs_its_benchmark_under_its_results_file(argv: tuple[str, ..
     assert stubbed_benchmarks[0][1]["quick"] is True
 
 
+@pytest.mark.parametrize(("extra", "epochs"), [((), 1), (("--teacher-epochs", "2"), 2)])
+def test_student_mode_hands_each_model_benchmark_the_teachers_budget_and_epochs(extra: tuple[str, ...], epochs: int, stubbed_benchmarks: list) -> None:
+    args = parser().parse_args(["quality,behaviour", "--teacher-minutes", "80", *extra])
+    assert [run_benchmark(name, args)[1] for name in names_to_run(args.name)] == ["quality-student", "behaviour-student"]
+    teachers = [kwargs["teacher"] for _, kwargs in stubbed_benchmarks]
+    assert [(t.budget_minutes, t.epochs) for t in teachers] == [(80.0, epochs)] * 2
+    assert parser().parse_args(["quality"]).teacher_minutes is None and run_benchmark("quality", parser().parse_args(["quality"])) and stubbed_benchmarks[-1][1]["teacher"] is None
+
+
 def test_names_joined_by_commas_run_in_their_order_and_all_means_the_fast_ones() -> None:
     assert names_to_run(parser().parse_args(["quality,behaviour"]).name) == ("quality", "behaviour")
     assert names_to_run("all") == BENCHMARKS
