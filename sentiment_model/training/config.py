@@ -83,6 +83,7 @@ class TrainConfig(BaseModel):
     augment_ngram: float = Field(0.25, ge=0.0, le=1.0, description="Augmentation: share of texts cut to a random run of 1-5 tokens (Tang et al.: 0.25).")
     augment_negation: float = Field(0.15, ge=0.0, le=1.0, description='Augmentation: share of texts with a "not" removed or inserted after is/was/do/...')
     augment_contrast: float = Field(0.15, ge=0.0, le=1.0, description='Augmentation: share of texts joined with a clause of another review ("A, but B" / "although A, B").')
+    augment_weight: float = Field(1.0, gt=0.0, description="Student training: an augmented row's loss weight against a real row's of the teacher's class (below 1: the real rows lead).")
     wide_terms: int = Field(200_000, ge=0, description="Most common words and word pairs of the wide part, a linear model fitted beside the network (0: the network alone; round 9).")
     wide_c: float = Field(4.0, gt=0.0, description="The inverse L2 strength of the wide part's logistic regression.")
     wide_combiner: Literal["stacked_length", "stacked", "share"] = Field(

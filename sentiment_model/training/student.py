@@ -4,9 +4,10 @@
 A real training row's target is ``teacher_alpha * teacher + (1 - teacher_alpha) * one_hot``
 (Tang et al. use the teacher's logits alone, under a mean squared error; we mix, with
 cross-entropy on probabilities, as the seed ensemble's distillation does); an augmented
-row's target is the teacher's probabilities alone, and its class weight that of the
-teacher's most likely class. The vocabulary, the wide part and the star head learn from
-the real rows only (an augmented row's star target is zeros: no star loss). Early
+row's target is the teacher's probabilities alone, and its loss weight that of the
+teacher's most likely class times ``augment_weight``. The vocabulary, the wide part and
+the star head learn from the real rows only (an augmented row's star target is zeros:
+no star loss). Early
 stopping, the prior correction and the choice of the wide part's combiner stay on the
 validation split, as for any network: the student is one network of the default shape.
 """
@@ -127,7 +128,7 @@ def student_rows(
         lengths=np.concatenate([real.lengths, lengths]),
         classes=np.concatenate([soft, augmented]).astype(np.float32),
         stars=stars,
-        weights=np.concatenate([real.weights, weights_per_class[teacher_classes]]),
+        weights=np.concatenate([real.weights, config.augment_weight * weights_per_class[teacher_classes]]),
     )
     agreement = float((teacher.train_probabilities[rows].argmax(1) == real.classes.argmax(1)).mean()) if len(rows) else float("nan")
     facts = {
@@ -135,6 +136,7 @@ def student_rows(
         "augmented_rows": len(augmented),
         "alpha": alpha,
         "augment_factor": config.augment_factor,
+        "augment_weight": config.augment_weight,
         "augmented_teacher_classes": dict(zip(LABELS, np.bincount(teacher_classes, minlength=len(LABELS)).tolist(), strict=True)),
         "teacher_train_agreement": agreement,
         "teacher_validation_macro_f1": teacher.validation_macro_f1,

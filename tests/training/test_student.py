@@ -36,7 +36,7 @@ def test_a_student_trains_on_the_teachers_mix_and_the_augmented_rows(monkeypatch
         return fake_teacher(texts)
 
     monkeypatch.setattr(train_module, "BucketedSequence", RecordingSequence)
-    config = TrainConfig(**{**TINY, "epochs": 1}, teacher_alpha=0.6, augment_factor=2)
+    config = TrainConfig(**{**TINY, "epochs": 1}, teacher_alpha=0.6, augment_factor=2, augment_weight=0.3)
     result = train_student(splits["train"], splits["validation"], config, teacher, log=lambda _: None, teacher_validation_macro_f1=0.93)
 
     texts, labels = texts_and_labels(splits["train"])
@@ -50,13 +50,14 @@ def test_a_student_trains_on_the_teachers_mix_and_the_augmented_rows(monkeypatch
     np.testing.assert_allclose(class_targets[:n], 0.6 * fake_teacher(seen[:n]) + 0.4 * np.eye(3)[labels], atol=1e-6)
     np.testing.assert_allclose(class_targets[n:], fake_teacher(seen[n:]), atol=1e-6)
     per_class = class_weights(labels, config.imbalance)
-    np.testing.assert_allclose(sequence.weights[n:], per_class[fake_teacher(seen[n:]).argmax(1)])
+    np.testing.assert_allclose(sequence.weights[n:], 0.3 * per_class[fake_teacher(seen[n:]).argmax(1)], rtol=1e-6)
     assert not star_targets[n:].any() and star_targets[:n].sum(1).tolist() == [1.0] * n  # stars from real rows only
     assert result.extra["student"] | {"teacher_seconds": 0} == {
         "rows": n,
         "augmented_rows": augmented,
         "alpha": 0.6,
         "augment_factor": 2,
+        "augment_weight": 0.3,
         "augmented_teacher_classes": dict(zip(("negative", "neutral", "positive"), np.bincount(fake_teacher(seen[n:]).argmax(1), minlength=3).tolist(), strict=True)),
         "teacher_train_agreement": pytest.approx(float((fake_teacher(seen[:n]).argmax(1) == labels).mean())),
         "teacher_validation_macro_f1": 0.93,
