@@ -1,6 +1,6 @@
-"""The model benchmarks' student mode (``--teacher-minutes M [--teacher-epochs E]``): the BiLSTM trained as the
-student of a MiniLM teacher fine-tuned on the same training rows, as `sentiment retrain`
-with ``student_of_teacher`` trains it (issue 32). The teacher and its probabilities are
+"""The model benchmarks' student mode (``--teacher-minutes M [--teacher-epochs E]``): the
+BiLSTM trained as the student of a MiniLM teacher fine-tuned on the same training rows,
+as `sentiment retrain` with ``student_of_teacher`` trains it (issue 32). The teacher and its probabilities are
 cached in the benchmark's temporary data root by the rows and ``TeacherConfig``, and the
 students of one teacher share its targets (the augmented texts and the teacher's labels):
 training runs (``--runs 2``) differ in the network's seed only, and a second one costs no

@@ -7,9 +7,9 @@ cross-entropy on probabilities, as the seed ensemble's distillation does); an au
 row's target is the teacher's probabilities alone, and its loss weight that of the
 teacher's most likely class times ``augment_weight``. The vocabulary, the wide part and
 the star head learn from the real rows only (an augmented row's star target is zeros:
-no star loss). Early
-stopping, the prior correction and the choice of the wide part's combiner stay on the
-validation split, as for any network: the student is one network of the default shape.
+no star loss). Early stopping, the prior correction and the choice of the wide part's
+combiner stay on the validation split, as for any network: the student is one network
+of the default shape.
 """
 
 from __future__ import annotations
